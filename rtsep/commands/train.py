@@ -1,0 +1,37 @@
+"""Train the causal U-Net. Resumable: run again with the same --run-dir to continue."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", default="runs/default", help="folder for checkpoints and logs")
+    parser.add_argument("--data", choices=("real", "synth", "both", "musdb"), default="both",
+                        help="training material (default: real CC0 stems + synthetic mixtures)")
+    parser.add_argument("--musdb-root", help="MUSDB18(-HQ) folder, with --data musdb")
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this chunk")
+    parser.add_argument("--steps", type=int, help="stop after this many steps in this chunk")
+    parser.add_argument("--total-steps", type=int, default=6000, help="length of the LR schedule")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--segment-frames", type=int, default=384)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--valid-every", type=int, default=200)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--cache-dir", default="cache", help="decoded/pre-rendered data cache")
+    parser.add_argument("--data-root", help="real audio folder (default ../shared/data or $RTSEP_DATA)")
+    parser.add_argument("--init-from", help="start a new run from this checkpoint's weights")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtsep.train.trainer import Trainer, TrainConfig
+
+    cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
+                      segment_frames=args.segment_frames, lr=args.lr, total_steps=args.total_steps,
+                      valid_every=args.valid_every, seed=args.seed)
+    trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
+                      n_threads=args.threads, init_from=args.init_from)
+    trainer.train(args.minutes, max_steps=args.steps)
+    print(f"{args.run_dir}: step {trainer.step}, best valid SDR {trainer.best_sdr_db:.2f} dB")
+    return 0

@@ -1,0 +1,339 @@
+"""Exported model files: format detection, embedded metadata, weight checksums.
+
+Reads both export formats without torch or the ``onnx`` package:
+
+* ONNX: a protobuf ``ModelProto``; the metadata is the JSON string under the
+  ``metadata_props`` key ``"rtsep"``, and the weights checksum covers the
+  serialized ``graph.initializer`` tensors (a small wire-format reader below).
+* TorchScript: a zip archive; the metadata is the extra file ``rtsep.json``,
+  and the weights checksum covers the archive's ``data.pkl``, ``data/*``,
+  ``constants.pkl`` and ``constants/*`` entries.
+
+Every problem is a :class:`ModelFileError` with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from rtsep.config import LATENCY_MODES, StftGeometry
+from rtsep.model.errors import ModelFileError
+
+METADATA_FORMAT = "rtsep-model"
+METADATA_FORMAT_VERSION = 1
+ONNX_METADATA_KEY = "rtsep"
+TORCHSCRIPT_EXTRA_FILE = "rtsep.json"
+FORMAT_ONNX = "onnx"
+FORMAT_TORCHSCRIPT = "torchscript"
+ONNX_CHECKSUM_SCHEME = "sha256 of graph.initializer TensorProto bytes, in file order"
+TORCHSCRIPT_CHECKSUM_SCHEME = "sha256 of archive entries data.pkl, data/*, constants.pkl, constants/*"
+#: Names of the exported step graph's inputs/outputs besides the state tensors.
+FRAME_INPUT = "frame"
+MASK_OUTPUT = "mask"
+STATE_IN_PREFIX = "state_in."
+STATE_OUT_PREFIX = "state_out."
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _fail(path, what: str) -> ModelFileError:
+    return ModelFileError(f"{path}: {what}")
+
+
+def window_sha256(window: np.ndarray) -> str:
+    """sha256 of a window's ``float32`` little-endian bytes."""
+    return hashlib.sha256(np.asarray(window, dtype="<f4").tobytes()).hexdigest()
+
+
+# -- protobuf wire format (just enough of ModelProto) -------------------------------
+
+
+class _WireError(Exception):
+    pass
+
+
+def _read_varint(buf: memoryview, pos: int, end: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= end:
+            raise _WireError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _WireError("varint too long")
+
+
+def _iter_fields(buf: memoryview, start: int, end: int):
+    """Yield ``(field_number, wire_type, value_or_start, stop)`` of one message."""
+    pos = start
+    while pos < end:
+        key, pos = _read_varint(buf, pos, end)
+        field, wire = key >> 3, key & 7
+        if field == 0:
+            raise _WireError("field number 0")
+        if wire == 0:
+            value, pos = _read_varint(buf, pos, end)
+            yield field, wire, value, pos
+        elif wire == 1:
+            pos += 8
+            yield field, wire, None, pos
+        elif wire == 2:
+            n, pos = _read_varint(buf, pos, end)
+            if pos + n > end:
+                raise _WireError(f"field {field} runs {pos + n - end} bytes past the end")
+            yield field, wire, pos, pos + n
+            pos += n
+        elif wire == 5:
+            pos += 4
+            yield field, wire, None, pos
+        else:
+            raise _WireError(f"unsupported wire type {wire}")
+    if pos != end:
+        raise _WireError("message runs past the end")
+
+
+def _parse_onnx(path, data: bytes) -> tuple[dict[str, str], str, int]:
+    """``(metadata_props, initializer sha256, n_initializers)`` of an ONNX file."""
+    buf = memoryview(data)
+    props: dict[str, str] = {}
+    h = hashlib.sha256()
+    n_init = 0
+    has_ir_version = has_graph = False
+    try:
+        for field, wire, a, b in _iter_fields(buf, 0, len(buf)):
+            if field == 1 and wire == 0:
+                has_ir_version = True
+            elif field == 7 and wire == 2:
+                has_graph = True
+                for gfield, gwire, ga, gb in _iter_fields(buf, a, b):
+                    if gfield == 5 and gwire == 2:
+                        h.update(buf[ga:gb])
+                        n_init += 1
+            elif field == 14 and wire == 2:
+                key = value = ""
+                for efield, ewire, ea, eb in _iter_fields(buf, a, b):
+                    if ewire == 2 and efield in (1, 2):
+                        text = bytes(buf[ea:eb]).decode("utf-8")
+                        key, value = (text, value) if efield == 1 else (key, text)
+                props[key] = value
+    except (_WireError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"not a valid ONNX file (truncated or corrupt: {exc})") from None
+    if not (has_ir_version and has_graph):
+        raise _fail(path, "not a valid ONNX file (no ir_version or graph)")
+    return props, h.hexdigest(), n_init
+
+
+def onnx_weights_sha256(data: bytes, path="<bytes>") -> str:
+    """Weights checksum of serialized ONNX bytes (see :data:`ONNX_CHECKSUM_SCHEME`)."""
+    return _parse_onnx(path, data)[1]
+
+
+def onnx_with_metadata(data: bytes, props: dict[str, str]) -> bytes:
+    """``data`` with ``metadata_props`` entries appended (protobuf merges repeated
+    fields in any order, so appending is a valid edit that leaves the graph as is)."""
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    def length_delimited(field: int, payload: bytes) -> bytes:
+        return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+    tail = b"".join(
+        length_delimited(14, length_delimited(1, k.encode()) + length_delimited(2, v.encode()))
+        for k, v in props.items())
+    return bytes(data) + tail
+
+
+def torchscript_weights_sha256(data: bytes, path="<bytes>") -> str:
+    """Weights checksum of a TorchScript archive (see :data:`TORCHSCRIPT_CHECKSUM_SCHEME`)."""
+    return _torchscript_entries(path, data, need_metadata=False)[1]
+
+
+def _torchscript_entries(path, data: bytes, need_metadata: bool = True) -> tuple[dict, str]:
+    """``(metadata dict, weights sha256)`` of a TorchScript zip archive."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = zf.namelist()
+            meta_name = next((n for n in names
+                              if n.split("/", 1)[-1] == f"extra/{TORCHSCRIPT_EXTRA_FILE}"), None)
+            if meta_name is None and need_metadata:
+                raise _fail(path, f"TorchScript file without {TORCHSCRIPT_EXTRA_FILE!r} metadata: "
+                                  "not an rtsep export")
+            meta_text = zf.read(meta_name).decode("utf-8") if meta_name else "{}"
+            h = hashlib.sha256()
+            for name in sorted(names):
+                rel = name.split("/", 1)[-1]
+                if rel in ("data.pkl", "constants.pkl") or rel.startswith(("data/", "constants/")):
+                    payload = zf.read(name)  # checks the entry's CRC
+                    h.update(f"{rel}|{len(payload)}\n".encode())
+                    h.update(payload)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError,
+            ValueError, KeyError) as exc:
+        raise _fail(path, f"not a valid TorchScript file (truncated or corrupt: "
+                          f"{type(exc).__name__}: {exc})") from None
+    return _parse_json(path, meta_text), h.hexdigest()
+
+
+def _parse_json(path, text: str) -> dict:
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(path, f"metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise _fail(path, "metadata is not a JSON object")
+    return meta
+
+
+class ModelFile:
+    """An exported model file, read and validated (no inference session).
+
+    Attributes: ``path`` (Path), ``data`` (the file's bytes), ``format``
+    (``"onnx"`` or ``"torchscript"``), ``metadata`` (dict, validated),
+    ``weights_sha256`` (as recomputed from the file).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise _fail(self.path, "no such model file")
+        if not self.path.is_file():
+            raise _fail(self.path, "not a file")
+        try:
+            self.data = self.path.read_bytes()
+        except OSError as exc:
+            raise _fail(self.path, f"cannot read ({exc.strerror})") from None
+        if not self.data:
+            raise _fail(self.path, "empty file")
+        if self.data.startswith(_ZIP_MAGIC):
+            self.format = FORMAT_TORCHSCRIPT
+            self.metadata, self.weights_sha256 = _torchscript_entries(self.path, self.data)
+        else:
+            self.format = FORMAT_ONNX
+            props, self.weights_sha256, _ = _parse_onnx(self.path, self.data)
+            if ONNX_METADATA_KEY not in props:
+                raise _fail(self.path, f"ONNX model without {ONNX_METADATA_KEY!r} metadata: "
+                                       "not an rtsep export")
+            self.metadata = _parse_json(self.path, props[ONNX_METADATA_KEY])
+        validate_metadata(self.path, self.metadata)
+        if self.metadata.get("file_format") != self.format:
+            raise _fail(self.path, f"metadata says {self.metadata.get('file_format')!r} but the "
+                                   f"file is {self.format}")
+        if self.metadata["weights_sha256"] != self.weights_sha256:
+            raise _fail(self.path, "weights checksum mismatch: the file is corrupted or its "
+                                   "weights do not belong to this metadata")
+
+    def geometry(self, latency_mode: str = "default") -> StftGeometry:
+        """The STFT geometry of ``latency_mode`` (checked against the metadata)."""
+        if latency_mode not in self.metadata["latency_modes"]:
+            raise _fail(self.path, f"latency mode {latency_mode!r} not in the model's modes "
+                                   f"{sorted(self.metadata['latency_modes'])}")
+        return StftGeometry(self.metadata["n_fft"], self.metadata["hop_samples"], latency_mode)
+
+    def check_sample_rate(self, sample_rate_hz: int) -> None:
+        rates = self.metadata["sample_rates_hz"]
+        if int(sample_rate_hz) not in rates:
+            raise _fail(self.path, f"model runs at {', '.join(map(str, rates))} Hz, not "
+                                   f"{sample_rate_hz} Hz (resample the audio)")
+
+    def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
+        """``[(name, shape), ...]`` of the state tensors, in graph order."""
+        return [(s["name"], tuple(s["shape"])) for s in self.metadata["state"]]
+
+    def __repr__(self) -> str:
+        return f"ModelFile({str(self.path)!r}, format={self.format!r})"
+
+
+def _require(path, meta: dict, key: str, kind, what: str = ""):
+    value = meta.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise _fail(path, f"metadata field {key!r} missing or not {what or kind.__name__}")
+    return value
+
+
+def validate_metadata(path, meta: dict) -> None:
+    """Check an export's metadata for internal consistency and against this
+    rtsep's window formulas and latency derivation. Raises :class:`ModelFileError`."""
+    if meta.get("format") != METADATA_FORMAT:
+        raise _fail(path, f"metadata format {meta.get('format')!r} is not {METADATA_FORMAT!r}")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise _fail(path, f"bad metadata format_version {version!r}")
+    if version > METADATA_FORMAT_VERSION:
+        raise _fail(path, f"model format_version {version} is newer than this rtsep reads "
+                          f"({METADATA_FORMAT_VERSION}); upgrade rtsep")
+    rates = _require(path, meta, "sample_rates_hz", list)
+    if not rates or not all(isinstance(r, int) and r > 0 for r in rates):
+        raise _fail(path, f"bad sample_rates_hz {rates!r}")
+    n_fft = _require(path, meta, "n_fft", int)
+    hop = _require(path, meta, "hop_samples", int)
+    try:
+        base = StftGeometry(n_fft, hop)
+    except ValueError as exc:
+        raise _fail(path, f"bad STFT geometry in metadata ({exc})") from None
+    if meta.get("n_bins") != base.n_bins:
+        raise _fail(path, f"metadata n_bins {meta.get('n_bins')!r} != n_fft // 2 + 1 = {base.n_bins}")
+    window = _require(path, meta, "analysis_window", dict)
+    if window.get("sha256") != window_sha256(base.analysis_window()):
+        raise _fail(path, f"analysis window does not match rtsep's formula for n_fft {n_fft}, "
+                          f"hop {hop} (made with a different rtsep?)")
+    modes = _require(path, meta, "latency_modes", dict)
+    if not modes:
+        raise _fail(path, "metadata lists no latency modes")
+    for mode, info in modes.items():
+        if mode not in LATENCY_MODES:
+            raise _fail(path, f"unknown latency mode {mode!r} in metadata")
+        geometry = base.with_mode(mode)
+        if not isinstance(info, dict):
+            raise _fail(path, f"metadata for latency mode {mode!r} is not an object")
+        synth = info.get("synthesis_window")
+        if not isinstance(synth, dict) or synth.get("sha256") != window_sha256(
+                geometry.synthesis_window()):
+            raise _fail(path, f"synthesis window of mode {mode!r} does not match rtsep's formula")
+        if info.get("latency_samples") != geometry.latency_samples:
+            raise _fail(path, f"metadata latency of mode {mode!r} is {info.get('latency_samples')!r} "
+                              f"samples but the windows give {geometry.latency_samples}")
+    state = _require(path, meta, "state", list)
+    for entry in state:
+        if (not isinstance(entry, dict) or not isinstance(entry.get("name"), str)
+                or not isinstance(entry.get("shape"), list)
+                or not all(isinstance(d, int) and d > 0 for d in entry["shape"])
+                or entry.get("dtype") != "float32" or entry.get("initial") != "zeros"):
+            raise _fail(path, f"bad state entry in metadata: {str(entry)[:80]}")
+    frame = _require(path, meta, "frame_shape", list)
+    if frame != [1, 2, base.n_bins, 2]:
+        raise _fail(path, f"metadata frame_shape {frame} != [1, 2, {base.n_bins}, 2]")
+    if meta.get("mask_shape") != [1, 2, base.n_bins]:
+        raise _fail(path, f"metadata mask_shape {meta.get('mask_shape')} != [1, 2, {base.n_bins}]")
+    _require(path, meta, "weights_sha256", str, "a checksum string")
+
+
+def check_graph_io(path, meta: dict, inputs: list[tuple[str, list]],
+                   outputs: list[tuple[str, list]]) -> None:
+    """Compare a graph's ``[(name, shape)]`` inputs/outputs with the metadata."""
+    state = [(s["name"], list(s["shape"])) for s in meta["state"]]
+    want_in = [(FRAME_INPUT, meta["frame_shape"])] + [(STATE_IN_PREFIX + n, s) for n, s in state]
+    want_out = [(MASK_OUTPUT, meta["mask_shape"])] + [(STATE_OUT_PREFIX + n, s) for n, s in state]
+    for kind, got, want in (("inputs", inputs, want_in), ("outputs", outputs, want_out)):
+        got = [(n, list(s)) for n, s in got]
+        if got != want:
+            diff = next(((g, w) for g, w in zip(got, want) if g != w), None)
+            detail = (f"graph has {diff[0][0]}{diff[0][1]}, metadata says {diff[1][0]}{diff[1][1]}"
+                      if diff else f"graph has {len(got)} {kind}, the metadata state implies {len(want)}")
+            raise _fail(path, f"graph {kind} do not match the metadata state ({detail})")

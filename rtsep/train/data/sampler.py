@@ -1,0 +1,270 @@
+"""Training segments drawn from stem songs, augmented like MUSDB trainers.
+
+A source's :meth:`SegmentSource.sample` returns ``(mix, vocals)``, both
+``float32`` ``(2, segment_samples)``, with ``mix == vocals + accompaniment``
+exactly (the mix is computed last, in float32, from the final stems) and the
+mix peak-normalised to a random level (peak <= 1.0).
+
+Segments are continuous audio read from one place in a song (never
+zero-padded chunks stitched together). Most segments hold singing; a fraction
+``p_no_vocals`` hold none: either a naturally instrumental stretch of a song or
+a stretch whose vocal stem is muted (the accompaniment alone is still a
+song's real accompaniment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from rtsep.train.data.audio import db_to_gain, peak
+from rtsep.train.data.songs import StemSong, input_samples, read_segment
+
+#: A mix whose peak is below this (before normalisation) counts as silence and is redrawn.
+MIN_MIX_PEAK = 1e-4
+_MAX_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """How segments are picked and altered. Ranges are (low, high), uniform.
+
+    * ``p_no_vocals``: fraction of segments with no singing at all;
+    * ``p_natural_silence``: of those, the fraction taken from a stretch where
+      the song itself has no vocals (when it has one), rather than muting them;
+    * ``p_remix``: vocals of one song over the accompaniment of another
+      (tempo not aligned);
+    * ``vocals_gain_db`` / ``accompaniment_gain_db``: random gain per stem;
+    * ``p_channel_swap``: per stem, swap left and right;
+    * ``p_speed`` / ``speed_range``: resample-based speed (tempo and pitch) change;
+    * ``peak_db``: the normalised mix peak, dBFS (at most 0);
+    * ``active_rel_db`` / ``silent_rel_db``: a 100 ms hop of vocals is active
+      above (silent below) this level relative to the song's loud vocal level
+      (95th percentile of its hop levels); ``min_active_fraction`` of a vocal
+      segment's hops must be active.
+    """
+
+    p_no_vocals: float = 0.1
+    p_natural_silence: float = 0.5
+    p_remix: float = 0.25
+    vocals_gain_db: tuple[float, float] = (-6.0, 6.0)
+    accompaniment_gain_db: tuple[float, float] = (-6.0, 6.0)
+    p_channel_swap: float = 0.5
+    p_speed: float = 0.5
+    speed_range: tuple[float, float] = (0.94, 1.06)
+    peak_db: tuple[float, float] = (-20.0, -0.5)
+    active_rel_db: float = -30.0
+    silent_rel_db: float = -55.0
+    min_active_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Augmentation.{name} must be in [0, 1], got {value}")
+        if self.peak_db[1] > 0.0 or self.peak_db[0] > self.peak_db[1]:
+            raise ValueError(f"Augmentation.peak_db must be (low, high) <= 0 dBFS, got {self.peak_db}")
+        if not 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0:
+            raise ValueError(f"Augmentation.speed_range must be within [0.5, 2], got {self.speed_range}")
+
+    @classmethod
+    def validation(cls) -> "Augmentation":
+        """Plain segments for validation: no remix, gains, swaps or speed change."""
+        return cls(p_remix=0.0, vocals_gain_db=(0.0, 0.0), accompaniment_gain_db=(0.0, 0.0),
+                   p_channel_swap=0.0, p_speed=0.0, peak_db=(-12.0, -1.0))
+
+    def with_(self, **changes) -> "Augmentation":
+        return replace(self, **changes)
+
+
+class _SongIndex:
+    """Per-song candidate start hops for vocal and silent segments."""
+
+    def __init__(self, song: StemSong, window_hops: int, aug: Augmentation):
+        self.song = song
+        self.vocal_starts = np.zeros(0, dtype=np.int64)
+        self.silent_starts = np.zeros(0, dtype=np.int64)
+        act = song.activity_db
+        if act is None:
+            return
+        n_starts = len(act) - window_hops + 1
+        if n_starts <= 0:
+            return
+        reference_db = float(np.percentile(act, 95))
+        if reference_db <= -90.0:  # an instrumental song: every stretch is silent
+            self.silent_starts = np.arange(n_starts)
+            return
+        active = np.concatenate([[0], np.cumsum(act > reference_db + aug.active_rel_db)])
+        loud = np.concatenate([[0], np.cumsum(act > reference_db + aug.silent_rel_db)])
+        n_active = active[window_hops:] - active[:-window_hops]
+        n_loud = loud[window_hops:] - loud[:-window_hops]
+        self.vocal_starts = np.flatnonzero(n_active >= aug.min_active_fraction * window_hops)
+        self.silent_starts = np.flatnonzero(n_loud == 0)
+
+
+class SegmentSource:
+    """Augmented training segments from a list of :class:`StemSong`.
+
+    ``sample_rate_hz``: output rate (songs are resampled per segment when
+    theirs differs); ``segment_samples``: output length.
+    """
+
+    def __init__(self, songs: list[StemSong], sample_rate_hz: int, segment_samples: int,
+                 augmentation: Augmentation | None = None, name: str = "segments"):
+        if not songs:
+            raise ValueError(f"{name}: no songs to sample from")
+        if segment_samples <= 0:
+            raise ValueError(f"segment_samples must be positive, got {segment_samples}")
+        self.songs = list(songs)
+        self.sample_rate_hz = int(sample_rate_hz)
+        self.segment_samples = int(segment_samples)
+        self.augmentation = augmentation or Augmentation()
+        self.name = name
+        aug = self.augmentation
+        max_speed = aug.speed_range[1] if aug.p_speed > 0 else 1.0
+        self._index = []
+        for song in self.songs:
+            n_in = input_samples(segment_samples, song.sample_rate_hz, sample_rate_hz, max_speed)
+            hop = song.activity_hop_samples
+            if n_in > song.n_samples:
+                raise ValueError(f"{name}: song {song.name!r} ({song.seconds:.1f} s) is shorter "
+                                 f"than one segment ({segment_samples} samples)")
+            self._index.append(_SongIndex(song, -(-n_in // hop), aug))
+        n_vocal = np.array([len(ix.vocal_starts) for ix in self._index], dtype=np.float64)
+        n_silent = np.array([len(ix.silent_starts) for ix in self._index], dtype=np.float64)
+        lengths = np.array([s.n_samples for s in self.songs], dtype=np.float64)
+        self._p_vocal = n_vocal / n_vocal.sum() if n_vocal.sum() > 0 else None
+        self._p_silent = n_silent / n_silent.sum() if n_silent.sum() > 0 else None
+        self._p_any = lengths / lengths.sum()
+        self._lazy_activity = any(s.activity_db is None for s in self.songs)
+
+    def __repr__(self) -> str:
+        return (f"SegmentSource({self.name!r}, {len(self.songs)} songs, {self.sample_rate_hz} Hz, "
+                f"{self.segment_samples} samples)")
+
+    # -- picking ------------------------------------------------------------------------
+    def _speed(self, rng: np.random.Generator) -> float:
+        aug = self.augmentation
+        if aug.p_speed > 0 and rng.random() < aug.p_speed:
+            return float(rng.uniform(*aug.speed_range))
+        return 1.0
+
+    def _start_in(self, rng, song: StemSong, hops: np.ndarray | None, speed: float) -> int:
+        n_in = input_samples(self.segment_samples, song.sample_rate_hz, self.sample_rate_hz, speed)
+        last = song.n_samples - n_in
+        if hops is None or len(hops) == 0:
+            return int(rng.integers(0, last + 1))
+        hop = song.activity_hop_samples
+        start = int(hops[rng.integers(len(hops))]) * hop + int(rng.integers(hop))
+        return min(start, last)
+
+    def _read(self, rng, index: int, hops, speed, vocals=True, accompaniment=True):
+        song = self.songs[index]
+        start = self._start_in(rng, song, hops, speed)
+        return read_segment(song, start, self.segment_samples, self.sample_rate_hz, speed,
+                            vocals, accompaniment)
+
+    def _vocal_segment(self, rng) -> tuple[np.ndarray, np.ndarray]:
+        aug = self.augmentation
+        speed = self._speed(rng)
+        if self._p_vocal is not None:
+            i = int(rng.choice(len(self.songs), p=self._p_vocal))
+            hops = self._index[i].vocal_starts
+        else:  # activity unknown (lazy songs): accept segments whose vocals are audible
+            i, hops = int(rng.choice(len(self.songs), p=self._p_any)), None
+        if aug.p_remix > 0 and len(self.songs) > 1 and rng.random() < aug.p_remix:
+            j = int(rng.choice(len(self.songs) - 1))
+            j += j >= i
+            v, _ = self._read(rng, i, hops, speed, accompaniment=False)
+            _, a = self._read(rng, j, None, self._speed(rng), vocals=False)
+            return v, a
+        return self._read(rng, i, hops, speed)
+
+    def _instrumental_segment(self, rng) -> tuple[np.ndarray, np.ndarray]:
+        aug = self.augmentation
+        speed = self._speed(rng)
+        if self._p_silent is not None and rng.random() < aug.p_natural_silence:
+            i = int(rng.choice(len(self.songs), p=self._p_silent))
+            return self._read(rng, i, self._index[i].silent_starts, speed)
+        i = int(rng.choice(len(self.songs), p=self._p_any))
+        _, a = self._read(rng, i, None, speed, vocals=False)
+        return np.zeros_like(a), a
+
+    # -- public -------------------------------------------------------------------------
+    def sample_stems(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One segment as ``(mix, vocals, accompaniment)``, ``float32`` ``(2, segment_samples)``.
+
+        ``mix == vocals + accompaniment`` exactly; ``max |mix| <= 1``.
+        """
+        aug = self.augmentation
+        for _ in range(_MAX_ATTEMPTS):
+            want_vocals = not (rng.random() < aug.p_no_vocals)
+            v, a = self._vocal_segment(rng) if want_vocals else self._instrumental_segment(rng)
+            if want_vocals and self._lazy_activity and peak(v) < MIN_MIX_PEAK:
+                continue
+            v *= np.float32(db_to_gain(rng.uniform(*aug.vocals_gain_db)))
+            a *= np.float32(db_to_gain(rng.uniform(*aug.accompaniment_gain_db)))
+            if rng.random() < aug.p_channel_swap:
+                v = v[::-1]
+            if rng.random() < aug.p_channel_swap:
+                a = a[::-1]
+            mix_peak = peak(v + a)
+            if mix_peak < MIN_MIX_PEAK:
+                continue
+            return normalise(v, a, db_to_gain(rng.uniform(*aug.peak_db)) / mix_peak)
+        raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One segment as ``(mix, vocals)``, ``float32`` ``(2, segment_samples)``; see :meth:`sample_stems`."""
+        mix, vocals, _ = self.sample_stems(rng)
+        return mix, vocals
+
+
+def normalise(vocals: np.ndarray, accompaniment: np.ndarray, gain: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scale both stems by ``gain`` and return ``(mix, vocals, accompaniment)``.
+
+    The mix is the float32 sum of the scaled stems, so it equals their sum
+    exactly. The gain is lowered when needed so that no array exceeds 1.0.
+    """
+    v = np.ascontiguousarray(vocals * np.float32(gain), dtype=np.float32)
+    a = np.ascontiguousarray(accompaniment * np.float32(gain), dtype=np.float32)
+    mix = v + a
+    top = max(peak(mix), peak(v), peak(a))
+    if top > 1.0:
+        shrink = np.float32(0.999 / top)
+        v *= shrink
+        a *= shrink
+        mix = v + a
+    return mix, v, a
+
+
+class MixedSource:
+    """Draws each segment from one of several sources, chosen with ``weights``."""
+
+    def __init__(self, sources: list, weights: list[float] | None = None, name: str = "mixed"):
+        if not sources:
+            raise ValueError("MixedSource needs at least one source")
+        w = np.ones(len(sources)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(sources),) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(f"weights must be {len(sources)} non-negative numbers, got {weights}")
+        self.sources = list(sources)
+        self.weights = w / w.sum()
+        self.name = name
+        self.sample_rate_hz = sources[0].sample_rate_hz
+        self.segment_samples = sources[0].segment_samples
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{s!r}: {w:.2f}" for s, w in zip(self.sources, self.weights))
+        return f"MixedSource({parts})"
+
+    def sample_stems(self, rng: np.random.Generator):
+        """``(mix, vocals, accompaniment)`` from a randomly chosen source."""
+        k = int(rng.choice(len(self.sources), p=self.weights))
+        return self.sources[k].sample_stems(rng)
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
+        mix, vocals, _ = self.sample_stems(rng)
+        return mix, vocals

@@ -1,0 +1,281 @@
+"""Training loop for the causal U-Net: resumable, time-boxed, logged.
+
+One run lives in a folder: ``last.pt`` (resume point, with optimizer and RNG
+state), ``best.pt`` (best validation SDR), ``log.csv`` and ``curve.png``. A run
+is trained in chunks of at most ``--minutes`` wall-clock minutes; the next call
+with the same folder resumes where the last one stopped.
+
+Segments are continuous audio cut from longer material (never zero-padded);
+the first ``warmup_frames`` frames of each segment only warm the causal state
+and are left out of the loss, so the model learns to work from a running
+state rather than from the silence at a segment start.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rtsep.config import StftGeometry
+from rtsep.model.checkpoint import load_checkpoint, save_checkpoint
+from rtsep.model.unet import MAG_EXPONENT, CausalUNet, UNetConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; stored in its checkpoints."""
+
+    data: str = "both"  # real | synth | both | musdb
+    musdb_root: str | None = None
+    sample_rates_hz: tuple = (44100, 48000)
+    batch_size: int = 8
+    segment_frames: int = 384
+    warmup_frames: int = 16
+    lr: float = 1e-3
+    lr_min: float = 1e-4
+    total_steps: int = 6000  # cosine schedule length (training may stop earlier)
+    grad_clip: float = 5.0
+    valid_every: int = 200
+    checkpoint_every_s: float = 120.0
+    n_valid_segments: int = 48
+    seed: int = 0
+    model: dict = field(default_factory=lambda: UNetConfig().to_dict())
+
+
+def stft_frames(x: torch.Tensor, geometry: StftGeometry, window: torch.Tensor) -> torch.Tensor:
+    """Streaming-convention STFT without padding.
+
+    ``x``: ``(N, 2, n_samples)`` -> ``(N, 2, n_frames, n_bins, 2)`` re/im, where
+    frame k covers samples ``[k * hop, k * hop + n_fft)``.
+    """
+    n, c, t = x.shape
+    spec = torch.stft(x.reshape(n * c, t), geometry.n_fft, geometry.hop_samples,
+                      window=window, center=False, return_complex=True)
+    spec = spec.reshape(n, c, spec.shape[-2], spec.shape[-1]).transpose(2, 3)
+    return torch.view_as_real(spec.contiguous())
+
+
+def compressed(spec: torch.Tensor) -> torch.Tensor:
+    """Complex spectrum ``(..., 2)`` with magnitude compressed by MAG_EXPONENT."""
+    mag = spec.pow(2).sum(-1, keepdim=True).add(1e-8).sqrt()
+    return spec * mag.pow(MAG_EXPONENT - 1.0)
+
+
+def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
+                    warmup_frames: int) -> torch.Tensor:
+    """Compressed-spectrum L1 loss on vocals and accompaniment (mask ``(N,2,T,F)``)."""
+    est_v = mask.unsqueeze(-1) * mix
+    est_a = mix - est_v
+    acc = mix - vocals
+    sl = slice(warmup_frames, None)
+    loss = 0.0
+    for est, ref in ((est_v, vocals), (est_a, acc)):
+        ce, cr = compressed(est[:, :, sl]), compressed(ref[:, :, sl])
+        mag_e = ce.pow(2).sum(-1).add(1e-8).sqrt()
+        mag_r = cr.pow(2).sum(-1).add(1e-8).sqrt()
+        loss = loss + (ce - cr).abs().mean() + (mag_e - mag_r).abs().mean()
+    return loss
+
+
+def spectral_sdr_db(est: torch.Tensor, ref: torch.Tensor) -> float:
+    """SDR over a whole set, in the STFT domain (close to time-domain SDR by Parseval)."""
+    num = ref.pow(2).sum().item()
+    den = (ref - est).pow(2).sum().item()
+    return 10.0 * math.log10((num + 1e-12) / (den + 1e-12))
+
+
+class Trainer:
+    """Resumable trainer. ``run_dir``: folder holding this run's files."""
+
+    def __init__(self, run_dir: str | Path, cfg: TrainConfig, *, cache_dir: str = "cache",
+                 data_root: str | None = None, n_threads: int | None = None,
+                 init_from: str | None = None):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if n_threads:
+            torch.set_num_threads(n_threads)
+        last = self.run_dir / "last.pt"
+        self.geometry = StftGeometry()
+        self.train_state: dict = {}
+        if last.exists():
+            self.model, meta = load_checkpoint(last)
+            self.train_state = meta.get("train_state") or {}
+            saved = self.train_state.get("config")
+            if saved:
+                saved = dict(saved)
+                saved["sample_rates_hz"] = tuple(saved["sample_rates_hz"])
+                cfg = TrainConfig(**saved)
+            print(f"resuming {last} at step {self.train_state.get('step', 0)}", file=sys.stderr)
+        elif init_from:
+            self.model, _ = load_checkpoint(init_from)
+            cfg.model = self.model.cfg.to_dict()
+            print(f"initialised from {init_from}", file=sys.stderr)
+        else:
+            torch.manual_seed(cfg.seed)
+            self.model = CausalUNet(UNetConfig.from_dict(cfg.model))
+        self.cfg = cfg
+        self.window = torch.from_numpy(self.geometry.analysis_window())
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        if "optimizer" in self.train_state:
+            self.opt.load_state_dict(self.train_state["optimizer"])
+        self.step = int(self.train_state.get("step", 0))
+        self.elapsed_s = float(self.train_state.get("elapsed_s", 0.0))
+        self.best_sdr_db = float(self.train_state.get("best_sdr_db", -1e9))
+        self.rng = np.random.default_rng(cfg.seed + 7919 * self.step)
+        self.segment_samples = (cfg.segment_frames - 1) * self.geometry.hop_samples + self.geometry.n_fft
+        self._sources = {}
+        self._cache_dir, self._data_root = cache_dir, data_root
+        self._valid = None
+
+    # -- data --------------------------------------------------------------------------
+    def _source(self, split: str, sample_rate_hz: int):
+        from rtsep.train.data import build_source
+
+        key = (split, sample_rate_hz)
+        if key not in self._sources:
+            kwargs = dict(kind=self.cfg.data, split=split, sample_rate_hz=sample_rate_hz,
+                          segment_samples=self.segment_samples, seed=self.cfg.seed,
+                          cache_dir=self._cache_dir, data_root=self._data_root)
+            if self.cfg.data == "musdb":
+                kwargs["musdb_root"] = self.cfg.musdb_root
+            self._sources[key] = build_source(**kwargs)
+        return self._sources[key]
+
+    def _batch(self, split: str, sample_rate_hz: int, n: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
+        src = self._source(split, sample_rate_hz)
+        mixes, vocs = zip(*(src.sample(rng) for _ in range(n)))
+        mix = torch.from_numpy(np.stack(mixes))
+        voc = torch.from_numpy(np.stack(vocs))
+        return stft_frames(mix, self.geometry, self.window), stft_frames(voc, self.geometry, self.window)
+
+    def _valid_set(self):
+        if self._valid is None:
+            rng = np.random.default_rng(12345)
+            n = self.cfg.n_valid_segments
+            self._valid = [self._batch("valid", sr, n // 2, rng) for sr in self.cfg.sample_rates_hz]
+        return self._valid
+
+    # -- loop --------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        c = self.cfg
+        warm = 200
+        if step < warm:
+            return c.lr * (step + 1) / warm
+        p = min(1.0, (step - warm) / max(1, c.total_steps - warm))
+        return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1 + math.cos(math.pi * p))
+
+    def validate(self) -> tuple[float, float]:
+        self.model.eval()
+        losses, ests, refs = [], [], []
+        with torch.no_grad():
+            for mix, voc in self._valid_set():
+                for i in range(0, mix.shape[0], 8):
+                    m, v = mix[i:i + 8], voc[i:i + 8]
+                    mask = self.model(m)
+                    losses.append(separation_loss(mask, m, v, self.cfg.warmup_frames).item())
+                    w = self.cfg.warmup_frames
+                    ests.append((mask.unsqueeze(-1) * m)[:, :, w:])
+                    refs.append(v[:, :, w:])
+        self.model.train()
+        sdr = spectral_sdr_db(torch.cat([e.flatten() for e in ests]), torch.cat([r.flatten() for r in refs]))
+        return float(np.mean(losses)), sdr
+
+    def save(self, name: str = "last.pt") -> None:
+        state = {"optimizer": self.opt.state_dict(), "step": self.step, "elapsed_s": self.elapsed_s,
+                 "best_sdr_db": self.best_sdr_db, "config": asdict(self.cfg)}
+        extra = {"training_data": self.cfg.data, "train_steps": self.step,
+                 "train_hours_cpu": round(self.elapsed_s / 3600.0, 3)}
+        save_checkpoint(self.run_dir / name, self.model, geometry=self.geometry,
+                        sample_rates_hz=self.cfg.sample_rates_hz, train_state=state, extra=extra)
+
+    def _log(self, row: dict) -> None:
+        path = self.run_dir / "log.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    def train(self, minutes: float, max_steps: int | None = None) -> None:
+        from tqdm import tqdm
+
+        deadline = time.monotonic() + 60.0 * minutes
+        last_ckpt = time.monotonic()
+        self.model.train()
+        run_loss, n_loss = 0.0, 0
+        bar = tqdm(total=max_steps, initial=0, desc="train", unit="step", file=sys.stderr,
+                   dynamic_ncols=True)
+        stop_step = self.step + max_steps if max_steps else None
+        while time.monotonic() < deadline and (stop_step is None or self.step < stop_step):
+            t0 = time.monotonic()
+            sr = int(self.rng.choice(self.cfg.sample_rates_hz))
+            mix, voc = self._batch("train", sr, self.cfg.batch_size, self.rng)
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr_at(self.step)
+            mask = self.model(mix)
+            loss = separation_loss(mask, mix, voc, self.cfg.warmup_frames)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at step {self.step}")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.opt.step()
+            self.step += 1
+            self.elapsed_s += time.monotonic() - t0
+            run_loss += loss.item()
+            n_loss += 1
+            bar.update(1)
+            bar.set_postfix(step=self.step, loss=f"{run_loss / n_loss:.4f}", best=f"{self.best_sdr_db:.2f}dB")
+            if self.step % self.cfg.valid_every == 0:
+                v_loss, v_sdr = self.validate()
+                self._log({"step": self.step, "elapsed_s": round(self.elapsed_s, 1),
+                           "train_loss": round(run_loss / n_loss, 5), "valid_loss": round(v_loss, 5),
+                           "valid_sdr_db": round(v_sdr, 3), "lr": self.lr_at(self.step)})
+                run_loss, n_loss = 0.0, 0
+                if v_sdr > self.best_sdr_db:
+                    self.best_sdr_db = v_sdr
+                    self.save("best.pt")
+                self.save("last.pt")
+                plot_curve(self.run_dir / "log.csv", self.run_dir / "curve.png")
+                last_ckpt = time.monotonic()
+            elif time.monotonic() - last_ckpt > self.cfg.checkpoint_every_s:
+                self.save("last.pt")
+                last_ckpt = time.monotonic()
+        bar.close()
+        self.save("last.pt")
+        if not (self.run_dir / "best.pt").exists():
+            self.save("best.pt")
+        (self.run_dir / "summary.json").write_text(json.dumps(
+            {"step": self.step, "elapsed_s": self.elapsed_s, "best_valid_sdr_db": self.best_sdr_db}, indent=1))
+
+
+def plot_curve(log_csv: Path, out_png: Path) -> None:
+    """Training curve: losses and validation SDR against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(Path(log_csv).open()))
+    if not rows:
+        return
+    step = [int(r["step"]) for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a1.plot(step, [float(r["train_loss"]) for r in rows], label="train")
+    a1.plot(step, [float(r["valid_loss"]) for r in rows], label="valid")
+    a1.set_xlabel("step"), a1.set_ylabel("loss"), a1.legend(), a1.grid(alpha=0.3)
+    a2.plot(step, [float(r["valid_sdr_db"]) for r in rows], color="C2")
+    a2.set_xlabel("step"), a2.set_ylabel("valid vocals SDR (dB, spectral)"), a2.grid(alpha=0.3)
+    fig.suptitle(f"rtsep training: {Path(log_csv).parent.name}")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
