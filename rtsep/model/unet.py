@@ -47,9 +47,9 @@ class UNetConfig:
     n_channels_audio: int = 2
     n_single_bins: int = 128
     band_width_bins: int = 6
-    channels: tuple = (16, 32, 48, 64, 96)
+    channels: tuple = (16, 24, 32, 48, 64)
     time_kernel: int = 2
-    gru_hidden: int = 192
+    gru_hidden: int = 128
     n_features: int = 4  # |L|, |R|, |M|, |S|
 
     @property

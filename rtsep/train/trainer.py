@@ -129,7 +129,6 @@ class Trainer:
         self.step = int(self.train_state.get("step", 0))
         self.elapsed_s = float(self.train_state.get("elapsed_s", 0.0))
         self.best_sdr_db = float(self.train_state.get("best_sdr_db", -1e9))
-        self.rng = np.random.default_rng(cfg.seed + 7919 * self.step)
         self.segment_samples = (cfg.segment_frames - 1) * self.geometry.hop_samples + self.geometry.n_fft
         self._sources = {}
         self._cache_dir, self._data_root = cache_dir, data_root
@@ -155,6 +154,25 @@ class Trainer:
         mix = torch.from_numpy(np.stack(mixes))
         voc = torch.from_numpy(np.stack(vocs))
         return stft_frames(mix, self.geometry, self.window), stft_frames(voc, self.geometry, self.window)
+
+    def _prefetch(self, depth: int = 3):
+        """Batches made by a background thread (numpy/soxr release the GIL)."""
+        import queue
+        import threading
+
+        q: queue.Queue = queue.Queue(maxsize=depth)
+        rng = np.random.default_rng([self.cfg.seed, self.step])
+        for sr in self.cfg.sample_rates_hz:  # build sources in this thread (not thread-safe)
+            self._source("train", sr)
+
+        def work():
+            while True:
+                sr = int(rng.choice(self.cfg.sample_rates_hz))
+                q.put(self._batch("train", sr, self.cfg.batch_size, rng))
+
+        threading.Thread(target=work, daemon=True, name="rtsep-batches").start()
+        while True:
+            yield q.get()
 
     def _valid_set(self):
         if self._valid is None:
@@ -215,10 +233,10 @@ class Trainer:
         bar = tqdm(total=max_steps, initial=0, desc="train", unit="step", file=sys.stderr,
                    dynamic_ncols=True)
         stop_step = self.step + max_steps if max_steps else None
+        batches = self._prefetch()
         while time.monotonic() < deadline and (stop_step is None or self.step < stop_step):
             t0 = time.monotonic()
-            sr = int(self.rng.choice(self.cfg.sample_rates_hz))
-            mix, voc = self._batch("train", sr, self.cfg.batch_size, self.rng)
+            mix, voc = next(batches)
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(self.step)
             mask = self.model(mix)

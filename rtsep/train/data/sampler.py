@@ -130,7 +130,8 @@ class SegmentSource:
             if n_in > song.n_samples:
                 raise ValueError(f"{name}: song {song.name!r} ({song.seconds:.1f} s) is shorter "
                                  f"than one segment ({segment_samples} samples)")
-            self._index.append(_SongIndex(song, -(-n_in // hop), aug))
+            # +1 hop: a segment starts anywhere inside its first hop.
+            self._index.append(_SongIndex(song, -(-n_in // hop) + 1, aug))
         n_vocal = np.array([len(ix.vocal_starts) for ix in self._index], dtype=np.float64)
         n_silent = np.array([len(ix.silent_starts) for ix in self._index], dtype=np.float64)
         lengths = np.array([s.n_samples for s in self.songs], dtype=np.float64)

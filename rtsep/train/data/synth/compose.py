@@ -526,6 +526,8 @@ def _melody(rng, key: Key, sections, chords, bpb, tempo_bpm, lead_range, style
         for p0 in range(sec.start_bar, sec.start_bar + sec.n_bars, phrase_bars):
             n_bars = min(phrase_bars, sec.start_bar + sec.n_bars - p0)
             lead_in = float(rng.choice([0.0, 0.0, 0.5, 1.0, -0.5]))
+            if p0 == 0:  # no pick-up before the song starts
+                lead_in = max(lead_in, 0.0)
             rest_end = float(rng.choice([1.0, 1.5, 2.0, 2.5]))
             start = p0 * bpb + lead_in
             length = n_bars * bpb - lead_in - rest_end

@@ -134,14 +134,15 @@ def contours(notes, voice: Voice, n_ctrl: int, rng) -> tuple[np.ndarray, np.ndar
     pitch = np.full(n_ctrl, np.nan)
     amp = np.zeros(n_ctrl)
     for k, note in enumerate(notes):
-        i0, i1 = int(note.start_s * _CTRL_HZ), min(int(note.end_s * _CTRL_HZ), n_ctrl)
+        i0 = max(int(note.start_s * _CTRL_HZ), 0)
+        i1 = min(int(note.end_s * _CTRL_HZ), n_ctrl)
         if i1 <= i0:
             continue
         prev = notes[k - 1] if k > 0 else None
         nxt = notes[k + 1] if k + 1 < len(notes) else None
         legato_in = prev is not None and note.start_s - prev.end_s < 0.05
         legato_out = nxt is not None and nxt.start_s - note.end_s < 0.05
-        seg_t = t[i0:i1] - note.start_s
+        seg_t = t[i0:i1] - max(note.start_s, 0.0)
         dur = note.end_s - note.start_s
         p = np.full(i1 - i0, note.pitch, dtype=np.float64)
         if legato_in and prev.pitch != note.pitch:
@@ -375,7 +376,7 @@ def _sing_chunk(notes, voice: Voice, sr: int, n_samples: int, rng) -> np.ndarray
         if not note.new_syllable:
             continue
         c = note.onset
-        i0 = int(note.start_s * _CTRL_HZ)
+        i0 = max(int(note.start_s * _CTRL_HZ), 0)
         if c in PLOSIVES:
             closure = int(rng.uniform(0.03, 0.06) * _CTRL_HZ)
             lo = max(i0 - closure, 0)

@@ -1,0 +1,114 @@
+"""Training data for rtsep: real stems, synthetic songs, MUSDB18 (numpy only, no torch).
+
+The trainer's entry points::
+
+    src = build_source(kind="real" | "synth" | "both" | "musdb", split="train" | "valid",
+                       sample_rate_hz=44100 | 48000, segment_samples=..., seed=0,
+                       cache_dir="cache", data_root=None, musdb_root=None)
+    mix, vocals = src.sample(rng)          # float32 (2, segment_samples) each
+    heldout_synthetic(n_items, sample_rate_hz, seconds, seed)   # evaluation songs
+    RealSongs(data_root, split="train" | "heldout").songs       # (name, vocals, accomp.), 48 kHz
+
+``mix == vocals + accompaniment`` exactly in every segment (the accompaniment
+is ``mix - vocals`` up to float32 rounding, or ask ``src.sample_stems(rng)``
+for all three), and ``max |mix| <= 1``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rtsep.train.data.real import RealSongs
+from rtsep.train.data.sampler import Augmentation, MixedSource, SegmentSource
+from rtsep.train.data.synth import heldout_synthetic
+
+KINDS = ("real", "synth", "both", "musdb")
+SPLITS = ("train", "valid")
+#: Share of segments drawn from the real songs when ``kind="both"``.
+REAL_WEIGHT = 0.4
+
+
+class SeededSource:
+    """A source plus a default generator: ``sample()`` without ``rng`` uses ``seed``."""
+
+    def __init__(self, source, seed: int):
+        self.source = source
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(seed)
+        self.sample_rate_hz = source.sample_rate_hz
+        self.segment_samples = source.segment_samples
+
+    def sample(self, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
+        return self.source.sample(self._rng if rng is None else rng)
+
+    def sample_stems(self, rng: np.random.Generator | None = None):
+        """``(mix, vocals, accompaniment)``, ``float32`` ``(2, segment_samples)``."""
+        return self.source.sample_stems(self._rng if rng is None else rng)
+
+    def __repr__(self) -> str:
+        return f"{self.source!r} (seed {self.seed})"
+
+
+def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int = 44100,
+                 segment_samples: int = 131072, seed: int = 0,
+                 cache_dir: str | os.PathLike = "cache",
+                 data_root: str | os.PathLike | None = None,
+                 musdb_root: str | os.PathLike | None = None,
+                 augmentation: Augmentation | None = None,
+                 real_weight: float = REAL_WEIGHT) -> SeededSource:
+    """A segment source for training (``split="train"``) or validation (``"valid"``).
+
+    * ``real``: the six training songs of ``<data_root>/real-train`` (valid: the
+      held-out ``7-Francium``), decoded once into ``<cache_dir>/real``;
+    * ``synth``: songs pre-rendered into ``<cache_dir>/synth/<split>`` by
+      ``rtsep make-data``;
+    * ``both``: each segment from real (``real_weight``) or synthetic songs;
+    * ``musdb``: ``<musdb_root>/train`` (valid: ``<musdb_root>/test``).
+
+    ``data_root`` defaults to ``../shared/data`` next to the repository (or
+    ``$RTSEP_DATA``); ``cache_dir`` is relative to the working directory.
+    Training segments are augmented (:class:`Augmentation`); validation
+    segments only normalised. ``seed`` seeds ``sample()`` when it is called
+    without a generator.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown data kind {kind!r}; choose one of {KINDS}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    if sample_rate_hz not in (44100, 48000):
+        raise ValueError(f"sample_rate_hz must be 44100 or 48000, got {sample_rate_hz}")
+    aug = augmentation or (Augmentation() if split == "train" else Augmentation.validation())
+
+    def make(songs, name):
+        return SegmentSource(songs, sample_rate_hz, segment_samples, aug, name=name)
+
+    def real():
+        return make(RealSongs(data_root, "train" if split == "train" else "valid",
+                              cache_dir).stem_songs, f"real/{split}")
+
+    def synth():
+        from rtsep.train.data.synth.cache import SynthSongs
+
+        return make(SynthSongs(cache_dir, split).stem_songs, f"synth/{split}")
+
+    if kind == "real":
+        source = real()
+    elif kind == "synth":
+        source = synth()
+    elif kind == "both":
+        if not 0.0 <= real_weight <= 1.0:
+            raise ValueError(f"real_weight must be in [0, 1], got {real_weight}")
+        source = MixedSource([real(), synth()], [real_weight, 1.0 - real_weight], name=f"both/{split}")
+    else:
+        from rtsep.train.data.musdb import MusdbSongs
+
+        source = make(MusdbSongs(musdb_root, "train" if split == "train" else "test").stem_songs,
+                      f"musdb/{split}")
+    return SeededSource(source, seed)
+
+
+__all__ = ["Augmentation", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
+           "build_source", "heldout_synthetic"]

@@ -1,0 +1,159 @@
+"""Segment sampling from stem songs, and the real CC0 stems (``realdata``)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from rtsep.train.data import RealSongs, build_source
+from rtsep.train.data.paths import resolve_data_root
+from rtsep.train.data.real import HELDOUT_SONGS, REAL_SUBDIR
+from rtsep.train.data.sampler import Augmentation, SegmentSource, normalise
+from rtsep.train.data.songs import ArraySong, read_segment
+
+SR = 48000
+PLAIN = Augmentation(p_no_vocals=0.0, p_remix=0.0, vocals_gain_db=(0.0, 0.0),
+                     accompaniment_gain_db=(0.0, 0.0), p_channel_swap=0.0, p_speed=0.0)
+
+
+def _ramp_song(name="ramp", seconds=6.0, sung_fraction=1.0, seed=0) -> ArraySong:
+    """Vocals: a ramp (so a contiguous segment has a constant slope) where sung, else 0."""
+    n = int(seconds * SR)
+    rng = np.random.default_rng(seed)
+    ramp = (np.arange(n, dtype=np.float64) / n * 0.5 + 0.1).astype(np.float32)
+    vocals = np.stack([ramp, -ramp])
+    vocals[:, int(sung_fraction * n):] = 0.0
+    accompaniment = (0.1 * rng.standard_normal((2, n))).astype(np.float32)
+    return ArraySong(name, vocals, accompaniment, SR)
+
+
+def test_normalise_keeps_exact_sum_and_peak():
+    rng = np.random.default_rng(1)
+    v = (3.0 * rng.standard_normal((2, 1000))).astype(np.float32)
+    a = (3.0 * rng.standard_normal((2, 1000))).astype(np.float32)
+    mix, v2, a2 = normalise(v, a, 0.9 / np.max(np.abs(v + a)))
+    assert mix.dtype == np.float32 and mix.flags.c_contiguous
+    assert np.array_equal(mix, v2 + a2)
+    assert max(np.abs(mix).max(), np.abs(v2).max(), np.abs(a2).max()) <= 1.0
+
+
+def test_segments_are_contiguous_and_exact():
+    src = SegmentSource([_ramp_song()], SR, 4800, PLAIN)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mix, vocals, accompaniment = src.sample_stems(rng)
+        assert mix.shape == vocals.shape == (2, 4800) and mix.dtype == np.float32
+        assert np.array_equal(mix, vocals + accompaniment)
+        assert np.abs(mix).max() <= 1.0
+        slope = np.diff(vocals[0].astype(np.float64))
+        assert slope.min() > 0  # never zero-padded, never stitched
+        assert np.allclose(slope, slope.mean(), rtol=0.1)  # float32 rounding only
+
+
+def test_speed_change_treats_both_stems_alike():
+    song = _ramp_song(seconds=4.0)
+    song.accompaniment = song.vocals.copy()
+    for rate in (44100, 48000):
+        for speed in (0.95, 1.0, 1.05):
+            v, a = read_segment(song, 12345, 3000, rate, speed)
+            assert v.shape == a.shape == (2, 3000)
+            assert np.array_equal(v, a)
+            assert np.isfinite(v).all()
+
+
+def test_resampled_segment_matches_rate():
+    # A 1 kHz tone read at 44.1 kHz (from 48 kHz) is still a 1 kHz tone.
+    n = SR * 2
+    tone = np.sin(2 * np.pi * 1000 * np.arange(n) / SR).astype(np.float32)
+    song = ArraySong("tone", np.stack([tone, tone]), np.zeros((2, n), np.float32), SR)
+    v, _ = read_segment(song, 1000, 44100, 44100, 1.0)
+    spectrum = np.abs(np.fft.rfft(v[0]))
+    assert abs(np.argmax(spectrum) - 1000) <= 1
+
+
+def test_instrumental_segments_and_vocal_segments():
+    song = _ramp_song(seconds=8.0, sung_fraction=0.5)
+    aug = PLAIN.with_(p_no_vocals=0.3, min_active_fraction=1.0)
+    src = SegmentSource([song, _ramp_song("other", 8.0, 0.5, seed=1)], SR, 9600, aug)
+    rng = np.random.default_rng(3)
+    silent = sung = 0
+    for _ in range(60):
+        mix, vocals, accompaniment = src.sample_stems(rng)
+        if np.abs(vocals).max() == 0.0:
+            silent += 1
+        elif np.all(np.abs(vocals[0]) > 0):
+            sung += 1
+    assert 8 <= silent <= 32
+    assert sung + silent == 60  # vocal segments are picked where the song sings
+
+
+def test_sampling_is_deterministic_by_seed():
+    aug = Augmentation()  # every augmentation on
+    src = SegmentSource([_ramp_song(), _ramp_song("b", seed=2)], 44100, 4000, aug)
+    a = [src.sample(np.random.default_rng(11)) for _ in range(3)]
+    b = [src.sample(np.random.default_rng(11)) for _ in range(3)]
+    for (m1, v1), (m2, v2) in zip(a, b):
+        assert np.array_equal(m1, m2) and np.array_equal(v1, v2)
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="p_remix"):
+        Augmentation(p_remix=1.5)
+    with pytest.raises(ValueError, match="shorter than one segment"):
+        SegmentSource([_ramp_song(seconds=1.0)], SR, SR * 2)
+    with pytest.raises(ValueError, match="kind"):
+        build_source(kind="nope")
+    with pytest.raises(ValueError, match="split"):
+        build_source(kind="real", split="test")
+    with pytest.raises(ValueError, match="sample_rate_hz"):
+        build_source(kind="real", sample_rate_hz=22050)
+    with pytest.raises(ValueError, match="split"):
+        RealSongs(split="nope")
+
+
+# ---------------------------------------------------------------------------------------
+# The real stems (../shared/data/real-train)
+
+_REAL = resolve_data_root(None) / REAL_SUBDIR
+needs_real = pytest.mark.skipif(not _REAL.is_dir(),
+                                reason=f"real stems not found at {_REAL} (set RTSEP_DATA)")
+
+
+@pytest.mark.realdata
+@needs_real
+def test_heldout_song_decodes_into_cache(tmp_path):
+    held = RealSongs(split="heldout", cache_dir=tmp_path)
+    assert [name for name, _, _ in held.songs] == list(HELDOUT_SONGS)
+    name, vocals, accompaniment = held.songs[0]
+    assert vocals.dtype == np.float32 and vocals.shape == accompaniment.shape
+    assert vocals.shape[0] == 2 and vocals.shape[1] > 200 * 48000
+    assert (tmp_path / "real" / name / "vocals.npy").is_file()
+    again = RealSongs(split="valid", cache_dir=tmp_path)  # from the cache this time
+    assert np.array_equal(again.songs[0][1][:, :1000], vocals[:, :1000])
+
+
+@pytest.mark.realdata
+@needs_real
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_real_source_segments(rate):
+    cache = os.environ.get("RTSEP_TEST_CACHE", "cache")
+    train = RealSongs(split="train", cache_dir=cache)
+    assert len(train) == 6 and "7-Francium" not in [n for n, _, _ in train.songs]
+    src = build_source(kind="real", split="train", sample_rate_hz=rate, segment_samples=rate,
+                       seed=0, cache_dir=cache)
+    rng = np.random.default_rng(5)
+    n_silent = n_sung = 0
+    for _ in range(40):
+        mix, vocals, accompaniment = src.sample_stems(rng)
+        assert mix.shape == (2, rate) and mix.dtype == np.float32
+        assert np.array_equal(mix, vocals + accompaniment)
+        assert np.isfinite(mix).all() and np.abs(mix).max() <= 1.0
+        level = 20 * np.log10(np.sqrt(np.mean(vocals ** 2)) / np.sqrt(np.mean(mix ** 2)) + 1e-12)
+        n_silent += level < -40
+        n_sung += level > -20
+    assert n_sung >= 25 and n_silent >= 1
+    m1, v1 = src.sample(np.random.default_rng(9))
+    m2, v2 = src.sample(np.random.default_rng(9))
+    assert np.array_equal(m1, m2) and np.array_equal(v1, v2)
