@@ -45,26 +45,27 @@ def test_song_is_deterministic_and_well_formed(song):
     assert other.vocals.shape != song.vocals.shape or not np.array_equal(other.vocals, song.vocals)
 
 
-def test_sections_without_vocals_are_silent():
+def test_sections_without_vocals_are_quiet():
     for index in range(6):
         s = render_song("train", seed=1, index=index, sample_rate_hz=44100, seconds=14.0)
         if s.meta["vocals"]["technique"] == "none":
             continue
         act = activity_db(s.vocals, 44100)
+        loud = np.percentile(act, 95)
         hops_per_bar = s.meta["bar_s"] * 10
         bar = 0
         checked = False
         for name, n_bars, sung in s.meta["sections"]:
-            lo, hi = int((bar + 0.5) * hops_per_bar), int((bar + n_bars) * hops_per_bar)
-            if not sung and bar > 0 and hi - lo > 5:
-                # Reverb tails may ring into the first half bar; after that, silence.
-                assert act[lo + 5:hi].max() < -60, (index, name)
+            lo, hi = int(bar * hops_per_bar) + 10, int((bar + n_bars) * hops_per_bar)
+            if not sung and hi - lo > 5:
+                # Only reverb and echo tails of the singing ring on into instrumental bars.
+                assert np.median(act[lo:hi]) < loud - 30, (index, name)
                 checked = True
             bar += n_bars
         if checked:
             break
     else:
-        pytest.fail("no song with an instrumental section after a sung one")
+        pytest.fail("no song with an instrumental section")
 
 
 def test_instrumental_song_and_48k():

@@ -191,6 +191,11 @@ def _form(rng: np.random.Generator, n_bars: int, instrumental: bool) -> list[Sec
         bar += length
     if bar < n_bars:  # pad with one more sung section
         sections.append(Section("chorus", bar, n_bars - bar, not instrumental, 0.9))
+    if all(s.vocals for s in sections) and sections[0].n_bars >= 4:
+        # Every song gets an instrumental stretch: the first two bars become an intro.
+        first = sections[0]
+        sections[0] = Section(first.name, 2, first.n_bars - 2, True, first.energy)
+        sections.insert(0, Section("intro", 0, 2, False, 0.45))
     return sections
 
 

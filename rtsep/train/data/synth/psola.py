@@ -68,10 +68,27 @@ def excerpt(rng: np.random.Generator, x: np.ndarray, n: int, rate_hz: float,
     return out[:n]
 
 
-def _resynthesise(x: np.ndarray, rate_hz: float, point_times_s: np.ndarray,
-                  point_f0_hz: np.ndarray, duration_factor: float) -> tuple[np.ndarray, float]:
-    """PSOLA: ``x`` with pitch points (source time axis) and a constant stretch."""
+def _resynthesise(rng: np.random.Generator, x: np.ndarray, rate_hz: float,
+                  point_times_s: np.ndarray, point_f0_hz: np.ndarray, duration_factor: float
+                  ) -> tuple[np.ndarray, float]:
+    """PSOLA: ``x`` with pitch points (source time axis) and a constant stretch.
+
+    Praat's overlap-add draws random numbers (for unvoiced stretches) from a
+    process-global generator; it is seeded from ``rng`` for this call and put
+    back to an unpredictable seed afterwards.
+    """
     parselmouth, call = _praat()
+    from parselmouth.praat import run
+
+    run(f"random_initializeWithSeedUnsafelyButPredictably ({int(rng.integers(1, 2**31))})")
+    try:
+        return _overlap_add(parselmouth, call, x, rate_hz, point_times_s, point_f0_hz,
+                            duration_factor)
+    finally:
+        run("random_initializeSafelyAndUnpredictably ()")
+
+
+def _overlap_add(parselmouth, call, x, rate_hz, point_times_s, point_f0_hz, duration_factor):
     snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), sampling_frequency=float(rate_hz))
     manipulation = call(snd, "To Manipulation", _TIME_STEP_S, _PITCH_FLOOR_HZ, _PITCH_CEILING_HZ)
     tier = call("Create PitchTier", "target", 0.0, snd.duration)
@@ -118,7 +135,7 @@ def impose_melody(rng: np.random.Generator, source: np.ndarray, source_rate_hz: 
     step = _CTRL_HZ // 100  # a pitch point every 10 ms of output
     t_out = np.arange(0, n_ctrl, step) / _CTRL_HZ
     f0 = 440.0 * 2.0 ** ((pitch[::step] - 69.0) / 12.0)
-    y, y_rate = _resynthesise(x, rate, t_out / stretch, f0, stretch)
+    y, y_rate = _resynthesise(rng, x, rate, t_out / stretch, f0, stretch)
     y = resample(y.astype(np.float32), y_rate, out_rate_hz)[:n_out]
     if y.size < n_out:
         y = np.pad(y, (0, n_out - y.size))
@@ -161,7 +178,7 @@ def autotune(rng: np.random.Generator, source: np.ndarray, source_rate_hz: int, 
         target = scale[np.argmin(np.abs(slow[:, None] - scale[None, :]), axis=1)]
         new = filled + strength * (target - slow)
         keep = voiced
-        y, y_rate = _resynthesise(x, rate, times[keep], 440.0 * 2.0 ** ((new[keep] - 69.0) / 12.0),
+        y, y_rate = _resynthesise(rng, x, rate, times[keep], 440.0 * 2.0 ** ((new[keep] - 69.0) / 12.0),
                                   stretch)
     y = resample(np.asarray(y, dtype=np.float32), y_rate, out_rate_hz)[:n_out]
     if y.size < n_out:

@@ -1,0 +1,241 @@
+// LiveBridge: the native side of live monitoring. The audio device callback
+// (rtsep_live_callback, PortAudio's signature) lives here; the worker thread that
+// runs the model talks to it through two lock-free rings.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "delay_line.hpp"
+#include "mixer.hpp"
+#include "ring_buffer.hpp"
+
+#if defined(__linux__)
+#include <semaphore.h>
+#endif
+
+namespace rtsep {
+
+/// What the device output carries. kVocals, kInstrumental and kMix produce one
+/// stereo pair (gv*V, gi*I, gv*V + gi*I); kBoth produces two pairs: vocals
+/// (gv*V) then instrumental (gi*I).
+enum class LiveMode : int { kVocals = 0, kInstrumental = 1, kMix = 2, kBoth = 3 };
+
+/// Configuration fixed at construction. Channel numbers are 0-based.
+struct LiveConfig {
+  double sample_rate_hz = 48000.0;
+  /// Width of the interleaved device buffers the callback receives.
+  std::size_t n_device_input_channels = 2;
+  std::size_t n_device_output_channels = 2;
+  /// Device input channel feeding each model channel: 1 entry (mono, fed to both
+  /// model channels) or 2 entries (left, right).
+  std::vector<int> input_channels{0, 1};
+  /// Device output channel of each routed channel: n_routed entries (2, or 4 for
+  /// kBoth: vocals L, R, instrumental L, R) or one per pair (mono downmix,
+  /// 0.5 * (L + R)). Distinct; other device channels get silence.
+  std::vector<int> output_channels{0, 1};
+  LiveMode mode = LiveMode::kInstrumental;
+  /// Delay of the worker's engine (HopEngine::latency_samples()).
+  std::size_t engine_latency_samples = 0;
+  /// Scheduling margin: the output ring starts with this many samples of silence
+  /// (device block + safety). Must be >= fallback_ramp_samples.
+  std::size_t margin_samples = 256;
+  /// Length of the cross-fade between the worker's output and the fallback.
+  std::size_t fallback_ramp_samples = 48;
+  /// Cross-fade length of bypass (processed <-> dry) and of the mixer's gain ramps.
+  double bypass_ramp_ms = 10.0;
+  double gain_ramp_ms = 20.0;
+  /// The callback works in chunks of at most this many frames (any device block
+  /// size is accepted).
+  std::size_t max_chunk_frames = 1024;
+  /// Capacity of the input ring (worker backlog before input is dropped).
+  std::size_t input_ring_frames = 48000 * 4;
+  /// Capacity of the record ring (routed channels); 0 = no recording.
+  std::size_t record_ring_frames = 0;
+};
+
+/// Counters, all cumulative since construction or reset().
+struct LiveStats {
+  std::uint64_t n_callbacks = 0;
+  std::uint64_t n_frames = 0;              // device frames processed
+  std::uint64_t n_missed_blocks = 0;       // callbacks with any sample not from the worker
+  std::uint64_t n_miss_events = 0;         // switches from processed to fallback
+  std::uint64_t n_fallback_frames = 0;     // frames the worker did not deliver in time
+  std::uint64_t n_skipped_frames = 0;      // late worker frames discarded to keep the delay
+  std::uint64_t n_xrun_callbacks = 0;      // callbacks with any PortAudio xrun flag
+  std::uint64_t n_input_underflow = 0;     // paInputUnderflow
+  std::uint64_t n_input_overflow = 0;      // paInputOverflow
+  std::uint64_t n_output_underflow = 0;    // paOutputUnderflow
+  std::uint64_t n_output_overflow = 0;     // paOutputOverflow
+  std::uint64_t n_input_dropped_frames = 0;  // input ring full (worker stalled for long)
+  std::uint64_t n_record_dropped_frames = 0; // record ring full (writer late)
+  std::uint64_t n_nonfinite_input = 0;     // NaN/Inf input samples replaced by 0
+};
+
+/// The device callback's state and the worker's two rings.
+///
+/// Data flow per callback chunk of n frames (interleaved float32 device buffers):
+///  1. the selected input channels are copied (planar, 2 channels) into the
+///     input ring for the worker and into the dry delay line (delay =
+///     total_latency_samples());
+///  2. n frames of worker output (vocals L, R, instrumental L, R) are popped from
+///     the output ring, mixed with the Mixer's smoothed gains and routed;
+///  3. the result is cross-faded with the dry signal (the fallback, routed the
+///     same way, except that kBoth puts it on the instrumental pair and silence on
+///     the vocals pair so the pairs still sum to the input), then written to the
+///     selected device output channels (and into the record ring).
+///
+/// Fixed latency: the output ring starts with margin_samples() of silence and the
+/// worker turns every input frame into exactly one output frame, so worker
+/// output frame k always plays at device frame k + margin + engine latency. The
+/// callback stays on the worker's output only while the ring holds at least
+/// n + fallback_ramp frames; otherwise it fades to the fallback over the last
+/// fallback_ramp frames it has, counts a miss, and from then on discards exactly
+/// as many late worker frames as it played fallback frames before fading back in,
+/// so the delay never changes. If the input ring is full (the worker has stalled
+/// for longer than input_ring_frames), the dropped input is replaced by zeros as
+/// soon as there is room, which keeps the frame count and so the delay.
+///
+/// Threads: callback() on the audio thread; pop_input()/push_output()/
+/// wait_for_input() on one worker thread; pop_record() on one recorder thread;
+/// the controls and stats()/take_*_peak() on any thread. The audio side never
+/// allocates, locks, blocks or waits; it posts a semaphore to wake the worker.
+class LiveBridge {
+ public:
+  /// Throws std::invalid_argument on an inconsistent configuration.
+  explicit LiveBridge(const LiveConfig& config);
+  ~LiveBridge();
+
+  LiveBridge(const LiveBridge&) = delete;
+  LiveBridge& operator=(const LiveBridge&) = delete;
+
+  const LiveConfig& config() const noexcept { return config_; }
+  std::size_t n_model_channels() const noexcept { return 2; }
+  /// Routed output channels: 2, or 4 for kBoth.
+  std::size_t n_routed_channels() const noexcept { return n_routed_; }
+  std::size_t engine_latency_samples() const noexcept { return config_.engine_latency_samples; }
+  std::size_t margin_samples() const noexcept { return config_.margin_samples; }
+  /// Device input to device output, in samples (engine latency + margin).
+  std::size_t total_latency_samples() const noexcept {
+    return config_.engine_latency_samples + config_.margin_samples;
+  }
+
+  // ---- audio thread ----------------------------------------------------------
+
+  /// One device callback: in is interleaved (n_frames, n_device_input_channels)
+  /// or null (silence), out is interleaved (n_frames, n_device_output_channels).
+  /// status_flags: PortAudio's PaStreamCallbackFlags. Never allocates or blocks.
+  void process(const float* in, float* out, std::size_t n_frames,
+               unsigned long status_flags) noexcept;
+
+  // ---- worker thread ---------------------------------------------------------
+
+  /// Pop up to max_frames input frames into planar (2, >= max_frames) audio with
+  /// the given channel stride (floats). Returns the frames moved (0 if none).
+  std::size_t pop_input(float* out, std::ptrdiff_t channel_stride, std::size_t max_frames) noexcept;
+  /// Input frames waiting for the worker.
+  std::size_t input_available() const noexcept { return input_ring_.available_read(); }
+  /// Push worker output: vocals and instrumental, planar (2, n_frames) each.
+  /// Returns the frames moved (the rest did not fit; push it later).
+  std::size_t push_output(const float* vocals, std::ptrdiff_t vocals_stride,
+                          const float* instrumental, std::ptrdiff_t instrumental_stride,
+                          std::size_t n_frames) noexcept;
+  std::size_t output_space() const noexcept { return output_ring_.available_write(); }
+  /// Block until the callback has pushed input or timeout_s passed (the worker's
+  /// only wait). Returns true if woken by input.
+  bool wait_for_input(double timeout_s) noexcept;
+  /// Wake a waiting worker (used to stop it).
+  void wake_worker() noexcept;
+
+  // ---- recorder thread -------------------------------------------------------
+
+  /// Pop up to max_frames of the routed output, planar (n_routed, >= max_frames).
+  std::size_t pop_record(float* out, std::ptrdiff_t channel_stride, std::size_t max_frames) noexcept;
+  std::size_t record_available() const noexcept {
+    return record_ring_ ? record_ring_->available_read() : 0;
+  }
+
+  // ---- controls (any thread) ---------------------------------------------------
+
+  Mixer& mixer() noexcept { return mixer_; }
+  /// Bypass: play the dry (delayed) input instead of the processed output, with a
+  /// cross-fade of bypass_ramp_ms.
+  void set_bypass(bool bypass) noexcept { bypass_.store(bypass, std::memory_order_relaxed); }
+  bool bypass() const noexcept { return bypass_.load(std::memory_order_relaxed); }
+
+  // ---- monitoring (any thread) -------------------------------------------------
+
+  LiveStats stats() const noexcept;
+  /// Peak |sample| of the selected input (output) since the last call; resets it.
+  float take_input_peak() noexcept { return input_peak_.exchange(0.0f, std::memory_order_relaxed); }
+  float take_output_peak() noexcept { return output_peak_.exchange(0.0f, std::memory_order_relaxed); }
+  /// True while the output plays the worker's output (not the fallback).
+  bool on_worker_output() const noexcept { return !fallback_state_.load(std::memory_order_relaxed); }
+
+  /// Back to the constructed state (rings re-primed, counters cleared). Only while
+  /// no callback, worker or recorder call is running.
+  void reset() noexcept;
+
+ private:
+  void process_chunk(const float* in, float* out, std::size_t n) noexcept;
+  void discard_output(std::size_t n) noexcept;
+
+  struct Counter {  // written by one thread, read by any
+    std::atomic<std::uint64_t> value{0};
+    void add(std::uint64_t n) noexcept {
+      value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+    void clear() noexcept { value.store(0, std::memory_order_relaxed); }
+  };
+
+  LiveConfig config_;
+  std::size_t n_routed_;
+  std::size_t max_chunk_;
+  std::size_t bypass_ramp_samples_;
+  RingBuffer input_ring_;    // 2 channels, callback -> worker
+  RingBuffer output_ring_;   // 4 channels (vocals L, R, instrumental L, R), worker -> callback
+  RingBuffer* record_ring_;  // n_routed channels, callback -> recorder (owned; null = off)
+  DelayLine dry_delay_;      // 2 channels, total latency
+  Mixer mixer_;
+
+  // Scratch, (rows, max_chunk) planar, allocated in the constructor.
+  std::vector<float> in_;       // 2 rows: selected input
+  std::vector<float> dry_;      // 2 rows: delayed input
+  std::vector<float> sources_;  // 6 rows: vocals L, R, 0, 0, instrumental L, R
+  std::vector<float> wet_;      // n_routed rows: mixer output
+  std::vector<float> routed_;   // n_routed rows: final routed output
+  float* pop_rows_[4];          // into sources_: rows 0, 1, 4, 5
+
+  // Audio-thread state.
+  std::uint64_t skip_frames_ = 0;      // late worker frames still to discard
+  std::uint64_t input_debt_frames_ = 0;  // dropped input still to replace by zeros
+  float avail_gain_ = 1.0f;            // 1 = worker output, 0 = fallback
+  float bypass_gain_ = 1.0f;           // 1 = processed, 0 = dry (bypass)
+  std::atomic<bool> fallback_state_{false};
+  std::atomic<bool> bypass_{false};
+  std::atomic<float> input_peak_{0.0f};
+  std::atomic<float> output_peak_{0.0f};
+
+  Counter n_callbacks_, n_frames_, n_missed_blocks_, n_miss_events_, n_fallback_frames_,
+      n_skipped_frames_, n_xrun_callbacks_, n_input_underflow_, n_input_overflow_,
+      n_output_underflow_, n_output_overflow_, n_input_dropped_frames_,
+      n_record_dropped_frames_, n_nonfinite_input_;
+
+#if defined(__linux__)
+  sem_t wake_;
+#else
+  std::atomic<std::uint32_t> wake_count_{0};
+#endif
+};
+
+}  // namespace rtsep
+
+extern "C" {
+/// PortAudio stream callback (PaStreamCallback): user_data is a LiveBridge*.
+/// Float32 interleaved buffers. Always returns 0 (paContinue).
+int rtsep_live_callback(const void* input, void* output, unsigned long frame_count,
+                        const void* time_info, unsigned long status_flags, void* user_data);
+}
