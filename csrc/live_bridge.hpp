@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "delay_line.hpp"
@@ -181,6 +182,7 @@ class LiveBridge {
  private:
   void process_chunk(const float* in, float* out, std::size_t n) noexcept;
   void discard_output(std::size_t n) noexcept;
+  bool missed_in_callback_ = false;
 
   struct Counter {  // written by one thread, read by any
     std::atomic<std::uint64_t> value{0};
@@ -197,7 +199,7 @@ class LiveBridge {
   std::size_t bypass_ramp_samples_;
   RingBuffer input_ring_;    // 2 channels, callback -> worker
   RingBuffer output_ring_;   // 4 channels (vocals L, R, instrumental L, R), worker -> callback
-  RingBuffer* record_ring_;  // n_routed channels, callback -> recorder (owned; null = off)
+  std::unique_ptr<RingBuffer> record_ring_;  // n_routed channels, callback -> recorder; null = off
   DelayLine dry_delay_;      // 2 channels, total latency
   Mixer mixer_;
 
@@ -207,6 +209,7 @@ class LiveBridge {
   std::vector<float> sources_;  // 6 rows: vocals L, R, 0, 0, instrumental L, R
   std::vector<float> wet_;      // n_routed rows: mixer output
   std::vector<float> routed_;   // n_routed rows: final routed output
+  std::vector<float> wet_gain_; // 1 row: per-sample weight of the processed output
   float* pop_rows_[4];          // into sources_: rows 0, 1, 4, 5
 
   // Audio-thread state.

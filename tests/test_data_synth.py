@@ -139,8 +139,9 @@ def test_bus_gain_keeps_the_sum_exact_and_limits():
     assert np.all(np.abs((v + a) * g) <= 0.5 + 1e-9) and g.max() <= 1.0
 
 
-needs_seeds = pytest.mark.skipif(not (resolve_data_root(None) / "seeds").is_dir(),
-                                 reason="seed audio (../shared/data/seeds) not found")
+_SEEDS = resolve_data_root(None) / "seeds"
+needs_seeds = pytest.mark.skipif(not _SEEDS.is_dir(),
+                                 reason=f"seed audio not found at {_SEEDS} (set RTSEP_DATA)")
 
 
 @pytest.mark.realdata

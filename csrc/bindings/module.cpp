@@ -704,6 +704,8 @@ void bind_internal(py::module_& m) {
 
 }  // namespace
 
+void register_live(py::module_& m);  // live_bindings.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() =
       "rtsep C++ streaming core: ring buffer, real FFT, streaming STFT/iSTFT, HopEngine, Mixer.";
@@ -713,4 +715,5 @@ PYBIND11_MODULE(_core, m) {
   bind_hop_engine(m);
   bind_mixer(m);
   bind_internal(m);
+  register_live(m);
 }

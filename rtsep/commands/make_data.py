@@ -1,9 +1,9 @@
-"""``rtsep make-data``: pre-render synthetic training/validation songs into the cache.
+"""Pre-render synthetic training and validation songs into the data cache.
 
-Writes ``<cache-dir>/synth/train/NNNN.npz`` and ``<cache-dir>/synth/valid/NNNN.npz``
-(see :mod:`rtsep.train.data.synth.cache`). Resumable: songs already rendered with
-the same seed, rate and generator version are skipped. Optionally also decodes
-the real stems into ``<cache-dir>/real``.
+Writes <cache-dir>/synth/train/NNNN.npz and <cache-dir>/synth/valid/NNNN.npz (see
+rtsep.train.data.synth.cache), about a second per 25 s song on one core.
+Resumable: songs already rendered with the same seed, rate and generator version
+are skipped. With --real, also decodes the real stems into <cache-dir>/real.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n-train", type=int, default=240, help="training songs to render (default 240)")
+    parser.add_argument("--n-train", type=int, default=240,
+                        help="training songs to render (default 240)")
     parser.add_argument("--n-valid", type=int, default=24, help="held-out songs to render (default 24)")
     parser.add_argument("--sample-rate", type=int, default=44100, choices=(44100, 48000),
-                        help="rate of the rendered songs in Hz (the other rate is resampled per segment)")
+                        help="rate of the rendered songs in Hz (sources resample per segment)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the song streams (default 0)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--cache-dir", default="cache", help="cache folder (default ./cache)")

@@ -66,7 +66,8 @@ class Augmentation:
         if self.peak_db[1] > 0.0 or self.peak_db[0] > self.peak_db[1]:
             raise ValueError(f"Augmentation.peak_db must be (low, high) <= 0 dBFS, got {self.peak_db}")
         if not 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0:
-            raise ValueError(f"Augmentation.speed_range must be within [0.5, 2], got {self.speed_range}")
+            raise ValueError(
+                f"Augmentation.speed_range must be within [0.5, 2], got {self.speed_range}")
 
     @classmethod
     def validation(cls) -> "Augmentation":
@@ -217,7 +218,10 @@ class SegmentSource:
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One segment as ``(mix, vocals)``, ``float32`` ``(2, segment_samples)``; see :meth:`sample_stems`."""
+        """One segment as ``(mix, vocals)``, ``float32`` ``(2, segment_samples)``.
+
+        See :meth:`sample_stems`; the accompaniment is ``mix - vocals``.
+        """
         mix, vocals, _ = self.sample_stems(rng)
         return mix, vocals
 

@@ -257,7 +257,7 @@ def _note(inst, timing, start_beat, n_beats, pitch, velocity, legato=0.92):
     inst.notes.append(pretty_midi.Note(int(np.clip(velocity, 1, 127)), int(pitch), start, end))
 
 
-def _drum_part(rng, comp_spec, style, sections, bpb, timing, program):
+def _drum_part(rng, style, sections, bpb, timing, program):
     import pretty_midi
 
     inst = pretty_midi.Instrument(program=program, is_drum=True, name="drums")
@@ -332,9 +332,12 @@ def _bass_part(rng, style, sections, chords, bpb, timing, program):
         if style == "rock":
             events = [(b / 2, 0.5, root) for b in range(int(n * 2))]
         elif style == "country":
-            events = [(b, 1.0, root if b % 2 == 0 else fifth - 12 if fifth - 12 >= 28 else fifth)
-                      for b in range(0, int(n), 2)]
-            events += [(b + 1, 1.0, root + 12 if pattern else fifth) for b in range(0, int(n) - 1, 2)]
+            # Boom-chick: root on beat 1, the fifth (below when it fits) on beat 3.
+            low_fifth = fifth - 12 if fifth - 12 >= 28 else fifth
+            events = [(b, 1.0, root if (b // 2) % 2 == 0 else low_fifth) for b in range(0, int(n), 2)]
+            if pattern:  # a pushier line: octaves or fifths on the off beats too
+                events += [(b + 1, 1.0, root + 12 if pattern == 1 else fifth)
+                           for b in range(0, int(n) - 1, 2)]
         elif style == "reggae":
             riff = [(0, 1.0, root), (1.5, 0.5, root), (2, 0.5, fifth), (2.75, 0.25, root + 12),
                     (3, 0.75, fifth)]
@@ -651,7 +654,7 @@ def compose(rng: np.random.Generator, seconds: float, lead_range: tuple[int, int
     chords = _chords(rng, key, sections, bpb, style)
     timing = _Timing(rng, tempo, swing, jitter_s=0.006 if style != "electronic" else 0.0)
     melody, gaps = _melody(rng, key, sections, chords, bpb, tempo, lead_range, style)
-    parts = [Part("drums", _drum_part(rng, spec, style, sections, bpb, timing, pick(spec["kits"])),
+    parts = [Part("drums", _drum_part(rng, style, sections, bpb, timing, pick(spec["kits"])),
                   0.0, 0.0),
              Part("bass", _bass_part(rng, style, sections, chords, bpb, timing, pick(spec["bass"])),
                   float(rng.normal(0, 0.05)), -1.0)]
@@ -669,9 +672,8 @@ def compose(rng: np.random.Generator, seconds: float, lead_range: tuple[int, int
         parts.append(Part("arp", _arp_part(rng, sections, chords, bpb, timing, pick(spec["arp"])),
                           float(rng.uniform(-0.7, 0.7)), -9.0))
     if rng.random() < 0.8:
-        beat_gaps = [(g0, g1) for g0, g1 in gaps]
         parts.append(Part("lead", _lead_part(rng, key, sections, chords, bpb, timing,
-                                             pick(spec["lead"]), beat_gaps),
+                                             pick(spec["lead"]), gaps),
                           float(rng.uniform(-0.4, 0.4)), -3.0))
     backing = _backing(rng, key, sections, chords, bpb, 60.0 / tempo, melody, lead_range) \
         if melody else []

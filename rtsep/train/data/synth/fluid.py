@@ -124,6 +124,9 @@ class FluidSession:
 
 def render_instrument(instrument, sample_rate_hz: int, n_samples: int, pan: float = 0.0,
                       sf2_path: str = DEFAULT_SF2) -> np.ndarray:
-    """Render one ``pretty_midi.Instrument`` alone in a fresh session: ``float32`` ``(2, n_samples)``."""
+    """Render one ``pretty_midi.Instrument`` alone in a fresh session.
+
+    Returns ``float32`` ``(2, n_samples)``.
+    """
     with FluidSession(sample_rate_hz, sf2_path) as session:
         return session.render(instrument, n_samples, pan)

@@ -31,7 +31,8 @@ def process(x: np.ndarray, plugins, sample_rate_hz: int) -> np.ndarray:
 
 
 def stereo_widen(mono: np.ndarray, rng, sample_rate_hz: int, width: float) -> np.ndarray:
-    """Mono ``(n,)`` to a wide ``(2, n)``: a short delayed, detuned-free copy on one side."""
+    """Mono ``(n,)`` to a wide ``(2, n)``: a copy delayed by 8-25 ms on one side (Haas),
+    then the side signal scaled by ``width`` (0 mono .. 1 full)."""
     delay = int(rng.uniform(0.008, 0.025) * sample_rate_hz)
     other = np.zeros_like(mono)
     other[delay:] = mono[:-delay]
@@ -174,7 +175,7 @@ def apply_bus(vocals: np.ndarray, accompaniment: np.ndarray, sample_rate_hz: int
         threshold = rms_db + float(rng.uniform(-2.0, 6.0))
         ratio = float(rng.uniform(1.5, 4.0))
         gain = compressor_gain(mix, sample_rate_hz, threshold, ratio)
-        info["bus_compressor"] = {"threshold_db": round(threshold, 1), "ratio": round(ratio, 2)}
+        info["bus_compressor"] = {"threshold_db": round(float(threshold), 1), "ratio": round(ratio, 2)}
     pre = db_to_gain(drive_db) / max(float(np.max(np.abs(mix * gain))), 1e-9)
     gain = gain * pre
     limit = limiter_gain(mix * gain, sample_rate_hz, ceiling)

@@ -42,7 +42,8 @@ LJSPEECH_HELDOUT = tuple(f"LJ001-{k:04d}" for k in range(25, 33))
 INSTRUMENT_HELDOUT = ("sax-phrase-short", "cello-double-2", "violin-B3", "mridangam")
 VOICE_HELDOUT = ("baritone", "mezzo", "female-breathy")
 ESPEAK_VOICES = {
-    "train": (("en-us", "en-gb", "en-029", "en-gb-scotland"), ("m1", "m2", "m3", "m4", "f1", "f2", "f3")),
+    "train": (("en-us", "en-gb", "en-029", "en-gb-scotland"),
+              ("m1", "m2", "m3", "m4", "f1", "f2", "f3")),
     "valid": (("en-gb-x-rp",), ("m6", "m7", "f4", "f5")),
 }
 #: Instrument seeds that are single notes (name ends in the pitch) vs. phrases.

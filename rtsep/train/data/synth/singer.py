@@ -322,6 +322,16 @@ def _overlap_add(out: np.ndarray, frames: np.ndarray, hop: int) -> None:
 # ---------------------------------------------------------------------------------------
 
 
+def _lift(track: np.ndarray, lo: int, hi: int, value) -> None:
+    """``track[lo:hi] = max(track[lo:hi], value)`` in place (clipped to the track)."""
+    seg = track[lo:hi]
+    if isinstance(value, np.ndarray):
+        m = min(seg.size, value.size)
+        seg[:m] = np.maximum(seg[:m], value[:m])
+    else:
+        np.maximum(seg, value, out=seg)
+
+
 def _butter_noise(rng, n: int, band_hz: tuple[float, float], rate_hz: int) -> np.ndarray:
     from scipy.signal import butter, sosfilt
 
@@ -370,64 +380,62 @@ def _sing_chunk(notes, voice: Voice, sr: int, n_samples: int, rng) -> np.ndarray
     # Consonant timing: closures dip the voicing, murmurs/glides extend it before the vowel.
     t_ctrl = np.arange(n_ctrl) / _CTRL_HZ
     nasal = np.zeros(n_ctrl)
-    gates: dict[str, np.ndarray] = {}
-    aspiration_gate = np.zeros(n_ctrl)
+    gates: dict[str, np.ndarray] = {}  # "burst-<c>" / "fric-<c>": noise gate per consonant
+    aspiration = np.zeros(n_ctrl)
+
+    def gate(name: str) -> np.ndarray:
+        return gates.setdefault(name, np.zeros(n_ctrl))
+
+    def ms(lo_s: float, hi_s: float) -> int:
+        return int(rng.uniform(lo_s, hi_s) * _CTRL_HZ)
+
     for k, note in enumerate(notes):
         if not note.new_syllable:
             continue
         c = note.onset
         i0 = max(int(note.start_s * _CTRL_HZ), 0)
         if c in PLOSIVES:
-            closure = int(rng.uniform(0.03, 0.06) * _CTRL_HZ)
-            lo = max(i0 - closure, 0)
-            amp[lo:i0 + 5] *= np.linspace(1.0, 0.0, i0 + 5 - lo) ** 2 if c in "ptk" else 0.3
-            burst = int(0.012 * _CTRL_HZ)
-            g = gates.setdefault("burst-" + c, np.zeros(n_ctrl))
-            g[i0:i0 + burst] = np.maximum(g[i0:i0 + burst], np.linspace(1.0, 0.2, len(g[i0:i0 + burst])))
-            if c in "ptk":  # aspiration before voicing starts
-                n_asp = int(rng.uniform(0.02, 0.05) * _CTRL_HZ)
-                aspiration_gate[i0:i0 + n_asp] = np.maximum(aspiration_gate[i0:i0 + n_asp], 0.8)
+            lo = max(i0 - ms(0.03, 0.06), 0)
+            if c in ("p", "t", "k"):
+                amp[lo:i0 + 5] *= np.linspace(1.0, 0.0, len(amp[lo:i0 + 5])) ** 2
+            else:
+                amp[lo:i0 + 5] *= 0.3
+            _lift(gate("burst-" + c), i0, i0 + int(0.012 * _CTRL_HZ), np.linspace(1.0, 0.2, 12))
+            if c in ("p", "t", "k"):  # aspiration before the voicing starts
+                n_asp = ms(0.02, 0.05)
+                _lift(aspiration, i0, i0 + n_asp, 0.8)
                 amp[i0:i0 + n_asp] *= np.linspace(0.0, 1.0, len(amp[i0:i0 + n_asp]))
         elif c in FRICATIVES:
-            length = int(rng.uniform(0.06, 0.13) * _CTRL_HZ)
-            lo = max(i0 - length, 0)
-            g = gates.setdefault("fric-" + c, np.zeros(n_ctrl))
-            ramp = np.sin(np.linspace(0, np.pi, i0 + 10 - lo)) ** 0.7
-            g[lo:i0 + 10] = np.maximum(g[lo:i0 + 10], ramp[: len(g[lo:i0 + 10])])
+            lo = max(i0 - ms(0.06, 0.13), 0)
+            _lift(gate("fric-" + c), lo, i0 + 10, np.sin(np.linspace(0, np.pi, i0 + 10 - lo)) ** 0.7)
             if c in ("s", "sh", "f"):  # unvoiced: the voice stops under the fricative
                 amp[lo:i0] *= 0.05
             else:
                 amp[lo:i0] = np.maximum(amp[lo:i0], 0.25 * note.velocity)
         elif c == "h":
-            length = int(rng.uniform(0.05, 0.1) * _CTRL_HZ)
-            lo = max(i0 - length, 0)
-            aspiration_gate[lo:i0 + 15] = np.maximum(aspiration_gate[lo:i0 + 15], 1.0)
+            lo = max(i0 - ms(0.05, 0.1), 0)
+            _lift(aspiration, lo, i0 + 15, 1.0)
             amp[lo:i0] *= 0.1
         elif c in NASALS or c in GLIDES:
-            length = int(rng.uniform(0.05, 0.09) * _CTRL_HZ)
-            lo = max(i0 - length, 0)
             prev_end = int(notes[k - 1].end_s * _CTRL_HZ) if k > 0 else 0
-            lo = max(lo, prev_end - 20)
-            level = 0.45 if c in NASALS else 0.6
-            amp[lo:i0] = np.maximum(amp[lo:i0], level * note.velocity)
+            lo = max(i0 - ms(0.05, 0.09), prev_end - 20, 0)
+            amp[lo:i0] = np.maximum(amp[lo:i0], (0.45 if c in NASALS else 0.6) * note.velocity)
             pitch[lo:i0] = note.pitch
             if c in NASALS:
                 nasal[lo:i0 + 10] = 1.0
     for note in notes:
-        if note.coda:
-            i1 = int(note.end_s * _CTRL_HZ)
-            length = int(rng.uniform(0.06, 0.12) * _CTRL_HZ)
-            if note.coda in FRICATIVES:
-                g = gates.setdefault("fric-" + note.coda, np.zeros(n_ctrl))
-                g[i1:i1 + length] = np.maximum(g[i1:i1 + length], np.linspace(1.0, 0.0, len(g[i1:i1 + length])))
-            elif note.coda in PLOSIVES:
-                g = gates.setdefault("burst-" + note.coda, np.zeros(n_ctrl))
-                at = i1 + length // 2
-                g[at:at + 12] = np.maximum(g[at:at + 12], 0.7)
-            else:  # nasal or liquid coda: a short murmur after the vowel
-                amp[i1:i1 + length] = np.maximum(amp[i1:i1 + length],
-                                                 0.4 * note.velocity * np.linspace(1, 0, len(amp[i1:i1 + length])))
-                nasal[i1:i1 + length] = 1.0 if note.coda in NASALS else 0.0
+        if not note.coda:
+            continue
+        i1 = int(note.end_s * _CTRL_HZ)
+        length = ms(0.06, 0.12)
+        if note.coda in FRICATIVES:
+            _lift(gate("fric-" + note.coda), i1, i1 + length, np.linspace(1.0, 0.0, length))
+        elif note.coda in PLOSIVES:
+            at = i1 + length // 2
+            _lift(gate("burst-" + note.coda), at, at + 12, 0.7)
+        else:  # nasal or liquid coda: a short murmur after the vowel
+            _lift(amp, i1, i1 + length, 0.4 * note.velocity * np.linspace(1.0, 0.0, length))
+            nasal[i1:i1 + length] = 1.0 if note.coda in NASALS else 0.0
 
     # Source at twice the rate, then decimate.
     os_rate = 2 * sr
@@ -441,7 +449,7 @@ def _sing_chunk(notes, voice: Voice, sr: int, n_samples: int, rng) -> np.ndarray
     src_os = dflow / (np.max(np.abs(dflow)) + 1e-12) * amp_os
     breath = rng.standard_normal(n_os) * (0.25 + flow / (flow.max() + 1e-12))
     breath_gain = 0.5 * voice.breathiness
-    asp_os = np.interp(t_os, t_ctrl, aspiration_gate)
+    asp_os = np.interp(t_os, t_ctrl, aspiration)
     src_os = src_os + breath * (breath_gain * amp_os + 0.6 * asp_os)
     from rtsep.train.data.audio import resample
 

@@ -26,7 +26,7 @@ from rtsep.train.data.synth.pools import Pools, check_split, load_native, song_s
 from rtsep.train.data.synth.singer import VOICE_PRESETS, Voice, perturb, sing
 
 #: Bumped whenever the generator changes what a (split, seed, index) renders.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SECONDS_RANGE = (20.0, 30.0)
 TAIL_S = 1.5
 P_INSTRUMENTAL_SONG = 0.06
@@ -260,6 +260,8 @@ def _render_accompaniment(rng, comp: Composition, pools: Pools, sample_rate_hz: 
             if part.role == "lead" and use_sampler:
                 continue
             audio = session.render(inst, n_samples, part.pan)
+            if part.role in ("comp", "keys", "pad", "arp") and rng.random() < 0.3:
+                audio = mixing.stereo_widen(audio.mean(axis=0), rng, sr, float(rng.uniform(0.5, 1.0)))
             stems.append((part.role, audio * db_to_gain(part.level_db + float(rng.uniform(-3, 3)))))
             meta["parts"].append([part.role, int(inst.program)])
     drum_part = next((p.instrument for p in comp.parts if p.role == "drums"), None)
@@ -341,13 +343,11 @@ def render_song(split: str = "train", seed: int = 0, index: int = 0, sample_rate
     if np.max(v_act) > -100:
         loud = v_act > np.max(v_act) - 30
         a_act = activity_db(acc, sr)
-        hop = sr // 10
         v_db = 10 * np.log10(np.mean(10 ** (v_act[loud] / 10)))
         a_db = 10 * np.log10(np.mean(10 ** (a_act[loud[: len(a_act)]] / 10)) + 1e-12)
         target = float(rng_mix.uniform(-6.0, 4.0))
         vocals = vocals * np.float32(db_to_gain(target - (v_db - a_db)))
         meta["vocal_to_accompaniment_db"] = round(target, 2)
-        del hop
     vocals, acc, bus = mixing.apply_bus(vocals.astype(np.float32), acc.astype(np.float32), sr,
                                         rng_mix, drive_db=float(rng_mix.uniform(0.0, 8.0)))
     # Fade the tail so the song ends in silence.

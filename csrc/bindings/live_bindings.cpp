@@ -1,0 +1,299 @@
+// rtsep._core.LiveBridge: bindings over csrc/live_bridge.hpp (live monitoring).
+//
+// The device callback itself is never called through these bindings: Python
+// hands PortAudio (via sounddevice) the address of rtsep_live_callback and the
+// bridge's address as user data. process() exists so tests can drive the exact
+// callback code without a device. Arrays must be float32 of the stated shapes;
+// nothing is converted silently.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "live_bridge.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using rtsep::LiveBridge;
+using rtsep::LiveConfig;
+using rtsep::LiveMode;
+
+const char* const kModeNames[] = {"vocals", "instrumental", "mix", "both"};
+
+LiveMode mode_of(const std::string& name) {
+  for (int i = 0; i < 4; ++i) {
+    if (name == kModeNames[i]) return static_cast<LiveMode>(i);
+  }
+  throw py::value_error("unknown mode '" + name + "'; choose vocals, instrumental, mix or both");
+}
+
+struct Planar {
+  float* data;
+  std::ptrdiff_t row_stride;  // floats
+  std::size_t n_cols;
+};
+
+py::array float32_array(py::handle obj, const std::string& name) {
+  if (!py::isinstance<py::array_t<float>>(obj)) {
+    if (py::isinstance<py::array>(obj)) {
+      throw py::type_error(name + " must have dtype float32, got " +
+                           std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
+    }
+    throw py::type_error(name + " must be a numpy array of float32");
+  }
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+// 2-D float32 (n_rows, any) with contiguous rows at any row stride.
+Planar planar_of(py::handle obj, const std::string& name, std::size_t n_rows, bool writeable) {
+  py::array a = float32_array(obj, name);
+  if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(0)) != n_rows) {
+    throw py::value_error(name + " must have shape (" + std::to_string(n_rows) + ", n_frames)");
+  }
+  const auto cols = static_cast<std::size_t>(a.shape(1));
+  if (cols > 1 && a.strides(1) != static_cast<py::ssize_t>(sizeof(float))) {
+    throw py::value_error(name + " must have contiguous rows; pass np.ascontiguousarray(" + name + ")");
+  }
+  if (a.strides(0) % static_cast<py::ssize_t>(sizeof(float)) != 0) {
+    throw py::value_error(name + " is not aligned for float32");
+  }
+  if (writeable && !a.writeable()) throw py::value_error(name + " is read-only");
+  return Planar{static_cast<float*>(const_cast<void*>(a.data())),
+                n_rows > 1 ? static_cast<std::ptrdiff_t>(a.strides(0) / sizeof(float))
+                           : static_cast<std::ptrdiff_t>(cols),
+                cols};
+}
+
+// C-contiguous interleaved float32 (n_frames, n_channels).
+float* interleaved_of(py::handle obj, const std::string& name, std::size_t n_channels,
+                      bool writeable, std::size_t* n_frames) {
+  py::array a = float32_array(obj, name);
+  if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(1)) != n_channels) {
+    throw py::value_error(name + " must have shape (n_frames, " + std::to_string(n_channels) + ")");
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    throw py::value_error(name + " must be C-contiguous; pass np.ascontiguousarray(" + name + ")");
+  }
+  if (writeable && !a.writeable()) throw py::value_error(name + " is read-only");
+  *n_frames = static_cast<std::size_t>(a.shape(0));
+  return static_cast<float*>(const_cast<void*>(a.data()));
+}
+
+std::size_t count(long long v, const char* name, long long minimum) {
+  if (v < minimum) {
+    throw py::value_error(std::string(name) + " must be >= " + std::to_string(minimum) + ", got " +
+                          std::to_string(v));
+  }
+  return static_cast<std::size_t>(v);
+}
+
+py::dict stats_dict(const rtsep::LiveStats& s) {
+  py::dict d;
+  d["n_callbacks"] = s.n_callbacks;
+  d["n_frames"] = s.n_frames;
+  d["n_missed_blocks"] = s.n_missed_blocks;
+  d["n_miss_events"] = s.n_miss_events;
+  d["n_fallback_frames"] = s.n_fallback_frames;
+  d["n_skipped_frames"] = s.n_skipped_frames;
+  d["n_xrun_callbacks"] = s.n_xrun_callbacks;
+  d["n_input_underflow"] = s.n_input_underflow;
+  d["n_input_overflow"] = s.n_input_overflow;
+  d["n_output_underflow"] = s.n_output_underflow;
+  d["n_output_overflow"] = s.n_output_overflow;
+  d["n_input_dropped_frames"] = s.n_input_dropped_frames;
+  d["n_record_dropped_frames"] = s.n_record_dropped_frames;
+  d["n_nonfinite_input"] = s.n_nonfinite_input;
+  return d;
+}
+
+}  // namespace
+
+void register_live(py::module_& m) {
+  m.def(
+      "live_callback_address",
+      []() { return reinterpret_cast<std::uintptr_t>(&rtsep_live_callback); },
+      "Address of the native PortAudio stream callback (PaStreamCallback); its user data "
+      "must be a LiveBridge's `address`.");
+
+  py::class_<LiveBridge>(m, "LiveBridge", R"doc(
+Native side of live monitoring: the device callback's state and the worker rings.
+
+The device callback (``live_callback_address()``, user data ``address``) copies
+the selected input channels (1 or 2; 1 is duplicated to both model channels)
+into the input ring and a dry delay line, pops the worker's vocals and
+instrumental (4 channels) from the output ring, mixes them with smoothed gains
+(``vocals_gain``/``instrumental_gain``, linear; ``*_muted``), routes them by
+``mode`` and cross-fades to the fallback (the dry input delayed by
+``total_latency_samples``) when the worker is late or ``bypass`` is set.
+The delay from device input to device output is always exactly
+``total_latency_samples = engine_latency_samples + margin_samples``.
+
+Channel numbers are 0-based. ``output_channels`` has one device channel per
+routed channel (2; 4 for mode 'both': vocals L, R, instrumental L, R) or one per
+pair (mono downmix). The worker thread calls ``wait_for_input``, ``pop_input``
+and ``push_output``; one recorder thread calls ``pop_record``.
+)doc")
+      .def(py::init([](double sample_rate_hz, long long n_device_input_channels,
+                       long long n_device_output_channels, std::vector<int> input_channels,
+                       std::vector<int> output_channels, const std::string& mode,
+                       long long engine_latency_samples, long long margin_samples,
+                       long long fallback_ramp_samples, double bypass_ramp_ms, double gain_ramp_ms,
+                       long long max_chunk_frames, long long input_ring_frames,
+                       long long record_ring_frames) {
+             LiveConfig c;
+             c.sample_rate_hz = sample_rate_hz;
+             c.n_device_input_channels = count(n_device_input_channels, "n_device_input_channels", 1);
+             c.n_device_output_channels =
+                 count(n_device_output_channels, "n_device_output_channels", 1);
+             c.input_channels = std::move(input_channels);
+             c.output_channels = std::move(output_channels);
+             c.mode = mode_of(mode);
+             c.engine_latency_samples = count(engine_latency_samples, "engine_latency_samples", 0);
+             c.margin_samples = count(margin_samples, "margin_samples", 1);
+             c.fallback_ramp_samples = count(fallback_ramp_samples, "fallback_ramp_samples", 1);
+             c.bypass_ramp_ms = bypass_ramp_ms;
+             c.gain_ramp_ms = gain_ramp_ms;
+             c.max_chunk_frames = count(max_chunk_frames, "max_chunk_frames", 1);
+             c.input_ring_frames = count(input_ring_frames, "input_ring_frames", 1);
+             c.record_ring_frames = count(record_ring_frames, "record_ring_frames", 0);
+             return new LiveBridge(c);
+           }),
+           py::arg("sample_rate_hz"), py::arg("n_device_input_channels"),
+           py::arg("n_device_output_channels"), py::arg("input_channels"),
+           py::arg("output_channels"), py::arg("mode"), py::arg("engine_latency_samples"),
+           py::arg("margin_samples"), py::arg("fallback_ramp_samples") = 48,
+           py::arg("bypass_ramp_ms") = 10.0, py::arg("gain_ramp_ms") = 20.0,
+           py::arg("max_chunk_frames") = 1024, py::arg("input_ring_frames") = 4 * 48000,
+           py::arg("record_ring_frames") = 0)
+      .def_property_readonly(
+          "address", [](LiveBridge& self) { return reinterpret_cast<std::uintptr_t>(&self); },
+          "This bridge's address: the callback's user data. Keep the bridge alive while a "
+          "stream uses it.")
+      // -- audio thread (for tests: the same code the device callback runs)
+      .def(
+          "process",
+          [](LiveBridge& self, py::handle in, py::handle out, unsigned long status_flags) {
+            std::size_t n_out_frames = 0;
+            float* o = interleaved_of(out, "out", self.config().n_device_output_channels, true,
+                                      &n_out_frames);
+            const float* i = nullptr;
+            if (!in.is_none()) {
+              std::size_t n_in_frames = 0;
+              i = interleaved_of(in, "in", self.config().n_device_input_channels, false,
+                                 &n_in_frames);
+              if (n_in_frames != n_out_frames) {
+                throw py::value_error("in and out must have the same number of frames");
+              }
+            }
+            py::gil_scoped_release release;
+            self.process(i, o, n_out_frames, status_flags);
+          },
+          py::arg("in"), py::arg("out"), py::arg("status_flags") = 0,
+          "Run the device callback once: in float32 (n_frames, n_device_input_channels) or "
+          "None, out float32 (n_frames, n_device_output_channels), both interleaved and "
+          "C-contiguous. For tests; a stream calls the native callback directly.")
+      // -- worker thread
+      .def(
+          "pop_input",
+          [](LiveBridge& self, py::handle out) {
+            Planar p = planar_of(out, "out", 2, true);
+            py::gil_scoped_release release;
+            return self.pop_input(p.data, p.row_stride, p.n_cols);
+          },
+          py::arg("out"),
+          "Pop up to out.shape[1] input frames into out: float32 (2, n). Returns the frames moved.")
+      .def(
+          "push_output",
+          [](LiveBridge& self, py::handle vocals, py::handle instrumental) {
+            Planar v = planar_of(vocals, "vocals", 2, false);
+            Planar a = planar_of(instrumental, "instrumental", 2, false);
+            if (a.n_cols != v.n_cols) {
+              throw py::value_error("vocals and instrumental must have the same number of frames");
+            }
+            py::gil_scoped_release release;
+            return self.push_output(v.data, v.row_stride, a.data, a.row_stride, v.n_cols);
+          },
+          py::arg("vocals"), py::arg("instrumental"),
+          "Push worker output: float32 (2, n) each. Returns the frames moved (push the rest later).")
+      .def(
+          "wait_for_input",
+          [](LiveBridge& self, double timeout_s) {
+            py::gil_scoped_release release;
+            return self.wait_for_input(timeout_s);
+          },
+          py::arg("timeout_s"),
+          "Block (GIL released) until the callback pushed input or timeout_s passed; True if woken.")
+      .def("wake_worker", &LiveBridge::wake_worker, "Wake a worker blocked in wait_for_input().")
+      .def_property_readonly("input_available", &LiveBridge::input_available)
+      .def_property_readonly("output_space", &LiveBridge::output_space)
+      // -- recorder thread
+      .def(
+          "pop_record",
+          [](LiveBridge& self, py::handle out) {
+            Planar p = planar_of(out, "out", self.n_routed_channels(), true);
+            py::gil_scoped_release release;
+            return self.pop_record(p.data, p.row_stride, p.n_cols);
+          },
+          py::arg("out"),
+          "Pop up to out.shape[1] frames of the routed output into out: float32 "
+          "(n_routed_channels, n). Returns the frames moved (0 when recording is off).")
+      .def_property_readonly("record_available", &LiveBridge::record_available)
+      // -- controls
+      .def_property(
+          "vocals_gain", [](LiveBridge& self) { return self.mixer().vocals_gain(); },
+          [](LiveBridge& self, float g) {
+            if (!self.mixer().set_vocals_gain(g)) throw py::value_error("vocals_gain must be finite");
+          },
+          "Linear vocal gain target (smoothed on the audio thread).")
+      .def_property(
+          "instrumental_gain", [](LiveBridge& self) { return self.mixer().instrumental_gain(); },
+          [](LiveBridge& self, float g) {
+            if (!self.mixer().set_instrumental_gain(g)) {
+              throw py::value_error("instrumental_gain must be finite");
+            }
+          },
+          "Linear instrumental gain target (smoothed on the audio thread).")
+      .def_property(
+          "vocals_muted", [](LiveBridge& self) { return self.mixer().vocals_muted(); },
+          [](LiveBridge& self, bool v) { self.mixer().set_vocals_muted(v); })
+      .def_property(
+          "instrumental_muted", [](LiveBridge& self) { return self.mixer().instrumental_muted(); },
+          [](LiveBridge& self, bool v) { self.mixer().set_instrumental_muted(v); })
+      .def_property("bypass", &LiveBridge::bypass, &LiveBridge::set_bypass,
+                    "Play the dry delayed input (cross-faded over bypass_ramp_ms).")
+      // -- monitoring
+      .def("stats", [](const LiveBridge& self) { return stats_dict(self.stats()); },
+           "Cumulative counters (dict of ints).")
+      .def("take_input_peak", &LiveBridge::take_input_peak,
+           "Peak |sample| of the selected input since the last call (resets it).")
+      .def("take_output_peak", &LiveBridge::take_output_peak,
+           "Peak |sample| of the output since the last call (resets it).")
+      .def_property_readonly("on_worker_output", &LiveBridge::on_worker_output,
+                             "False while the output plays the fallback.")
+      .def_property_readonly("engine_latency_samples", &LiveBridge::engine_latency_samples)
+      .def_property_readonly("margin_samples", &LiveBridge::margin_samples)
+      .def_property_readonly("total_latency_samples", &LiveBridge::total_latency_samples)
+      .def_property_readonly("n_routed_channels", &LiveBridge::n_routed_channels)
+      .def_property_readonly("fallback_ramp_samples",
+                             [](const LiveBridge& self) { return self.config().fallback_ramp_samples; })
+      .def_property_readonly("mode", [](const LiveBridge& self) {
+        return std::string(kModeNames[static_cast<int>(self.config().mode)]);
+      })
+      .def_property_readonly("sample_rate_hz",
+                             [](const LiveBridge& self) { return self.config().sample_rate_hz; })
+      .def("reset", &LiveBridge::reset,
+           "Back to the constructed state; only while no stream, worker or recorder uses it.")
+      .def("__repr__", [](const LiveBridge& self) {
+        const LiveConfig& c = self.config();
+        return "LiveBridge(mode='" + std::string(kModeNames[static_cast<int>(c.mode)]) +
+               "', sample_rate_hz=" + std::to_string(static_cast<long long>(c.sample_rate_hz)) +
+               ", engine_latency_samples=" + std::to_string(c.engine_latency_samples) +
+               ", margin_samples=" + std::to_string(c.margin_samples) +
+               ", total_latency_samples=" + std::to_string(self.total_latency_samples()) + ")";
+      });
+}

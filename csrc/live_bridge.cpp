@@ -1,0 +1,448 @@
+#include "live_bridge.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#if defined(__linux__)
+#include <ctime>
+#endif
+
+namespace rtsep {
+
+namespace {
+
+// PortAudio's PaStreamCallbackFlags bits.
+constexpr unsigned long kInputUnderflow = 0x1;
+constexpr unsigned long kInputOverflow = 0x2;
+constexpr unsigned long kOutputUnderflow = 0x4;
+constexpr unsigned long kOutputOverflow = 0x8;
+constexpr unsigned long kXrunMask = kInputUnderflow | kInputOverflow | kOutputUnderflow | kOutputOverflow;
+
+std::size_t routed_channels_of(LiveMode mode) { return mode == LiveMode::kBoth ? 4 : 2; }
+
+void check_config(const LiveConfig& c) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("LiveBridge: " + what); };
+  if (!(c.sample_rate_hz > 0.0) || !std::isfinite(c.sample_rate_hz)) fail("sample_rate_hz must be > 0");
+  if (c.n_device_input_channels == 0) fail("n_device_input_channels must be >= 1");
+  if (c.n_device_output_channels == 0) fail("n_device_output_channels must be >= 1");
+  const int mode = static_cast<int>(c.mode);
+  if (mode < 0 || mode > 3) fail("unknown mode");
+  if (c.input_channels.empty() || c.input_channels.size() > 2) {
+    fail("input_channels needs 1 (mono) or 2 (stereo) entries");
+  }
+  for (int ch : c.input_channels) {
+    if (ch < 0 || static_cast<std::size_t>(ch) >= c.n_device_input_channels) {
+      fail("input channel " + std::to_string(ch + 1) + " does not exist (the input has " +
+           std::to_string(c.n_device_input_channels) + ")");
+    }
+  }
+  const std::size_t n_routed = routed_channels_of(c.mode);
+  if (c.output_channels.size() != n_routed && c.output_channels.size() != n_routed / 2) {
+    fail("output_channels needs " + std::to_string(n_routed) + " entries (or " +
+         std::to_string(n_routed / 2) + " for a mono downmix), got " +
+         std::to_string(c.output_channels.size()));
+  }
+  for (std::size_t i = 0; i < c.output_channels.size(); ++i) {
+    const int ch = c.output_channels[i];
+    if (ch < 0 || static_cast<std::size_t>(ch) >= c.n_device_output_channels) {
+      fail("output channel " + std::to_string(ch + 1) + " does not exist (the output has " +
+           std::to_string(c.n_device_output_channels) + ")");
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.output_channels[j] == ch) fail("output channel " + std::to_string(ch + 1) + " used twice");
+    }
+  }
+  if (c.fallback_ramp_samples == 0) fail("fallback_ramp_samples must be >= 1");
+  if (c.margin_samples < c.fallback_ramp_samples) {
+    fail("margin_samples must be >= fallback_ramp_samples");
+  }
+  if (!(c.bypass_ramp_ms >= 0.0) || !std::isfinite(c.bypass_ramp_ms)) fail("bypass_ramp_ms must be >= 0");
+  if (!(c.gain_ramp_ms >= 0.0) || !std::isfinite(c.gain_ramp_ms)) fail("gain_ramp_ms must be >= 0");
+  if (c.max_chunk_frames == 0) fail("max_chunk_frames must be >= 1");
+  if (c.input_ring_frames < c.max_chunk_frames) fail("input_ring_frames must be >= max_chunk_frames");
+}
+
+inline void raise_peak(std::atomic<float>& peak, float value) noexcept {
+  // Single writer (the audio thread); a reader's exchange(0) may be overwritten
+  // by a stale maximum, which only shows one peak twice.
+  if (value > peak.load(std::memory_order_relaxed)) peak.store(value, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+LiveBridge::LiveBridge(const LiveConfig& config)
+    : config_((check_config(config), config)),
+      n_routed_(routed_channels_of(config.mode)),
+      max_chunk_(config.max_chunk_frames),
+      bypass_ramp_samples_(std::max<std::size_t>(
+          1, static_cast<std::size_t>(std::lround(config.bypass_ramp_ms * 1e-3 * config.sample_rate_hz)))),
+      input_ring_(2, config.input_ring_frames),
+      output_ring_(4, config.input_ring_frames + config.margin_samples + 2 * config.max_chunk_frames),
+      record_ring_(config.record_ring_frames > 0
+                       ? std::make_unique<RingBuffer>(routed_channels_of(config.mode),
+                                                      config.record_ring_frames)
+                       : nullptr),
+      dry_delay_(2, config.engine_latency_samples + config.margin_samples),
+      mixer_(routed_channels_of(config.mode), config.sample_rate_hz, config.gain_ramp_ms),
+      in_(2 * config.max_chunk_frames, 0.0f),
+      dry_(2 * config.max_chunk_frames, 0.0f),
+      sources_(6 * config.max_chunk_frames, 0.0f),
+      wet_(routed_channels_of(config.mode) * config.max_chunk_frames, 0.0f),
+      routed_(routed_channels_of(config.mode) * config.max_chunk_frames, 0.0f),
+      wet_gain_(config.max_chunk_frames, 0.0f) {
+  pop_rows_[0] = sources_.data();
+  pop_rows_[1] = sources_.data() + max_chunk_;
+  pop_rows_[2] = sources_.data() + 4 * max_chunk_;
+  pop_rows_[3] = sources_.data() + 5 * max_chunk_;
+#if defined(__linux__)
+  if (sem_init(&wake_, 0, 0) != 0) throw std::runtime_error("LiveBridge: sem_init failed");
+#endif
+  reset();
+}
+
+LiveBridge::~LiveBridge() {
+#if defined(__linux__)
+  sem_destroy(&wake_);
+#endif
+}
+
+void LiveBridge::reset() noexcept {
+  input_ring_.reset();
+  output_ring_.reset();
+  output_ring_.push_silence(config_.margin_samples);
+  if (record_ring_) record_ring_->reset();
+  dry_delay_.reset();
+  mixer_.reset();
+  skip_frames_ = 0;
+  input_debt_frames_ = 0;
+  avail_gain_ = 1.0f;
+  bypass_gain_ = bypass() ? 0.0f : 1.0f;
+  fallback_state_.store(false, std::memory_order_relaxed);
+  input_peak_.store(0.0f, std::memory_order_relaxed);
+  output_peak_.store(0.0f, std::memory_order_relaxed);
+  for (Counter* c : {&n_callbacks_, &n_frames_, &n_missed_blocks_, &n_miss_events_,
+                     &n_fallback_frames_, &n_skipped_frames_, &n_xrun_callbacks_,
+                     &n_input_underflow_, &n_input_overflow_, &n_output_underflow_,
+                     &n_output_overflow_, &n_input_dropped_frames_, &n_record_dropped_frames_,
+                     &n_nonfinite_input_}) {
+    c->clear();
+  }
+}
+
+// ---- audio thread --------------------------------------------------------------
+
+void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
+                         unsigned long status_flags) noexcept {
+  n_callbacks_.add(1);
+  if (status_flags & kXrunMask) n_xrun_callbacks_.add(1);
+  if (status_flags & kInputUnderflow) n_input_underflow_.add(1);
+  if (status_flags & kInputOverflow) n_input_overflow_.add(1);
+  if (status_flags & kOutputUnderflow) n_output_underflow_.add(1);
+  if (status_flags & kOutputOverflow) n_output_overflow_.add(1);
+  missed_in_callback_ = false;
+  const std::size_t n_in = config_.n_device_input_channels;
+  const std::size_t n_out = config_.n_device_output_channels;
+  for (std::size_t done = 0; done < n_frames;) {
+    const std::size_t n = std::min(max_chunk_, n_frames - done);
+    process_chunk(in ? in + done * n_in : nullptr, out + done * n_out, n);
+    done += n;
+  }
+  n_frames_.add(n_frames);
+  if (missed_in_callback_) n_missed_blocks_.add(1);
+  wake_worker();
+}
+
+void LiveBridge::discard_output(std::size_t n) noexcept {
+  while (n > 0) {
+    const std::size_t m = std::min(n, max_chunk_);
+    output_ring_.pop_planar(pop_rows_, m);
+    n -= m;
+  }
+}
+
+void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexcept {
+  const std::size_t S = max_chunk_;
+  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(S);
+
+  // 1. Selected input -> input ring (for the worker) and dry delay line.
+  float* in_l = in_.data();
+  float* in_r = in_.data() + S;
+  float peak_in = 0.0f;
+  if (in != nullptr) {
+    const std::size_t n_in = config_.n_device_input_channels;
+    const std::size_t ch_l = static_cast<std::size_t>(config_.input_channels[0]);
+    const std::size_t ch_r = static_cast<std::size_t>(config_.input_channels.back());
+    std::uint64_t n_bad = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      float l = in[i * n_in + ch_l];
+      float r = in[i * n_in + ch_r];
+      if (!std::isfinite(l)) { l = 0.0f; ++n_bad; }
+      if (!std::isfinite(r)) { r = 0.0f; ++n_bad; }
+      in_l[i] = l;
+      in_r[i] = r;
+      peak_in = std::max(peak_in, std::max(std::fabs(l), std::fabs(r)));
+    }
+    if (n_bad) n_nonfinite_input_.add(n_bad);
+  } else {
+    std::fill_n(in_l, n, 0.0f);
+    std::fill_n(in_r, n, 0.0f);
+  }
+  raise_peak(input_peak_, peak_in);
+
+  // Dropped input is made up with zeros before anything newer, so the number of
+  // frames through the worker (and so the delay) stays exact.
+  if (input_debt_frames_ > 0) {
+    input_debt_frames_ -= input_ring_.push_silence(static_cast<std::size_t>(input_debt_frames_));
+  }
+  std::size_t n_pushed = 0;
+  if (input_debt_frames_ == 0) n_pushed = input_ring_.push_planar(in_.data(), stride, n);
+  if (n_pushed < n) {
+    input_debt_frames_ += n - n_pushed;
+    n_input_dropped_frames_.add(n - n_pushed);
+  }
+  dry_delay_.process(in_.data(), stride, dry_.data(), stride, n);
+
+  // 2. Worker output: decide how many of this chunk's frames come from the worker.
+  const std::size_t ramp = config_.fallback_ramp_samples;
+  std::size_t available = output_ring_.available_read();
+  if (skip_frames_ > 0 && available > 0) {
+    const std::size_t d = static_cast<std::size_t>(std::min<std::uint64_t>(skip_frames_, available));
+    discard_output(d);
+    skip_frames_ -= d;
+    available -= d;
+    n_skipped_frames_.add(d);
+  }
+  std::size_t n_proc = 0;        // frames [0, n_proc) come from the worker
+  std::size_t fade_start = n;    // fade-out to the fallback over [fade_start, n_proc)
+  bool fallback = fallback_state_.load(std::memory_order_relaxed);
+  if (skip_frames_ > 0) {
+    skip_frames_ += n;  // still behind: this whole chunk is fallback
+    n_fallback_frames_.add(n);
+    missed_in_callback_ = true;
+  } else if (!fallback) {
+    if (available >= n + ramp) {
+      n_proc = n;
+    } else {
+      // Running out: fade to the fallback while worker output is still there.
+      n_proc = std::min(available, n);
+      fade_start = n_proc > ramp ? n_proc - ramp : 0;
+      skip_frames_ += n - n_proc;
+      n_fallback_frames_.add(n - n_proc);
+      n_miss_events_.add(1);
+      missed_in_callback_ = true;
+      fallback = true;
+    }
+  } else if (available >= n + ramp) {
+    n_proc = n;  // caught up with a full margin: fade back in (avail_gain_ is 0)
+    fallback = false;
+  } else {
+    // Not caught up yet: drop the (aligned) frames that are there, play fallback.
+    const std::size_t d = std::min(available, n);
+    discard_output(d);
+    n_skipped_frames_.add(d);
+    skip_frames_ += n - d;
+    n_fallback_frames_.add(n);
+    missed_in_callback_ = true;
+  }
+  fallback_state_.store(fallback, std::memory_order_relaxed);
+
+  if (n_proc > 0) output_ring_.pop_planar(pop_rows_, n_proc);
+  for (float* row : pop_rows_) std::fill(row + n_proc, row + n, 0.0f);
+
+  // Mixer: vocals rows and instrumental rows chosen so the mode's formula falls out
+  // of out = gv * V + gi * I (rows 2 and 3 of sources_ are always zero).
+  const float* src = sources_.data();
+  const float* v_rows = src;
+  const float* i_rows = src + 4 * S;
+  switch (config_.mode) {
+    case LiveMode::kVocals: i_rows = src + 2 * S; break;
+    case LiveMode::kInstrumental: v_rows = src + 2 * S; break;
+    case LiveMode::kMix: break;
+    case LiveMode::kBoth: i_rows = src + 2 * S; break;  // V,V,0,0 and 0,0,I,I
+  }
+  mixer_.process(v_rows, stride, i_rows, stride, wet_.data(), stride, n);
+
+  // 3. Cross-fade worker output <-> fallback and processed <-> bypass.
+  float ga = avail_gain_;
+  const float ga_step = 1.0f / static_cast<float>(ramp);
+  const float fade_from = ga;
+  const std::size_t n_fade = n_proc - std::min(fade_start, n_proc);
+  float gb = bypass_gain_;
+  const float gb_target = bypass() ? 0.0f : 1.0f;
+  const float gb_step = 1.0f / static_cast<float>(bypass_ramp_samples_);
+  float* w = wet_gain_.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i >= n_proc) {
+      ga = 0.0f;
+    } else if (i >= fade_start) {
+      ga = fade_from * static_cast<float>(n_proc - i) / static_cast<float>(n_fade + 1);
+    } else if (ga < 1.0f) {
+      ga = std::min(1.0f, ga + ga_step);
+    }
+    if (gb < gb_target) {
+      gb = std::min(gb_target, gb + gb_step);
+    } else if (gb > gb_target) {
+      gb = std::max(gb_target, gb - gb_step);
+    }
+    w[i] = ga * gb;
+  }
+  avail_gain_ = ga;
+  bypass_gain_ = gb;
+
+  for (std::size_t r = 0; r < n_routed_; ++r) {
+    const float* wet = wet_.data() + r * S;
+    float* o = routed_.data() + r * S;
+    // kBoth: the fallback is silence on the vocals pair and the dry input on the
+    // instrumental pair.
+    const bool both = config_.mode == LiveMode::kBoth;
+    const bool silent_dry = both && r < 2;
+    const float* dry = dry_.data() + (both ? (r >= 2 ? r - 2 : 0) : r) * S;
+    if (silent_dry) {
+      for (std::size_t i = 0; i < n; ++i) o[i] = w[i] * wet[i];
+    } else {
+      // w * wet + (1 - w) * dry: exactly wet when w = 1.
+      for (std::size_t i = 0; i < n; ++i) o[i] = w[i] * wet[i] + (1.0f - w[i]) * dry[i];
+    }
+  }
+
+  // 4. Device output (interleaved) and the record ring.
+  const std::size_t n_out = config_.n_device_output_channels;
+  std::fill_n(out, n * n_out, 0.0f);
+  float peak_out = 0.0f;
+  const bool downmix = config_.output_channels.size() != n_routed_;
+  if (downmix) {
+    for (std::size_t p = 0; p < n_routed_ / 2; ++p) {
+      const float* a = routed_.data() + 2 * p * S;
+      const float* b = a + S;
+      const std::size_t ch = static_cast<std::size_t>(config_.output_channels[p]);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float y = 0.5f * (a[i] + b[i]);
+        out[i * n_out + ch] = y;
+        peak_out = std::max(peak_out, std::fabs(y));
+      }
+    }
+  } else {
+    for (std::size_t r = 0; r < n_routed_; ++r) {
+      const float* o = routed_.data() + r * S;
+      const std::size_t ch = static_cast<std::size_t>(config_.output_channels[r]);
+      for (std::size_t i = 0; i < n; ++i) {
+        out[i * n_out + ch] = o[i];
+        peak_out = std::max(peak_out, std::fabs(o[i]));
+      }
+    }
+  }
+  raise_peak(output_peak_, peak_out);
+  if (record_ring_) {
+    const std::size_t moved = record_ring_->push_planar(routed_.data(), stride, n);
+    if (moved < n) n_record_dropped_frames_.add(n - moved);
+  }
+}
+
+// ---- worker thread -------------------------------------------------------------
+
+std::size_t LiveBridge::pop_input(float* out, std::ptrdiff_t channel_stride,
+                                  std::size_t max_frames) noexcept {
+  const std::size_t n = std::min(max_frames, input_ring_.available_read());
+  if (n == 0) return 0;
+  return input_ring_.pop_planar(out, channel_stride, n);
+}
+
+std::size_t LiveBridge::push_output(const float* vocals, std::ptrdiff_t vocals_stride,
+                                    const float* instrumental, std::ptrdiff_t instrumental_stride,
+                                    std::size_t n_frames) noexcept {
+  const std::size_t n = std::min(n_frames, output_ring_.available_write());
+  if (n == 0) return 0;
+  const float* rows[4] = {vocals, vocals + vocals_stride, instrumental,
+                          instrumental + instrumental_stride};
+  return output_ring_.push_planar(rows, n);
+}
+
+bool LiveBridge::wait_for_input(double timeout_s) noexcept {
+  if (!(timeout_s > 0.0)) timeout_s = 0.0;
+#if defined(__linux__)
+  timespec deadline{};
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  const double whole = std::floor(timeout_s);
+  deadline.tv_sec += static_cast<time_t>(whole);
+  deadline.tv_nsec += static_cast<long>((timeout_s - whole) * 1e9);
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec += 1;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  while (true) {
+    if (sem_timedwait(&wake_, &deadline) == 0) return true;
+    if (errno != EINTR) return false;
+  }
+#else
+  // Portable fallback: poll every 0.5 ms.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    std::uint32_t n = wake_count_.load(std::memory_order_acquire);
+    while (n > 0) {
+      if (wake_count_.compare_exchange_weak(n, n - 1, std::memory_order_acq_rel)) return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+#endif
+}
+
+void LiveBridge::wake_worker() noexcept {
+#if defined(__linux__)
+  // Keep the count at most 1: the worker drains everything per wake-up, and a
+  // stalled worker must not come back to a pile of stale wake-ups.
+  int value = 0;
+  if (sem_getvalue(&wake_, &value) == 0 && value > 0) return;
+  sem_post(&wake_);
+#else
+  std::uint32_t expected = 0;
+  wake_count_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
+#endif
+}
+
+// ---- recorder thread -----------------------------------------------------------
+
+std::size_t LiveBridge::pop_record(float* out, std::ptrdiff_t channel_stride,
+                                   std::size_t max_frames) noexcept {
+  if (!record_ring_) return 0;
+  const std::size_t n = std::min(max_frames, record_ring_->available_read());
+  if (n == 0) return 0;
+  return record_ring_->pop_planar(out, channel_stride, n);
+}
+
+// ---- monitoring ----------------------------------------------------------------
+
+LiveStats LiveBridge::stats() const noexcept {
+  LiveStats s;
+  s.n_callbacks = n_callbacks_.get();
+  s.n_frames = n_frames_.get();
+  s.n_missed_blocks = n_missed_blocks_.get();
+  s.n_miss_events = n_miss_events_.get();
+  s.n_fallback_frames = n_fallback_frames_.get();
+  s.n_skipped_frames = n_skipped_frames_.get();
+  s.n_xrun_callbacks = n_xrun_callbacks_.get();
+  s.n_input_underflow = n_input_underflow_.get();
+  s.n_input_overflow = n_input_overflow_.get();
+  s.n_output_underflow = n_output_underflow_.get();
+  s.n_output_overflow = n_output_overflow_.get();
+  s.n_input_dropped_frames = n_input_dropped_frames_.get();
+  s.n_record_dropped_frames = n_record_dropped_frames_.get();
+  s.n_nonfinite_input = n_nonfinite_input_.get();
+  return s;
+}
+
+}  // namespace rtsep
+
+extern "C" int rtsep_live_callback(const void* input, void* output, unsigned long frame_count,
+                                   const void* /*time_info*/, unsigned long status_flags,
+                                   void* user_data) {
+  auto* bridge = static_cast<rtsep::LiveBridge*>(user_data);
+  bridge->process(static_cast<const float*>(input), static_cast<float*>(output),
+                  static_cast<std::size_t>(frame_count), status_flags);
+  return 0;  // paContinue
+}

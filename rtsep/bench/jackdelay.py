@@ -1,0 +1,448 @@
+"""Measured end-to-end delay through a real JACK server (dummy driver).
+
+The benchmark starts its own ``jackd`` (dummy driver, no real-time, a unique
+server name) per block size, and a probe client with two outputs and two
+inputs that plays a seeded stereo noise burst and records what comes back, in
+the same process callback, so sent and received samples share one frame
+count. The delay is the lag of the cross-correlation peak, to the sample.
+
+Devices under test (DUT), each wired probe out -> DUT in, DUT out -> probe in:
+
+* ``loopback``: a pass-through client (out = in). Its delay is the harness's
+  own baseline (JACK's one-period feedback edge in this loop), measured and
+  subtracted from the others.
+* ``engine``: a client whose process callback runs the streaming engine
+  (:class:`rtsep.engine.Separator` with the identity model) on each period;
+  it must add exactly ``latency_samples``.
+* ``monitor``: ``python -m rtsep monitor`` as a subprocess on the same server
+  (``JACK_DEFAULT_SERVER``), identity model; its added delay must equal the
+  latency it reports in its ``--summary-json`` (algorithmic + scheduling
+  margin). Skipped, with the reason, when this build has no ``rtsep monitor``
+  or it lacks the options used here (see :func:`monitor_command`).
+
+The probe's process callback is Python: fine for a harness on the dummy
+driver (a late cycle glitches the signal but never shifts it; the correlation
+peak's height is reported as a check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Keys looked for, in order, in ``rtsep monitor --summary-json`` for its total added latency.
+MONITOR_LATENCY_KEYS = ("total_latency_samples", "end_to_end_latency_samples",
+                        "latency_total_samples", "latency_samples")
+#: Keys for its counters.
+MONITOR_MISS_KEYS = ("n_misses", "misses")
+MONITOR_XRUN_KEYS = ("n_xruns", "xruns")
+MIN_PEAK = 0.5
+
+
+def jack_unavailable_reason() -> str | None:
+    """None if a JACK server can be started here, else why not."""
+    if shutil.which("jackd") is None:
+        return "jackd not found (apt-get install jackd2)"
+    try:
+        import jack  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return f"JACK-Client unavailable ({exc})"
+    return None
+
+
+@contextlib.contextmanager
+def _quiet_jack_errors():
+    import jack
+
+    jack.set_error_function(lambda msg: None)
+    jack.set_info_function(lambda msg: None)
+    try:
+        yield
+    finally:
+        jack.set_error_function(None)
+        jack.set_info_function(None)
+
+
+class JackServer:
+    """A private ``jackd`` with the dummy driver, for a ``with`` block.
+
+    ``name`` is unique per process and block size; ``client(name)`` opens a
+    client on it. The server is terminated (by pid) on exit.
+    """
+
+    def __init__(self, block_samples: int, sample_rate_hz: int = 48000, start_timeout_s: float = 10.0):
+        self.block_samples = block_samples
+        self.sample_rate_hz = sample_rate_hz
+        self.name = f"rtsep-bench-{os.getpid()}-{block_samples}"
+        self._timeout_s = start_timeout_s
+        self._proc: subprocess.Popen | None = None
+        self._log = None
+
+    def __enter__(self) -> "JackServer":
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy",
+             "-r", str(self.sample_rate_hz), "-p", str(self.block_samples)],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                self.client("rtsep-bench-ping").close()
+                return self
+            except Exception:  # noqa: BLE001 - server not up yet
+                if self._proc.poll() is not None or time.monotonic() > end:
+                    tail = self._log_tail()
+                    self.__exit__(None, None, None)
+                    raise RuntimeError(f"jackd did not start: {tail}") from None
+                time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "(no output)"
+
+    def client(self, name: str):
+        import jack
+
+        with _quiet_jack_errors():
+            return jack.Client(name, no_start_server=True, servername=self.name)
+
+    def env(self) -> dict:
+        """Environment for a child process that should use this server."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name}
+
+    def __exit__(self, *exc) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+
+
+def make_stimulus(sample_rate_hz: int, lead_s: float = 0.3, burst_s: float = 0.5,
+                  tail_s: float = 0.4, seed: int = 0) -> np.ndarray:
+    """Silence, a seeded independent noise burst per channel, silence: ``float32 (2, n)``."""
+    rng = np.random.default_rng(seed)
+    n_lead, n_burst, n_tail = (int(s * sample_rate_hz) for s in (lead_s, burst_s, tail_s))
+    x = np.zeros((2, n_lead + n_burst + n_tail), dtype=np.float32)
+    fade = np.minimum(1.0, np.arange(n_burst) / 64.0) * np.minimum(1.0, np.arange(n_burst)[::-1] / 64.0)
+    x[:, n_lead:n_lead + n_burst] = 0.25 * rng.standard_normal((2, n_burst)) * fade
+    return x
+
+
+def estimate_delay(sent: np.ndarray, received: np.ndarray, max_lag: int) -> tuple[int, float]:
+    """``(lag_samples, peak)`` of ``received`` against ``sent`` (1-D, same length).
+
+    ``peak`` is the correlation at that lag over the sent energy (1.0 for a
+    clean delay)."""
+    n = len(sent)
+    size = 1 << (2 * n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(received, size) * np.conj(np.fft.rfft(sent, size)), size)
+    lag = int(np.argmax(xc[:max_lag + 1]))
+    return lag, float(xc[lag] / max(float(np.dot(sent, sent)), 1e-20))
+
+
+class Probe:
+    """The measuring client: plays a stimulus on ``out_1/2``, records ``in_1/2``."""
+
+    def __init__(self, server: JackServer, stimulus: np.ndarray):
+        self.client = server.client("rtsep-bench-probe")
+        self.outs = [self.client.outports.register(f"out_{c + 1}") for c in range(2)]
+        self.ins = [self.client.inports.register(f"in_{c + 1}") for c in range(2)]
+        self.stimulus = stimulus
+        self.recorded = np.zeros_like(stimulus)
+        self.n_xruns = 0
+        self._pos = -1  # < 0: idle (silence out, nothing recorded)
+        n = stimulus.shape[1]
+
+        def process(n_frames: int) -> None:
+            pos = self._pos
+            if pos < 0 or pos >= n:
+                for port in self.outs:
+                    port.get_array().fill(0.0)
+                return
+            stop = min(pos + n_frames, n)
+            for c in range(2):
+                out = self.outs[c].get_array()
+                out[:stop - pos] = stimulus[c, pos:stop]
+                out[stop - pos:] = 0.0
+                self.recorded[c, pos:stop] = self.ins[c].get_array()[:stop - pos]
+            self._pos = pos + n_frames
+
+        def xrun(delay_usecs: float) -> None:
+            self.n_xruns += 1
+
+        self.client.set_process_callback(process)
+        self.client.set_xrun_callback(xrun)
+        self.client.activate()
+
+    def measure(self, max_lag: int, timeout_s: float = 30.0) -> dict:
+        """Play the stimulus once; returns the per-channel lags and peaks."""
+        self.recorded.fill(0.0)
+        n_xruns_before = self.n_xruns
+        self._pos = 0
+        end = time.monotonic() + timeout_s
+        while self._pos < self.stimulus.shape[1]:
+            if time.monotonic() > end:
+                self._pos = -1
+                raise RuntimeError("the JACK server stopped running the probe")
+            time.sleep(0.02)
+        self._pos = -1
+        lags, peaks = zip(*(estimate_delay(self.stimulus[c], self.recorded[c], max_lag)
+                            for c in range(2)))
+        return {"lag_samples": [int(v) for v in lags], "peak": [round(v, 4) for v in peaks],
+                "n_xruns": self.n_xruns - n_xruns_before}
+
+    def wire(self, dut_inputs, dut_outputs) -> None:
+        for src, dst in zip(self.outs, dut_inputs):
+            self.client.connect(src, dst)
+        for src, dst in zip(dut_outputs, self.ins):
+            self.client.connect(src, dst)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@contextlib.contextmanager
+def passthrough_dut(server: JackServer):
+    """The harness loopback: a client whose outputs copy its inputs."""
+    client = server.client("rtsep-bench-loopback")
+    ins = [client.inports.register(f"in_{c + 1}") for c in range(2)]
+    outs = [client.outports.register(f"out_{c + 1}") for c in range(2)]
+
+    def process(n_frames: int) -> None:
+        for i, o in zip(ins, outs):
+            o.get_array()[:] = i.get_array()
+
+    client.set_process_callback(process)
+    client.activate()
+    try:
+        yield ins, outs
+    finally:
+        client.deactivate()
+        client.close()
+
+
+@contextlib.contextmanager
+def engine_dut(server: JackServer, latency_mode: str):
+    """The streaming engine (identity model) inside a JACK process callback."""
+    from rtsep.engine import IdentityRunner, Separator
+
+    separator = Separator(IdentityRunner(latency_mode, server.sample_rate_hz),
+                          max_block_samples=max(8192, server.block_samples))
+    n = server.block_samples
+    x = np.zeros((2, n), dtype=np.float32)
+    vocals = np.zeros((2, n), dtype=np.float32)
+    instrumental = np.zeros((2, n), dtype=np.float32)
+    client = server.client("rtsep-bench-engine")
+    ins = [client.inports.register(f"in_{c + 1}") for c in range(2)]
+    outs = [client.outports.register(f"out_{c + 1}") for c in range(2)]
+
+    def process(n_frames: int) -> None:
+        for c in range(2):
+            x[c, :n_frames] = ins[c].get_array()
+        separator.process_into(x[:, :n_frames], vocals[:, :n_frames], instrumental[:, :n_frames])
+        for c in range(2):
+            outs[c].get_array()[:] = vocals[c, :n_frames]
+
+    client.set_process_callback(process)
+    client.activate()
+    try:
+        yield ins, outs, separator.latency_samples
+    finally:
+        client.deactivate()
+        client.close()
+
+
+def monitor_command(latency_mode: str, block_samples: int, summary_path: Path, duration_s: float
+                    ) -> tuple[list[str] | None, str | None]:
+    """``(argv, None)`` for ``rtsep monitor`` on JACK with the identity model, or
+    ``(None, reason)`` when this build's monitor cannot be driven this way.
+
+    Used options (looked up in the monitor's own argument parser, so a renamed
+    option is reported, not guessed): ``--model identity``, ``--latency-mode``,
+    a block size option (``--blocksize``/``--block-size``/``--block-samples``),
+    a duration option (``--duration``/``--seconds``), ``--summary-json PATH``,
+    and, when the monitor has one, a JACK host selector (``--host-api jack`` or
+    ``--jack``). The server is passed as ``JACK_DEFAULT_SERVER``.
+    """
+    try:
+        from rtsep.commands import monitor
+    except ImportError:
+        return None, "rtsep monitor is not in this build (rtsep/commands/monitor.py missing)"
+    parser = argparse.ArgumentParser(add_help=False)
+    try:
+        monitor.add_arguments(parser)
+    except Exception as exc:  # noqa: BLE001 - a broken monitor is reported, not fatal
+        return None, f"rtsep monitor's arguments failed to build: {exc}"
+    options = {s for a in parser._actions for s in a.option_strings}
+
+    def first(*names):
+        return next((n for n in names if n in options), None)
+
+    block_opt = first("--blocksize", "--block-size", "--block-samples")
+    duration_opt = first("--duration", "--seconds", "--duration-s")
+    missing = [what for what, opt in (("--model", first("--model")),
+                                      ("--latency-mode", first("--latency-mode")),
+                                      ("a block size option", block_opt),
+                                      ("--summary-json", first("--summary-json")))
+               if opt is None]
+    if missing:
+        return None, f"rtsep monitor lacks {', '.join(missing)}"
+    argv = [sys.executable, "-m", "rtsep", "monitor", "--model", "identity",
+            "--latency-mode", latency_mode, block_opt, str(block_samples),
+            "--summary-json", str(summary_path)]
+    if duration_opt:
+        argv += [duration_opt, f"{duration_s:g}"]
+    if "--host-api" in options:
+        argv += ["--host-api", "jack"]
+    elif "--jack" in options:
+        argv += ["--jack"]
+    return argv, None
+
+
+def _first_key(summary: dict, keys) -> tuple[str | None, object]:
+    for key in keys:
+        if key in summary:
+            return key, summary[key]
+    return None, None
+
+
+def _wait_for_ports(probe: Probe, exclude: tuple[str, ...], timeout_s: float):
+    """Audio ports of the first new client on the server: ``(inputs, outputs)``."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        ports = [p for p in probe.client.get_ports(is_audio=True)
+                 if not p.name.split(":")[0].startswith(exclude)]
+        ins = [p for p in ports if p.is_input]
+        outs = [p for p in ports if p.is_output]
+        if len(ins) >= 2 and len(outs) >= 2:
+            return ins[:2], outs[:2]
+        time.sleep(0.1)
+    return None, None
+
+
+def _measure_monitor(server: JackServer, probe: Probe, latency_mode: str, max_lag: int,
+                     stimulus_s: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="rtsep-bench-monitor-") as tmp:
+        summary_path = Path(tmp) / "summary.json"
+        argv, reason = monitor_command(latency_mode, server.block_samples, summary_path,
+                                       duration_s=stimulus_s + 10.0)
+        if argv is None:
+            return {"skipped": reason}
+        proc = subprocess.Popen(argv, env=server.env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        try:
+            ins, outs = _wait_for_ports(probe, ("system", "rtsep-bench"), timeout_s=20.0)
+            if ins is None:
+                return {"skipped": "rtsep monitor registered no JACK ports within 20 s"}
+            for port in ins + outs:  # drop any auto-connections (e.g. to system:*)
+                for other in probe.client.get_all_connections(port):
+                    if port.is_input:
+                        probe.client.disconnect(other, port)
+                    else:
+                        probe.client.disconnect(port, other)
+            probe.wire(ins, outs)
+            time.sleep(0.5)  # past the monitor's start-up fade, if any
+            result = probe.measure(max_lag)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(2)  # SIGINT: let it write its summary
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if not summary_path.is_file():
+            err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
+            return {"skipped": f"rtsep monitor wrote no summary JSON "
+                               f"(exit {proc.returncode}: {err[-1] if err else 'no message'})"}
+        summary = json.loads(summary_path.read_text())
+        key, reported = _first_key(summary, MONITOR_LATENCY_KEYS)
+        result.update({"summary": summary, "reported_latency_key": key,
+                       "reported_latency_samples": reported,
+                       "n_misses": _first_key(summary, MONITOR_MISS_KEYS)[1],
+                       "monitor_n_xruns": _first_key(summary, MONITOR_XRUN_KEYS)[1]})
+        return result
+
+
+def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "low"),
+                        sample_rate_hz: int = 48000, stimulus_s: float = 0.5,
+                        include_monitor: bool = True, log=lambda msg: None) -> dict:
+    """Measure the baseline, the engine and ``rtsep monitor`` at each block size.
+
+    Returns ``{"skipped": reason or None, "sample_rate_hz", "rows": [...]}``,
+    one row per (block size, DUT, latency mode) with ``measured_samples`` (the
+    probe's lag, both channels equal), ``baseline_samples``, ``added_samples``
+    (measured - baseline), ``expected_samples`` and ``agrees`` (added ==
+    expected, to the sample).
+    """
+    reason = jack_unavailable_reason()
+    if reason:
+        return {"skipped": reason, "rows": []}
+    rows = []
+    stimulus = make_stimulus(sample_rate_hz, burst_s=stimulus_s)
+    max_lag = sample_rate_hz // 4
+    for block in block_sizes:
+        log(f"JACK delay: dummy driver, {block}-frame blocks")
+        with JackServer(block, sample_rate_hz) as server:
+            probe = Probe(server, stimulus)
+            try:
+                with passthrough_dut(server) as (ins, outs):
+                    probe.wire(ins, outs)
+                    base = probe.measure(max_lag)
+                baseline = base["lag_samples"][0]
+                rows.append(_row(block, "loopback", None, base, baseline, 0))
+                for mode in latency_modes:
+                    with engine_dut(server, mode) as (ins, outs, latency):
+                        probe.wire(ins, outs)
+                        got = probe.measure(max_lag)
+                    rows.append(_row(block, "engine", mode, got, baseline, latency))
+                    if include_monitor:
+                        got = _measure_monitor(server, probe, mode, max_lag, stimulus_s)
+                        if "skipped" in got:
+                            rows.append({"block_samples": block, "dut": "monitor",
+                                         "latency_mode": mode, "skipped": got["skipped"]})
+                            log(f"JACK delay: monitor skipped: {got['skipped']}")
+                            include_monitor = False  # same reason at every block size
+                        else:
+                            rows.append(_row(block, "monitor", mode, got, baseline,
+                                             got.get("reported_latency_samples"),
+                                             extra={k: got[k] for k in (
+                                                 "reported_latency_key", "n_misses",
+                                                 "monitor_n_xruns")}))
+            finally:
+                probe.close()
+    return {"skipped": None, "sample_rate_hz": sample_rate_hz, "rows": rows}
+
+
+def _row(block: int, dut: str, mode, got: dict, baseline: int, expected, extra=None) -> dict:
+    lags = got["lag_samples"]
+    measured = lags[0]
+    added = measured - baseline
+    ok_signal = lags[0] == lags[1] and min(got["peak"]) >= MIN_PEAK
+    row = {"block_samples": block, "dut": dut, "latency_mode": mode,
+           "measured_samples": measured, "baseline_samples": baseline,
+           "added_samples": added, "expected_samples": expected,
+           "agrees": bool(ok_signal and expected is not None and added == int(expected)),
+           "peak": got["peak"], "lag_samples_per_channel": lags, "n_xruns": got["n_xruns"]}
+    if dut == "loopback":
+        row["agrees"] = bool(ok_signal)
+    row.update(extra or {})
+    return row
+

@@ -1,0 +1,81 @@
+"""Live separation from an audio input to an output, at a fixed latency.
+
+Default: karaoke (the instrumental) from the default devices at their rate
+(44100 or 48000 Hz), 128-sample blocks, with the shipped model. The latency,
+printed at start, is the engine's (STFT windows) plus one device block plus
+--safety-ms; it never drifts. If the model is ever late, the dry input delayed
+by that same latency plays instead (cross-faded) and the miss is counted.
+Stop with Ctrl-C (or SIGTERM); a summary is printed at exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    dev = parser.add_argument_group("devices")
+    dev.add_argument("-i", "--input", help="input device: index or name substring (see `rtsep devices`)")
+    dev.add_argument("-o", "--output", help="output device: index or name substring")
+    dev.add_argument("--samplerate", type=float, help="sample rate in Hz: 44100 or 48000 "
+                                                      "(default: the input device's)")
+    dev.add_argument("--blocksize", type=int, default=128, help="device block in samples (default 128)")
+    dev.add_argument("--input-channels", metavar="LIST",
+                     help="1-based input channels, one (mono) or two: e.g. 1,2 (default: 1,2)")
+    dev.add_argument("--output-channels", metavar="LIST",
+                     help="1-based output channels: two (L,R; four for --mode both: vocals L,R, "
+                          "instrumental L,R), or one per pair for a mono downmix (default: 1,2[,3,4])")
+    dev.add_argument("--safety-ms", type=float, default=3.0,
+                     help="scheduling safety added to the latency, in ms (default 3)")
+    mix = parser.add_argument_group("output")
+    mix.add_argument("--mode", choices=("vocals", "instrumental", "both", "mix"), default="instrumental",
+                     help="what to play: instrumental (karaoke, default), vocals, both (vocals on one "
+                          "output pair, instrumental on the next) or mix (vocals + instrumental at "
+                          "their gains)")
+    mix.add_argument("--vocal-gain-db", type=float, default=0.0, help="vocal gain in dB (default 0)")
+    mix.add_argument("--instrumental-gain-db", type=float, default=0.0,
+                     help="instrumental gain in dB (default 0)")
+    mix.add_argument("--record", metavar="FILE", help="also write the output to this WAV file")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="model file (default: the shipped models/rtsep-default.onnx); "
+                                       "'identity' plays the input back through the whole machinery")
+    model.add_argument("--backend", default="auto", help="runtime backend (default: auto)")
+    model.add_argument("--latency", choices=("default", "low"), default="default",
+                       help="latency mode of the STFT windows")
+    midi = parser.add_argument_group("MIDI")
+    midi.add_argument("--midi", metavar="PORT",
+                      help="MIDI input port: index or name substring (`rtsep devices --midi`); "
+                           "default map CC7 vocal level, CC11 instrumental level, note 60 vocal mute, "
+                           "62 solo vocals, 64 bypass")
+    midi.add_argument("--midi-learn", action="store_true",
+                      help="learn: the next CC moved becomes the vocal level, the next different CC "
+                           "the instrumental level (saved to --midi-map)")
+    midi.add_argument("--midi-map", metavar="FILE", help="MIDI map JSON to load (and to save after learn)")
+    run_group = parser.add_argument_group("run")
+    run_group.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    run_group.add_argument("--summary-json", metavar="FILE", help="write the exit summary as JSON")
+    # Test hooks (hidden): stall the worker to exercise the fallback; signal readiness.
+    run_group.add_argument("--stall-worker-at", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    run_group.add_argument("--stall-ms", type=float, default=300.0, help=argparse.SUPPRESS)
+    run_group.add_argument("--ready-file", help=argparse.SUPPRESS)
+    run_group.add_argument("--jack-name", default="rtsep", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rtsep.live.devices import parse_channels
+    from rtsep.live.session import MonitorOptions, run_monitor
+
+    opts = MonitorOptions(
+        input=args.input, output=args.output, samplerate_hz=args.samplerate,
+        blocksize=args.blocksize,
+        input_channels=parse_channels(args.input_channels, "--input-channels"),
+        output_channels=parse_channels(args.output_channels, "--output-channels"),
+        mode=args.mode, vocal_gain_db=args.vocal_gain_db,
+        instrumental_gain_db=args.instrumental_gain_db, model=args.model, backend=args.backend,
+        latency_mode=args.latency, safety_ms=args.safety_ms, midi=args.midi,
+        midi_learn=args.midi_learn, midi_map=args.midi_map, duration_s=args.duration,
+        record=args.record, summary_json=args.summary_json,
+        stall_worker_at_s=args.stall_worker_at, stall_ms=args.stall_ms,
+        ready_file=args.ready_file, jack_client_name=args.jack_name)
+    run_monitor(opts)
+    return 0

@@ -1,0 +1,414 @@
+"""MIDI control of live monitoring (python-rtmidi).
+
+Default map (MIDI channel: any):
+
+* CC 7 (channel volume) -> vocal level; CC 11 (expression) -> instrumental level.
+  Value 0 is silence; 1..127 map linearly in dB from -60 dB to +6 dB (0 dB is
+  value 115.5, so 115 or 116 is about unity).
+* note 60 (middle C) toggles the vocal mute; note 62 toggles "solo vocals" (the
+  instrumental muted, the vocals unmuted; toggling it off restores the
+  instrumental's mute); note 64 toggles bypass (the dry input, delayed by the
+  same latency). Only note-ons with velocity > 0 act.
+
+Levels use soft takeover (pickup): a knob moves its parameter only once it has
+come within ``pickup_tolerance`` values of the parameter's current position, or
+crossed it. It picks up again after anything else (the command line, MIDI learn)
+changed the parameter, so a knob that sits elsewhere never makes the level jump.
+
+MIDI learn (``--midi-learn``): the next CC moved becomes the vocal level, then
+the next *different* CC the instrumental level (the targets in
+:data:`LEARN_TARGETS`, in that order). The learned map replaces those targets'
+old CCs and is saved to ``--midi-map FILE`` when given.
+
+Map files are JSON: ``{"version": 1, "channel": null | 1..16,
+"cc": {"7": "vocal_level", ...}, "notes": {"60": "vocal_mute", ...}}``.
+
+Nothing here touches the audio thread: a message only sets atomic targets on
+the :class:`rtsep._core.LiveBridge` (gains and flags, smoothed on the audio
+side). Malformed messages (empty, truncated or too long, data bytes >= 128,
+status bytes out of range, sysex) are ignored and counted in ``n_ignored``;
+valid messages the map does not use are counted in ``n_unmapped``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtsep.errors import UserError
+
+LEVEL_TARGETS = ("vocal_level", "instrumental_level")
+NOTE_ACTIONS = ("vocal_mute", "vocal_solo", "bypass")
+LEARN_TARGETS = ("vocal_level", "instrumental_level")
+MIN_DB = -60.0
+MAX_DB = 6.0
+MAP_VERSION = 1
+
+# Data bytes of each channel message kind (status & 0xF0).
+_N_DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+
+
+def cc_to_gain(value: int) -> float:
+    """CC value 0..127 -> linear gain: 0 -> 0, 1..127 -> -60..+6 dB."""
+    if value <= 0:
+        return 0.0
+    db = MIN_DB + (min(value, 127) - 1) * (MAX_DB - MIN_DB) / 126.0
+    return 10.0 ** (db / 20.0)
+
+
+def gain_to_cc(gain: float) -> float:
+    """Inverse of :func:`cc_to_gain` as a real number in [0, 127]."""
+    if gain <= 0.0:
+        return 0.0
+    db = 20.0 * math.log10(gain)
+    return min(127.0, max(0.0, 1.0 + (db - MIN_DB) * 126.0 / (MAX_DB - MIN_DB)))
+
+
+@dataclass
+class MidiMap:
+    """Which CC drives which level and which note toggles what.
+
+    ``cc``: ``{cc_number: target}`` with targets in :data:`LEVEL_TARGETS`;
+    ``notes``: ``{note_number: action}`` with actions in :data:`NOTE_ACTIONS`;
+    ``channel``: 0-based MIDI channel to listen to, or None for any.
+    """
+
+    cc: dict[int, str] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)
+    channel: int | None = None
+
+    @classmethod
+    def default(cls) -> "MidiMap":
+        return cls(cc={7: "vocal_level", 11: "instrumental_level"},
+                   notes={60: "vocal_mute", 62: "vocal_solo", 64: "bypass"})
+
+    def to_dict(self) -> dict:
+        return {"version": MAP_VERSION,
+                "channel": None if self.channel is None else self.channel + 1,
+                "cc": {str(k): v for k, v in sorted(self.cc.items())},
+                "notes": {str(k): v for k, v in sorted(self.notes.items())}}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "MIDI map") -> "MidiMap":
+        def bad(what: str) -> UserError:
+            return UserError(f"{source}: {what}")
+
+        if not isinstance(data, dict):
+            raise bad("expected a JSON object")
+        if data.get("version", MAP_VERSION) != MAP_VERSION:
+            raise bad(f"unsupported version {data.get('version')!r} (expected {MAP_VERSION})")
+        channel = data.get("channel")
+        if channel is not None and (not isinstance(channel, int) or not 1 <= channel <= 16):
+            raise bad(f"channel must be null or 1..16, got {channel!r}")
+
+        def numbered(key: str, allowed: tuple[str, ...]) -> dict[int, str]:
+            table = data.get(key, {})
+            if not isinstance(table, dict):
+                raise bad(f"{key!r} must be an object")
+            out = {}
+            for number, name in table.items():
+                try:
+                    n = int(number)
+                except (TypeError, ValueError):
+                    raise bad(f"{key} key {number!r} is not a number") from None
+                if not 0 <= n <= 127:
+                    raise bad(f"{key} number {n} is out of range 0..127")
+                if name not in allowed:
+                    raise bad(f"{key} {n}: unknown target {name!r} (choose {', '.join(allowed)})")
+                out[n] = name
+            return out
+
+        return cls(cc=numbered("cc", LEVEL_TARGETS), notes=numbered("notes", NOTE_ACTIONS),
+                   channel=None if channel is None else channel - 1)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MidiMap":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such MIDI map file (create one with --midi-learn)") from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot read the MIDI map ({str(exc).splitlines()[0]})") from None
+        return cls.from_dict(data, str(path))
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        try:
+            path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write the MIDI map ({exc.strerror})") from None
+
+
+class MidiController:
+    """Turns MIDI messages into control changes on ``controls``.
+
+    ``controls``: an object with float attributes ``vocals_gain`` and
+    ``instrumental_gain`` (linear) and bool attributes ``vocals_muted``,
+    ``instrumental_muted`` and ``bypass`` (a :class:`rtsep._core.LiveBridge`).
+    :meth:`handle` runs on the MIDI thread and never blocks on audio; the
+    counters and :attr:`events` (log lines for the main thread) may be read from
+    any thread.
+    """
+
+    def __init__(self, controls, midi_map: MidiMap | None = None, *, learn: bool = False,
+                 pickup_tolerance: float = 2.0) -> None:
+        self.controls = controls
+        self.map = midi_map if midi_map is not None else MidiMap.default()
+        self.pickup_tolerance = float(pickup_tolerance)
+        self.n_messages = 0
+        self.n_applied = 0
+        self.n_ignored = 0
+        self.n_unmapped = 0
+        self.n_pickup_waits = 0
+        self.events: collections.deque[str] = collections.deque(maxlen=256)
+        self._learn_queue = list(LEARN_TARGETS) if learn else []
+        self.learned: list[tuple[int, str]] = []
+        self._picked = {t: False for t in LEVEL_TARGETS}
+        self._last_cc: dict[str, int | None] = {t: None for t in LEVEL_TARGETS}
+        self._gain_set: dict[str, float | None] = {t: None for t in LEVEL_TARGETS}
+        self._solo_saved_instrumental_muted: bool | None = None
+        self._lock = threading.Lock()  # MIDI thread vs. set_level from the main thread
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def learning(self) -> bool:
+        return bool(self._learn_queue)
+
+    def stats(self) -> dict:
+        return {"n_messages": self.n_messages, "n_applied": self.n_applied,
+                "n_ignored": self.n_ignored, "n_unmapped": self.n_unmapped,
+                "n_pickup_waits": self.n_pickup_waits,
+                "learned": {str(cc): target for cc, target in self.learned},
+                "learning": self.learning}
+
+    def _gain(self, target: str) -> float:
+        return float(self.controls.vocals_gain if target == "vocal_level"
+                     else self.controls.instrumental_gain)
+
+    def _set_gain(self, target: str, gain: float) -> None:
+        if target == "vocal_level":
+            self.controls.vocals_gain = gain
+        else:
+            self.controls.instrumental_gain = gain
+        self._gain_set[target] = self._gain(target)  # as stored (float32)
+
+    def set_level(self, target: str, gain: float) -> None:
+        """Set a level from outside MIDI; the knob has to pick it up again."""
+        with self._lock:
+            self._set_gain(target, gain)
+            self._picked[target] = False
+
+    # -- messages ------------------------------------------------------------------
+
+    def on_rtmidi(self, event, data=None) -> None:
+        """python-rtmidi callback: ``event = (message, delta_time_s)``."""
+        try:
+            self.handle(event[0])
+        except Exception as exc:  # never let a bad message kill the MIDI thread
+            self.n_ignored += 1
+            self.events.append(f"MIDI message {event!r} ignored ({type(exc).__name__}: {exc})")
+
+    def handle(self, message) -> bool:
+        """Apply one raw MIDI message (a sequence of byte values). True if it acted."""
+        self.n_messages += 1
+        kind = self._classify(message)
+        if kind is None:
+            self.n_ignored += 1
+            return False
+        status = message[0]
+        if kind == "system" or (self.map.channel is not None and (status & 0x0F) != self.map.channel):
+            self.n_unmapped += 1
+            return False
+        with self._lock:
+            if kind == 0xB0:
+                acted = self._control_change(int(message[1]), int(message[2]), status & 0x0F)
+            elif kind == 0x90 and message[2] > 0:
+                acted = self._note_on(int(message[1]))
+            else:
+                acted = False
+        if acted:
+            self.n_applied += 1
+        else:
+            self.n_unmapped += 1
+        return acted
+
+    @staticmethod
+    def _classify(message):
+        """0xB0-style kind for a well-formed channel message, 'system', or None (garbage)."""
+        try:
+            values = [int(b) for b in message]
+        except (TypeError, ValueError):
+            return None
+        if not values or any(b < 0 or b > 0xFF for b in values):
+            return None
+        status = values[0]
+        if status < 0x80:
+            return None  # data byte without a status (or a running-status fragment)
+        if status >= 0xF0:
+            if status in (0xF0, 0xF7):
+                return None  # sysex is not used for control
+            return "system" if len(values) <= 3 and all(b < 0x80 for b in values[1:]) else None
+        kind = status & 0xF0
+        if len(values) != 1 + _N_DATA_BYTES[kind] or any(b >= 0x80 for b in values[1:]):
+            return None  # truncated, too long, or a data byte out of range
+        return kind
+
+    def _control_change(self, cc: int, value: int, channel: int) -> bool:
+        if self._learn_queue:
+            return self._learn(cc, channel)
+        target = self.map.cc.get(cc)
+        if target is None:
+            return False
+        current_gain = self._gain(target)
+        if self._gain_set[target] is not None and current_gain != self._gain_set[target]:
+            self._picked[target] = False  # changed elsewhere since this knob last moved it
+        if not self._picked[target]:
+            position = gain_to_cc(current_gain)
+            last = self._last_cc[target]
+            crossed = last is not None and (last - position) * (value - position) <= 0
+            if abs(value - position) <= self.pickup_tolerance or crossed:
+                self._picked[target] = True
+            else:
+                self._last_cc[target] = value
+                self.n_pickup_waits += 1
+                return False
+        self._last_cc[target] = value
+        self._set_gain(target, cc_to_gain(value))
+        return True
+
+    def _learn(self, cc: int, channel: int) -> bool:
+        if any(cc == learned_cc for learned_cc, _ in self.learned):
+            return False  # the knob just learned is still moving
+        target = self._learn_queue.pop(0)
+        self.map.cc = {k: v for k, v in self.map.cc.items() if v != target and k != cc}
+        self.map.cc[cc] = target
+        self.learned.append((cc, target))
+        self._picked[target] = False
+        self._last_cc[target] = None
+        self.events.append(f"MIDI learn: CC {cc} (channel {channel + 1}) -> {target}")
+        if not self._learn_queue:
+            self.events.append("MIDI learn: done")
+        return True
+
+    def _note_on(self, note: int) -> bool:
+        action = self.map.notes.get(note)
+        c = self.controls
+        if action == "vocal_mute":
+            c.vocals_muted = not c.vocals_muted
+            self.events.append(f"vocals {'muted' if c.vocals_muted else 'unmuted'}")
+        elif action == "vocal_solo":
+            if self._solo_saved_instrumental_muted is None:
+                self._solo_saved_instrumental_muted = bool(c.instrumental_muted)
+                c.vocals_muted = False
+                c.instrumental_muted = True
+                self.events.append("solo vocals on")
+            else:
+                c.instrumental_muted = self._solo_saved_instrumental_muted
+                self._solo_saved_instrumental_muted = None
+                self.events.append("solo vocals off")
+        elif action == "bypass":
+            c.bypass = not c.bypass
+            self.events.append(f"bypass {'on' if c.bypass else 'off'}")
+        else:
+            return False
+        return True
+
+
+# ---- ports --------------------------------------------------------------------------
+
+
+def choose_api(prefer_jack: bool):
+    """The rtmidi API to use: JACK MIDI when the audio runs on JACK (and rtmidi
+    has it), otherwise the platform's native API (ALSA, CoreMIDI, WinMM)."""
+    import rtmidi
+
+    compiled = list(rtmidi.get_compiled_api())
+    if prefer_jack and rtmidi.API_UNIX_JACK in compiled:
+        return rtmidi.API_UNIX_JACK
+    for api in (rtmidi.API_LINUX_ALSA, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM):
+        if api in compiled:
+            return api
+    if rtmidi.API_UNIX_JACK in compiled:
+        return rtmidi.API_UNIX_JACK
+    raise UserError("python-rtmidi was built without a usable MIDI API")
+
+
+def api_name(api) -> str:
+    import rtmidi
+
+    return rtmidi.get_api_display_name(api)
+
+
+def list_midi_inputs(api) -> list[str]:
+    """Names of the MIDI ports an input can connect to with ``api``."""
+    import rtmidi
+
+    try:
+        probe = rtmidi.MidiIn(api, "rtsep-probe")
+    except rtmidi.SystemError as exc:
+        raise UserError(f"MIDI ({api_name(api)}) is not available: {exc}") from None
+    try:
+        return list(probe.get_ports())
+    finally:
+        probe.delete()
+
+
+class MidiInput:
+    """An open MIDI input feeding a :class:`MidiController` (callback-based)."""
+
+    def __init__(self, spec: str, controller: MidiController, api, client_name: str = "rtsep-midi"):
+        import rtmidi
+
+        try:
+            self._midi_in = rtmidi.MidiIn(api, client_name)
+        except rtmidi.SystemError as exc:
+            raise UserError(f"MIDI ({api_name(api)}) is not available: {exc}") from None
+        ports = list(self._midi_in.get_ports())
+        index = _find_port(spec, ports, api)
+        self.port_name = ports[index]
+        self.api = api
+        # sysex and timing arrive so they can be counted as ignored, not silently dropped.
+        self._midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+        self._midi_in.set_callback(controller.on_rtmidi)
+        try:
+            self._midi_in.open_port(index, "control")
+        except rtmidi.SystemError as exc:
+            self._midi_in.delete()
+            raise UserError(f"cannot open MIDI port {self.port_name!r}: {exc}") from None
+
+    def close(self) -> None:
+        if self._midi_in is not None:
+            self._midi_in.cancel_callback()
+            self._midi_in.close_port()
+            self._midi_in.delete()
+            self._midi_in = None
+
+
+def _find_port(spec: str, ports: list[str], api) -> int:
+    hint = f"see `rtsep devices --midi` ({api_name(api)} ports: {', '.join(ports) or 'none'})"
+    text = str(spec).strip()
+    if text.isdigit():
+        index = int(text)
+        if index >= len(ports):
+            raise UserError(f"no MIDI input port {index}; {hint}")
+        return index
+    matches = [i for i, name in enumerate(ports) if text.lower() in name.lower()]
+    if not matches:
+        raise UserError(f"no MIDI input port matches {text!r}; {hint}")
+    if len(matches) > 1:
+        raise UserError(f"MIDI port {text!r} is ambiguous ({', '.join(ports[i] for i in matches)}); "
+                        "pass its index")
+    return matches[0]
+
+
+def print_events(controller: MidiController, stream=sys.stderr) -> None:
+    """Print (and drop) the controller's pending event lines."""
+    while controller.events:
+        print(f"rtsep monitor: {controller.events.popleft()}", file=stream)

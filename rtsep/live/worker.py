@@ -1,0 +1,123 @@
+"""The live worker thread: input ring -> separation engine -> output ring.
+
+The worker is Python: between two wake-ups it holds the GIL only for a few
+small calls; the STFT, mask application and overlap-add run in C++ with the GIL
+released, and the ONNX Runtime step releases it too. Everything between the
+worker and the device is native (:class:`rtsep._core.LiveBridge`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+
+class Worker:
+    """Runs ``separator`` on everything the device callback pushes.
+
+    Args:
+        bridge: the :class:`rtsep._core.LiveBridge` the device callback uses.
+        separator: an :class:`rtsep.engine.Separator` (its latency must equal
+            ``bridge.engine_latency_samples``).
+        max_chunk_samples: the most input samples handled per engine call
+            (at most ``separator``'s ``max_block_samples``).
+
+    Every input sample produces exactly one output sample, so the bridge's
+    fixed delay holds. Buffers are allocated here, not per block.
+    """
+
+    def __init__(self, bridge, separator, max_chunk_samples: int = 4096) -> None:
+        if separator.latency_samples != bridge.engine_latency_samples:
+            raise ValueError(f"separator latency {separator.latency_samples} != bridge engine latency "
+                             f"{bridge.engine_latency_samples}")
+        self.bridge = bridge
+        self.separator = separator
+        self.sample_rate_hz = float(bridge.sample_rate_hz)
+        self._n = int(max_chunk_samples)
+        self._input = np.zeros((2, self._n), dtype=np.float32)
+        self._vocals = np.zeros((2, self._n), dtype=np.float32)
+        self._instrumental = np.zeros((2, self._n), dtype=np.float32)
+        self._views: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._stop = threading.Event()
+        self._stall_until = 0.0
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.n_samples = 0
+        self.busy_s = 0.0
+        self.max_chunk_busy_ratio = 0.0  # worst compute time / audio duration of one chunk
+
+    # -- control ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rtsep-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._stop.set()
+        self.bridge.wake_worker()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def stall(self, seconds: float) -> None:
+        """Test hook: the worker does nothing for ``seconds`` (like a very late model step)."""
+        self._stall_until = time.monotonic() + float(seconds)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def load(self) -> float:
+        """Compute time over audio time so far (1.0 = exactly real time)."""
+        audio_s = self.n_samples / self.sample_rate_hz
+        return self.busy_s / audio_s if audio_s > 0 else 0.0
+
+    # -- the loop --------------------------------------------------------------------
+
+    def _views_for(self, n: int):
+        views = self._views.get(n)
+        if views is None:
+            views = (self._input[:, :n], self._vocals[:, :n], self._instrumental[:, :n])
+            if len(self._views) < 64:
+                self._views[n] = views
+        return views
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+
+    def _loop(self) -> None:
+        bridge = self.bridge
+        process_into = self.separator.process_into
+        clock = time.perf_counter
+        while not self._stop.is_set():
+            stall_left = self._stall_until - time.monotonic()
+            if stall_left > 0:
+                self._stop.wait(min(stall_left, 0.05))
+                continue
+            bridge.wait_for_input(0.05)
+            while not self._stop.is_set():
+                n = bridge.pop_input(self._input)
+                if n == 0:
+                    break
+                t0 = clock()
+                x, vocals, instrumental = self._views_for(n)
+                process_into(x, vocals, instrumental)
+                elapsed = clock() - t0
+                self._push(vocals, instrumental, n)
+                self.busy_s += elapsed
+                self.n_samples += n
+                ratio = elapsed * self.sample_rate_hz / n
+                if ratio > self.max_chunk_busy_ratio:
+                    self.max_chunk_busy_ratio = ratio
+
+    def _push(self, vocals: np.ndarray, instrumental: np.ndarray, n: int) -> None:
+        done = self.bridge.push_output(vocals, instrumental)
+        while done < n and not self._stop.is_set():
+            # The output ring is full only if the device stopped pulling; wait for it.
+            self._stop.wait(0.002)
+            done += self.bridge.push_output(vocals[:, done:], instrumental[:, done:])

@@ -1,0 +1,100 @@
+"""Turn a trained checkpoint into the shipped model files in ``models/``.
+
+``python -m rtsep.train.ship CHECKPOINT [--eval-json EVAL] [--name rtsep-default]`` writes:
+
+* ``models/<name>.onnx`` and ``models/<name>.pt`` (TorchScript) via ``rtsep export``
+  (each export checks itself step by step against PyTorch);
+* ``models/<name>.ckpt`` — the checkpoint without optimizer state, for fine-tuning;
+* ``models/manifest.json`` — every file's size and sha256, the model's latency per
+  mode, its evaluation summary, and the licence notes of its training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+LICENCE_NOTES = {
+    "code": "MIT (rtsep)",
+    "training_data": [
+        "Software-Entwicklungskit, 'Everything is Free' stems (ichbinsoftware/everythingisremixed), CC0 1.0",
+        "vocadito (Bittner, Pasalo, Bosch, Meseguer-Brocal, Rubinstein, 2021), CC BY 4.0",
+        "freesound.org pack 13038 by xserra (singing, speech and instrument seeds), CC BY 4.0",
+        "LJ Speech (Keith Ito), public domain",
+        "Sonic Pi samples, CC0",
+        "FluidR3_GM soundfont (Frank Wen), MIT",
+    ],
+    "evaluation_only_never_trained_on": [
+        "MUSDB18 preview 'Music Delta - 80s Rock', CC BY-NC-SA",
+        "MedleyDB Music Delta pieces via MDB Drums, CC BY-NC-SA 4.0",
+    ],
+}
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ship(checkpoint: Path, name: str = "rtsep-default", eval_json: Path | None = None,
+         out_dir: Path = MODELS_DIR) -> dict:
+    import torch
+
+    from rtsep.model.checkpoint import load_checkpoint, save_checkpoint
+    from rtsep.model.export import export_checkpoint
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, meta = load_checkpoint(checkpoint)
+    from rtsep.config import StftGeometry
+
+    geometry = StftGeometry(n_fft=meta["geometry"]["n_fft"], hop_samples=meta["geometry"]["hop_samples"])
+    ckpt_out = out_dir / f"{name}.ckpt"
+    save_checkpoint(ckpt_out, model, geometry=geometry, sample_rates_hz=tuple(meta["sample_rates_hz"]),
+                    extra=meta.get("extra"))
+    export_checkpoint(ckpt_out, out_dir / f"{name}.onnx", "onnx")
+    export_checkpoint(ckpt_out, out_dir / f"{name}.pt", "torchscript")
+    files = {}
+    for suffix in (".onnx", ".pt", ".ckpt"):
+        p = out_dir / f"{name}{suffix}"
+        files[p.name] = {"bytes": p.stat().st_size, "sha256": sha256(p)}
+    manifest = {
+        "name": name,
+        "files": files,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": model.cfg.to_dict(),
+        "geometry": geometry.to_dict(),
+        "latency_samples": {m: geometry.with_mode(m).latency_samples for m in ("default", "low")},
+        "latency_ms_48k": {m: round(geometry.with_mode(m).latency_ms(48000), 3) for m in ("default", "low")},
+        "sample_rates_hz": list(meta["sample_rates_hz"]),
+        "training": meta.get("extra") or {},
+        "licences": LICENCE_NOTES,
+        "torch_version": torch.__version__,
+    }
+    if eval_json and Path(eval_json).exists():
+        manifest["evaluation"] = json.loads(Path(eval_json).read_text())["summary"]
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", default="rtsep-default")
+    parser.add_argument("--eval-json", type=Path)
+    parser.add_argument("--out-dir", type=Path, default=MODELS_DIR)
+    args = parser.parse_args(argv)
+    m = ship(args.checkpoint, args.name, args.eval_json, args.out_dir)
+    print(json.dumps(m["files"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
