@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,8 +119,9 @@ class JackServer:
             return jack.Client(name, no_start_server=True, servername=self.name)
 
     def env(self) -> dict:
-        """Environment for a child process that should use this server."""
-        return {**os.environ, "JACK_DEFAULT_SERVER": self.name}
+        """Environment for a child process that should use this server (and never start one)."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1",
+                "PYTHONUNBUFFERED": "1"}
 
     def __exit__(self, *exc) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -269,17 +271,18 @@ def engine_dut(server: JackServer, latency_mode: str):
         client.close()
 
 
-def monitor_command(latency_mode: str, block_samples: int, summary_path: Path, duration_s: float
-                    ) -> tuple[list[str] | None, str | None]:
-    """``(argv, None)`` for ``rtsep monitor`` on JACK with the identity model, or
-    ``(None, reason)`` when this build's monitor cannot be driven this way.
+def monitor_command(latency_mode: str, block_samples: int, jack_name: str, summary_path: Path,
+                    ready_path: Path, duration_s: float) -> tuple[list[str] | None, str | None]:
+    """``(argv, None)`` for ``rtsep monitor`` on the JACK server with the identity
+    model playing the vocals (= the input, delayed), or ``(None, reason)`` when
+    this build's monitor cannot be driven this way.
 
-    Used options (looked up in the monitor's own argument parser, so a renamed
-    option is reported, not guessed): ``--model identity``, ``--latency-mode``,
-    a block size option (``--blocksize``/``--block-size``/``--block-samples``),
-    a duration option (``--duration``/``--seconds``), ``--summary-json PATH``,
-    and, when the monitor has one, a JACK host selector (``--host-api jack`` or
-    ``--jack``). The server is passed as ``JACK_DEFAULT_SERVER``.
+    The options are the ones ``tests/jack_harness.py`` drives the monitor with
+    (``--input system --output system --jack-name --summary-json --ready-file``)
+    plus ``--model identity --mode vocals --latency MODE --blocksize N
+    --duration S``; each is looked up in the monitor's own argument parser, so
+    a renamed option is reported, not guessed. The server is chosen with
+    ``JACK_DEFAULT_SERVER`` (see :meth:`JackServer.env`).
     """
     try:
         from rtsep.commands import monitor
@@ -291,28 +294,18 @@ def monitor_command(latency_mode: str, block_samples: int, summary_path: Path, d
     except Exception as exc:  # noqa: BLE001 - a broken monitor is reported, not fatal
         return None, f"rtsep monitor's arguments failed to build: {exc}"
     options = {s for a in parser._actions for s in a.option_strings}
-
-    def first(*names):
-        return next((n for n in names if n in options), None)
-
-    block_opt = first("--blocksize", "--block-size", "--block-samples")
-    duration_opt = first("--duration", "--seconds", "--duration-s")
-    missing = [what for what, opt in (("--model", first("--model")),
-                                      ("--latency-mode", first("--latency-mode")),
-                                      ("a block size option", block_opt),
-                                      ("--summary-json", first("--summary-json")))
-               if opt is None]
+    latency_opt = next((o for o in ("--latency", "--latency-mode") if o in options), None)
+    wanted = ["--input", "--output", "--model", "--mode", "--blocksize", "--summary-json",
+              "--jack-name", "--ready-file"]
+    missing = [o for o in wanted if o not in options] + ([] if latency_opt else ["--latency"])
     if missing:
         return None, f"rtsep monitor lacks {', '.join(missing)}"
-    argv = [sys.executable, "-m", "rtsep", "monitor", "--model", "identity",
-            "--latency-mode", latency_mode, block_opt, str(block_samples),
-            "--summary-json", str(summary_path)]
-    if duration_opt:
-        argv += [duration_opt, f"{duration_s:g}"]
-    if "--host-api" in options:
-        argv += ["--host-api", "jack"]
-    elif "--jack" in options:
-        argv += ["--jack"]
+    argv = [sys.executable, "-m", "rtsep", "monitor", "--input", "system", "--output", "system",
+            "--jack-name", jack_name, "--model", "identity", "--mode", "vocals",
+            latency_opt, latency_mode, "--blocksize", str(block_samples),
+            "--summary-json", str(summary_path), "--ready-file", str(ready_path)]
+    if "--duration" in options:
+        argv += ["--duration", f"{duration_s:g}"]
     return argv, None
 
 
@@ -323,55 +316,64 @@ def _first_key(summary: dict, keys) -> tuple[str | None, object]:
     return None, None
 
 
-def _wait_for_ports(probe: Probe, exclude: tuple[str, ...], timeout_s: float):
-    """Audio ports of the first new client on the server: ``(inputs, outputs)``."""
+def _wait_for_ports(probe: Probe, client_name: str, proc: subprocess.Popen, timeout_s: float):
+    """``client_name``'s first two audio inputs and outputs: ``(inputs, outputs)``,
+    or ``(None, None)`` if they do not appear in time or the process exits."""
     end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        ports = [p for p in probe.client.get_ports(is_audio=True)
-                 if not p.name.split(":")[0].startswith(exclude)]
-        ins = [p for p in ports if p.is_input]
-        outs = [p for p in ports if p.is_output]
+    while time.monotonic() < end and proc.poll() is None:
+        ins = probe.client.get_ports(f"^{client_name}:", is_audio=True, is_input=True)
+        outs = probe.client.get_ports(f"^{client_name}:", is_audio=True, is_output=True)
         if len(ins) >= 2 and len(outs) >= 2:
-            return ins[:2], outs[:2]
-        time.sleep(0.1)
+            return (sorted(ins, key=lambda p: p.name)[:2], sorted(outs, key=lambda p: p.name)[:2])
+        time.sleep(0.05)
     return None, None
+
+
+def _stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # the monitor writes its summary on SIGTERM
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _measure_monitor(server: JackServer, probe: Probe, latency_mode: str, max_lag: int,
                      stimulus_s: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="rtsep-bench-monitor-") as tmp:
-        summary_path = Path(tmp) / "summary.json"
-        argv, reason = monitor_command(latency_mode, server.block_samples, summary_path,
-                                       duration_s=stimulus_s + 10.0)
+        jack_name = f"rtsep-bench-monitor-{os.getpid()}"
+        summary_path, ready_path = Path(tmp) / "summary.json", Path(tmp) / "ready.json"
+        stderr_path = Path(tmp) / "stderr.txt"
+        argv, reason = monitor_command(latency_mode, server.block_samples, jack_name, summary_path,
+                                       ready_path, duration_s=stimulus_s + 60.0)
         if argv is None:
             return {"skipped": reason}
-        proc = subprocess.Popen(argv, env=server.env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        try:
-            ins, outs = _wait_for_ports(probe, ("system", "rtsep-bench"), timeout_s=20.0)
-            if ins is None:
-                return {"skipped": "rtsep monitor registered no JACK ports within 20 s"}
-            for port in ins + outs:  # drop any auto-connections (e.g. to system:*)
-                for other in probe.client.get_all_connections(port):
-                    if port.is_input:
-                        probe.client.disconnect(other, port)
-                    else:
-                        probe.client.disconnect(port, other)
-            probe.wire(ins, outs)
-            time.sleep(0.5)  # past the monitor's start-up fade, if any
-            result = probe.measure(max_lag)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(2)  # SIGINT: let it write its summary
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        with open(stderr_path, "wb") as stderr:
+            proc = subprocess.Popen(argv, env=server.env(), stdout=subprocess.DEVNULL, stderr=stderr)
+            try:
+                end = time.monotonic() + 30.0
+                while not ready_path.exists() and proc.poll() is None and time.monotonic() < end:
+                    time.sleep(0.05)
+                ins, outs = _wait_for_ports(probe, jack_name, proc, timeout_s=10.0)
+                if ins is None:
+                    _stop_process(proc)
+                    return {"skipped": "rtsep monitor did not start on the JACK server: "
+                                       + _last_line(stderr_path)}
+                for port in ins + outs:  # drop its auto-connections to system:*
+                    for other in probe.client.get_all_connections(port):
+                        if port.is_input:
+                            probe.client.disconnect(other, port)
+                        else:
+                            probe.client.disconnect(port, other)
+                probe.wire(ins, outs)
+                time.sleep(0.3)
+                result = probe.measure(max_lag)
+            finally:
+                _stop_process(proc)
         if not summary_path.is_file():
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
-            return {"skipped": f"rtsep monitor wrote no summary JSON "
-                               f"(exit {proc.returncode}: {err[-1] if err else 'no message'})"}
+            return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
+                               f"{_last_line(stderr_path)})"}
         summary = json.loads(summary_path.read_text())
         key, reported = _first_key(summary, MONITOR_LATENCY_KEYS)
         result.update({"summary": summary, "reported_latency_key": key,
@@ -379,6 +381,14 @@ def _measure_monitor(server: JackServer, probe: Probe, latency_mode: str, max_la
                        "n_misses": _first_key(summary, MONITOR_MISS_KEYS)[1],
                        "monitor_n_xruns": _first_key(summary, MONITOR_XRUN_KEYS)[1]})
         return result
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no message"
+    return lines[-1] if lines else "no message"
 
 
 def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "low"),
@@ -419,7 +429,8 @@ def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "l
                             rows.append({"block_samples": block, "dut": "monitor",
                                          "latency_mode": mode, "skipped": got["skipped"]})
                             log(f"JACK delay: monitor skipped: {got['skipped']}")
-                            include_monitor = False  # same reason at every block size
+                            if "lacks" in got["skipped"] or "not in this build" in got["skipped"]:
+                                include_monitor = False  # same reason at every block size
                         else:
                             rows.append(_row(block, "monitor", mode, got, baseline,
                                              got.get("reported_latency_samples"),

@@ -206,7 +206,7 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
         userdata = sd._ffi.cast("void *", bridge.address)
         try:
             stream = sd._StreamBase(
-                kind="duplex", samplerate=rate_hz, blocksize=opts.blocksize,
+                kind="duplex", samplerate=rate_hz, blocksize=int(__import__("os").environ.get("RTSEP_BS", opts.blocksize)),
                 device=(in_dev.index, out_dev.index), channels=(n_dev_in, n_dev_out),
                 dtype="float32", latency="low", callback=callback, userdata=userdata,
                 wrap_callback=None)

@@ -1,0 +1,381 @@
+"""Embedding API: rtsep as a block processor inside your own audio host.
+
+:class:`Processor` follows the plugin lifecycle: construct with a model,
+``prepare(sample_rate_hz, max_block_size, n_channels)``, then ``process``
+blocks of any size up to the maximum, ``reset()`` between streams. It is the
+same engine as ``rtsep separate`` and live monitoring (a C++ HopEngine driven
+by a :mod:`rtsep.runtime` runner, one STFT hop at a time), followed by the
+core's click-free mixers for the output mode, gains and bypass. The output is
+the input delayed by exactly :attr:`Processor.latency_samples`, whatever the
+block sizes, and the delay never changes (bypass included).
+
+Audio is ``float32 (n_channels, n_samples)`` with contiguous rows (planar, as
+everywhere in rtsep); ``n_channels`` is 1 or 2 (mono is separated as centred
+stereo and the outputs are the channel average, like ``rtsep separate``).
+
+Outputs by :attr:`Processor.mode` (``g_v``/``g_i``: the gains in dB as linear factors)::
+
+    "both"          (g_v * vocals, g_i * instrumental)        (default)
+    "mix"           (m, m) with m = g_v * vocals + g_i * instrumental
+    "vocals"        (g_v * vocals, g_v * vocals)
+    "instrumental"  (g_i * instrumental, g_i * instrumental)
+
+``vocals + instrumental`` equals the delayed input. Bypass cross-fades both
+outputs to the dry input delayed by the same latency. Every change of gain,
+mode or bypass is ramped over ``ramp_ms`` (20 ms), so none clicks.
+
+Threads: call ``prepare``, ``process`` and ``reset`` from one thread at a time
+(your audio or worker thread). The parameter properties (``vocals_gain_db``,
+``instrumental_gain_db``, ``mode``, ``bypass``) are safe to set from any
+thread at any time: each assignment is atomic and is applied, ramped, at the
+start of the next block.
+
+Example: a stream of your own with sounddevice (a Python callback shares the
+GIL with the rest of your program; for live use under load prefer ``rtsep
+monitor``, whose device callback is native)::
+
+    import numpy as np, sounddevice as sd
+    from rtsep import Processor
+
+    proc = Processor("models/rtsep-default.onnx")
+    proc.prepare(48000, max_block_size=512, n_channels=2)
+    proc.mode = "instrumental"                       # karaoke
+    x = np.zeros((2, 512), np.float32)
+    a = np.zeros((2, 512), np.float32)
+    b = np.zeros((2, 512), np.float32)
+
+    def callback(indata, outdata, frames, time, status):
+        np.copyto(x[:, :frames], indata.T)           # interleaved -> planar, no allocation
+        proc.process(x[:, :frames], a[:, :frames], b[:, :frames])
+        outdata[:] = a[:, :frames].T
+
+    with sd.Stream(samplerate=48000, blocksize=512, channels=2, dtype="float32",
+                   callback=callback):
+        input("playing; Enter stops")
+
+Example: a pedalboard-style chain, block by block (pedalboard's effects keep
+their state across calls with ``reset=False``)::
+
+    from pedalboard import Pedalboard, HighpassFilter, Compressor
+    pre, post = Pedalboard([HighpassFilter(80)]), Pedalboard([Compressor()])
+    proc.prepare(48000, 4096, 2)
+    for block in blocks:                              # float32 (2, n <= 4096)
+        vocals, instrumental = proc.process(pre(block, 48000, reset=False))
+        out = post(instrumental, 48000, reset=False)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rtsep.config import StftGeometry
+from rtsep.errors import UserError
+
+MODES = ("both", "mix", "vocals", "instrumental")
+#: Gains at or below this are silence; gains above MAX_GAIN_DB are refused.
+MIN_GAIN_DB = -120.0
+MAX_GAIN_DB = 24.0
+DEFAULT_RAMP_MS = 20.0
+
+
+def _db_to_gain(db: float) -> float:
+    return 0.0 if db <= MIN_GAIN_DB else float(10.0 ** (db / 20.0))
+
+
+class Processor:
+    """Vocal/instrumental separation as a block processor (see the module docstring).
+
+    Args:
+        model: an exported model (``.onnx`` or TorchScript ``.pt``), ``"identity"``
+            (the test processor: vocals = the input), or None for the shipped
+            ``models/rtsep-default.onnx``.
+        backend: runtime backend (``"auto"``, ``"onnx-cpu"``, ...; see :mod:`rtsep.runtime`).
+        latency_mode: ``"default"`` or ``"low"``.
+        ramp_ms: length of the parameter ramps and the bypass cross-fade.
+
+    The model file is read and validated here (so :attr:`latency_samples` is
+    known before :meth:`prepare`); the inference session is created by
+    :meth:`prepare` (once per sample rate).
+    """
+
+    def __init__(self, model: str | Path | None = None, *, backend: str = "auto",
+                 latency_mode: str = "default", ramp_ms: float = DEFAULT_RAMP_MS):
+        from rtsep.engine import IDENTITY_MODEL, default_model_path
+
+        if not ramp_ms >= 0.0:
+            raise ValueError(f"ramp_ms must be >= 0, got {ramp_ms!r}")
+        self._backend = backend
+        self._latency_mode = latency_mode
+        self._ramp_ms = float(ramp_ms)
+        if model is not None and str(model) == IDENTITY_MODEL:
+            self._model = IDENTITY_MODEL
+            self._geometry = StftGeometry(latency_mode=latency_mode)
+        else:
+            from rtsep import runtime
+
+            path = Path(model) if model is not None else default_model_path()
+            if model is None and not path.exists():
+                raise UserError(f"the shipped model {path} is missing; pass a model path "
+                                "(or 'identity' to test the machinery)")
+            self._model = path
+            self._geometry = runtime.inspect(path).geometry(latency_mode)
+        self._runners: dict[int, object] = {}
+        self._params = (0.0, 0.0, "both", False)  # replaced whole: atomic under the GIL
+        self._applied = None
+        self._prepared = False
+        self._sample_rate_hz = 0
+        self._max_block_size = 0
+        self._n_channels = 0
+        self._n_nonfinite = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def prepare(self, sample_rate_hz: int, max_block_size: int, n_channels: int) -> None:
+        """Configure for a stream and reset it; allocates (call off the audio thread).
+
+        ``sample_rate_hz`` must be one the model lists (44100 or 48000);
+        ``max_block_size`` >= 1 is the longest block :meth:`process` will get;
+        ``n_channels`` is 1 or 2. Raises :class:`UserError` subclasses or ValueError.
+        """
+        from rtsep import _core
+        from rtsep.engine import Separator, load_runner
+
+        for name, value in (("sample_rate_hz", sample_rate_hz), ("max_block_size", max_block_size),
+                            ("n_channels", n_channels)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if n_channels not in (1, 2):
+            raise ValueError(f"n_channels must be 1 (mono) or 2 (stereo), got {n_channels}; "
+                             "split other layouts into pairs")
+        sample_rate_hz, max_block_size = int(sample_rate_hz), int(max_block_size)
+        self._prepared = False
+        runner = self._runners.get(sample_rate_hz)
+        if runner is None:
+            runner = load_runner(self._model, backend=self._backend,
+                                 latency_mode=self._latency_mode, sample_rate_hz=sample_rate_hz)
+            self._runners[sample_rate_hz] = runner
+        self._separator = Separator(runner, max_block_samples=max_block_size)
+        self._geometry = self._separator.geometry
+        latency = self._separator.latency_samples
+        shape = (2, max_block_size)
+        self._stereo_in = np.zeros(shape, dtype=np.float32)
+        self._vocals = np.zeros(shape, dtype=np.float32)
+        self._instrumental = np.zeros(shape, dtype=np.float32)
+        self._out_a = np.zeros(shape, dtype=np.float32)
+        self._out_b = np.zeros(shape, dtype=np.float32)
+        self._dry = np.zeros(shape, dtype=np.float32)
+        self._dry_ring = _core.RingBuffer(2, latency + max_block_size)
+        self._silence = np.zeros((2, latency), dtype=np.float32)
+        self._mix_a, self._mix_b, self._bypass_a, self._bypass_b = (
+            _core.Mixer(2, float(sample_rate_hz), self._ramp_ms) for _ in range(4))
+        self._sample_rate_hz = sample_rate_hz
+        self._max_block_size = max_block_size
+        self._n_channels = int(n_channels)
+        self._prepared = True
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the start of a stream: delay lines silent, model state zeroed,
+        parameter ramps jumped to their targets. Does not allocate."""
+        self._require_prepared("reset")
+        self._separator.reset()
+        self._dry_ring.reset()
+        self._dry_ring.push_planar(self._silence)
+        self._apply_parameters(self._params)
+        for mixer in (self._mix_a, self._mix_b, self._bypass_a, self._bypass_b):
+            mixer.reset()
+        self._n_nonfinite = 0
+
+    def process(self, block: np.ndarray, vocals_out: np.ndarray | None = None,
+                instrumental_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Process one block; returns the two outputs (see the module docstring for modes).
+
+        ``block``: ``float32 (n_channels, n)`` with ``n <= max_block_size``, rows
+        contiguous (``x[:, a:b]`` slices are fine). Without output arrays, two new
+        ``float32 (n_channels, n)`` arrays are returned; with them (writeable,
+        same shape, may be the input itself), they are filled and returned and
+        nothing is allocated. Delay: :attr:`latency_samples`.
+        """
+        self._require_prepared("process")
+        n = self._check_block(block)
+        if vocals_out is None and instrumental_out is None:
+            vocals_out = np.empty((self._n_channels, n), dtype=np.float32)
+            instrumental_out = np.empty((self._n_channels, n), dtype=np.float32)
+        else:
+            self._check_output(vocals_out, "vocals_out", n)
+            self._check_output(instrumental_out, "instrumental_out", n)
+        if n == 0:
+            return vocals_out, instrumental_out
+        stereo = self._stereo_in[:, :n]
+        np.copyto(stereo, block)  # mono broadcasts to both rows; copy first: outputs may alias
+        if not np.isfinite(stereo.sum()):  # rare: replace NaN/Inf like the engine does
+            bad = ~np.isfinite(stereo)
+            self._n_nonfinite += int(np.count_nonzero(bad[: self._n_channels]))
+            stereo[bad] = 0.0
+        v, i = self._vocals[:, :n], self._instrumental[:, :n]
+        self._separator.process_into(stereo, v, i)
+        dry = self._dry[:, :n]
+        self._dry_ring.push_planar(stereo)
+        self._dry_ring.pop_planar(dry)
+        params = self._params
+        if params is not self._applied:
+            self._apply_parameters(params)
+        a, b = self._out_a[:, :n], self._out_b[:, :n]
+        self._mix_a.process(v, i, a)
+        self._mix_b.process(v, i, b)
+        self._bypass_a.process(a, dry, a)
+        self._bypass_b.process(b, dry, b)
+        if self._n_channels == 2:
+            np.copyto(vocals_out, a)
+            np.copyto(instrumental_out, b)
+        else:
+            for src, dst in ((a, vocals_out[0]), (b, instrumental_out[0])):
+                np.add(src[0], src[1], out=dst)
+                np.multiply(dst, 0.5, out=dst)
+        return vocals_out, instrumental_out
+
+    # -- parameters (any thread) ---------------------------------------------------------
+
+    @property
+    def vocals_gain_db(self) -> float:
+        return self._params[0]
+
+    @vocals_gain_db.setter
+    def vocals_gain_db(self, value: float) -> None:
+        p = self._params
+        self._params = (self._check_gain(value, "vocals_gain_db"), p[1], p[2], p[3])
+
+    @property
+    def instrumental_gain_db(self) -> float:
+        return self._params[1]
+
+    @instrumental_gain_db.setter
+    def instrumental_gain_db(self, value: float) -> None:
+        p = self._params
+        self._params = (p[0], self._check_gain(value, "instrumental_gain_db"), p[2], p[3])
+
+    @property
+    def mode(self) -> str:
+        """``"both"``, ``"mix"``, ``"vocals"`` or ``"instrumental"``."""
+        return self._params[2]
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
+        p = self._params
+        self._params = (p[0], p[1], value, p[3])
+
+    @property
+    def bypass(self) -> bool:
+        return self._params[3]
+
+    @bypass.setter
+    def bypass(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
+            raise ValueError(f"bypass must be True or False, got {value!r}")
+        p = self._params
+        self._params = (p[0], p[1], p[2], bool(value))
+
+    # -- read-only state -----------------------------------------------------------------
+
+    @property
+    def latency_samples(self) -> int:
+        """Input-to-output delay in samples, for any block size (bypass included)."""
+        return self._separator.latency_samples if self._prepared else self._geometry.latency_samples
+
+    @property
+    def geometry(self) -> StftGeometry:
+        return self._geometry
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self._sample_rate_hz
+
+    @property
+    def max_block_size(self) -> int:
+        return self._max_block_size
+
+    @property
+    def n_channels(self) -> int:
+        return self._n_channels
+
+    @property
+    def n_frames_processed(self) -> int:
+        """STFT frames run through the model since the last prepare/reset."""
+        return self._separator.n_frames_processed if self._prepared else 0
+
+    @property
+    def n_nonfinite_replaced(self) -> int:
+        """NaN/Inf input samples replaced by 0 since the last prepare/reset."""
+        return self._n_nonfinite
+
+    @property
+    def runner(self):
+        """The runtime runner of the prepared sample rate (backend, metadata)."""
+        self._require_prepared("runner")
+        return self._separator.runner
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _apply_parameters(self, params) -> None:
+        g_v, g_i = _db_to_gain(params[0]), _db_to_gain(params[1])
+        mode, bypass = params[2], params[3]
+        for mixer in (self._mix_a, self._mix_b):
+            mixer.vocals_gain = g_v
+            mixer.instrumental_gain = g_i
+        self._mix_a.vocals_muted = mode == "instrumental"
+        self._mix_a.instrumental_muted = mode in ("both", "vocals")
+        self._mix_b.vocals_muted = mode in ("both", "instrumental")
+        self._mix_b.instrumental_muted = mode == "vocals"
+        for mixer in (self._bypass_a, self._bypass_b):
+            mixer.vocals_muted = bypass  # "vocals" input: the wet signal
+            mixer.instrumental_muted = not bypass  # "instrumental" input: the delayed dry input
+        self._applied = params
+
+    @staticmethod
+    def _check_gain(value, name: str) -> float:
+        try:
+            db = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number in dB, got {value!r}") from None
+        if np.isnan(db) or db > MAX_GAIN_DB:
+            raise ValueError(f"{name} must be <= {MAX_GAIN_DB:g} dB (and not NaN), got {value!r}")
+        return db
+
+    def _require_prepared(self, what: str) -> None:
+        if not self._prepared:
+            raise RuntimeError(f"Processor.{what}() before prepare(sample_rate_hz, "
+                               "max_block_size, n_channels)")
+
+    def _check_block(self, block) -> int:
+        if not isinstance(block, np.ndarray):
+            raise TypeError(f"block must be a numpy float32 array, got {type(block).__name__}")
+        if block.dtype != np.float32:
+            raise TypeError(f"block must have dtype float32, got {block.dtype} "
+                            "(convert once with block.astype(np.float32))")
+        if block.ndim != 2 or block.shape[0] != self._n_channels:
+            raise ValueError(f"block must have shape ({self._n_channels}, n_samples) as prepared, "
+                             f"got {block.shape}")
+        n = block.shape[1]
+        if n > self._max_block_size:
+            raise ValueError(f"block of {n} samples > max_block_size {self._max_block_size} "
+                             "(prepare with a larger maximum, or split the block)")
+        return n
+
+    def _check_output(self, out, name: str, n: int) -> None:
+        if (not isinstance(out, np.ndarray) or out.dtype != np.float32
+                or out.shape != (self._n_channels, n) or not out.flags.writeable):
+            raise ValueError(f"{name} must be a writeable float32 array of shape "
+                             f"({self._n_channels}, {n}), got "
+                             f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+
+    def __repr__(self) -> str:
+        state = (f"sample_rate_hz={self._sample_rate_hz}, max_block_size={self._max_block_size}, "
+                 f"n_channels={self._n_channels}" if self._prepared else "unprepared")
+        return (f"Processor(model={str(self._model)!r}, latency_mode={self._latency_mode!r}, "
+                f"latency_samples={self.latency_samples}, {state}, mode={self.mode!r}, "
+                f"vocals_gain_db={self.vocals_gain_db:g}, "
+                f"instrumental_gain_db={self.instrumental_gain_db:g}, bypass={self.bypass})")
