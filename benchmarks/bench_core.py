@@ -22,11 +22,11 @@ import argparse
 import json
 import platform
 import sys
-import time
 
 import numpy as np
 
 from rtsep import _core
+from rtsep.bench.timing import best_of
 from rtsep.config import StftGeometry
 from rtsep.dsp import HopEngine
 
@@ -93,15 +93,6 @@ class NumpyStreamingStftIstft:
         return out
 
 
-def _best_of(repeats: int, fn) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def bench_streaming(seconds: float, repeats: int) -> list[dict]:
     rng = np.random.default_rng(0)
     n_samples = int(seconds * SAMPLE_RATE_HZ)
@@ -137,9 +128,9 @@ def bench_streaming(seconds: float, repeats: int) -> list[dict]:
             if max_diff > 1e-4:
                 raise RuntimeError(f"core and numpy reference differ by {max_diff}")
 
-            t_core = _best_of(repeats, run_core)
-            t_core_py = _best_of(repeats, run_core_python)
-            t_numpy = _best_of(max(1, repeats - 1), run_numpy)
+            t_core = best_of(repeats, run_core)
+            t_core_py = best_of(repeats, run_core_python)
+            t_numpy = best_of(max(1, repeats - 1), run_numpy)
             n_hops = n_samples // hop
             rows.append(dict(
                 n_fft=N_FFT, hop_samples=hop, block_samples=block,
@@ -161,11 +152,11 @@ def bench_fft(repeats: int) -> list[dict]:
         x64 = x32.astype(np.float64)
         fft = _core.RealFft(n_fft)
         spec = fft.forward(x32)
-        t_core = _best_of(repeats, lambda: fft.forward(x32))
-        t_core_inv = _best_of(repeats, lambda: fft.inverse(spec))
-        t_np32 = _best_of(repeats, lambda: np.fft.rfft(x32, axis=-1))
-        t_np64 = _best_of(repeats, lambda: np.fft.rfft(x64, axis=-1))
-        t_np_inv = _best_of(repeats, lambda: np.fft.irfft(spec, n=n_fft, axis=-1))
+        t_core = best_of(repeats, lambda: fft.forward(x32))
+        t_core_inv = best_of(repeats, lambda: fft.inverse(spec))
+        t_np32 = best_of(repeats, lambda: np.fft.rfft(x32, axis=-1))
+        t_np64 = best_of(repeats, lambda: np.fft.rfft(x64, axis=-1))
+        t_np_inv = best_of(repeats, lambda: np.fft.irfft(spec, n=n_fft, axis=-1))
         rows.append(dict(
             n_fft=n_fft,
             core_rfft_ns=1e9 * t_core / N_FFT_FRAMES,

@@ -26,33 +26,17 @@ import json
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from rtsep.bench.modelsource import make_random_export
+from rtsep.bench.timing import summarize, time_steps
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO_ROOT / "models" / "rtsep-default.onnx"
 TARGET_SHARE_OF_HOP = 0.25
 TARGET_SAMPLE_RATE_HZ = 48000
-
-
-def make_random_export(folder: Path) -> Path:
-    """Export a randomly initialised checkpoint to ``folder`` (ONNX + TorchScript)."""
-    import torch
-
-    from rtsep.config import StftGeometry
-    from rtsep.model.checkpoint import save_checkpoint
-    from rtsep.model.export import export_checkpoint
-    from rtsep.model.unet import CausalUNet
-
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(folder / "random.ckpt", CausalUNet(), geometry=StftGeometry(),
-                           extra={"training_data": "none (random initialisation, benchmark only)"})
-    quiet = {"log": lambda msg: None, "n_check_frames": 50}
-    export_checkpoint(ckpt, folder / "random.onnx", "onnx", **quiet)
-    export_checkpoint(ckpt, folder / "random.pt", "torchscript", **quiet)
-    return folder / "random.onnx"
 
 
 def bench_frames(n_frames: int, n_fft: int, hop_samples: int) -> np.ndarray:
@@ -67,38 +51,6 @@ def bench_frames(n_frames: int, n_fft: int, hop_samples: int) -> np.ndarray:
     x = np.stack([tone + 0.1 * rng.standard_normal(n), 0.8 * tone + 0.1 * rng.standard_normal(n)])
     x *= 0.3 / np.max(np.abs(x))
     return np.ascontiguousarray(stft(x.astype(np.float32), StftGeometry(n_fft, hop_samples)))
-
-
-def time_steps(runner, frames: np.ndarray, n_steps: int, n_warmup: int) -> np.ndarray:
-    """Seconds per ``runner.step`` call, ``float64 (n_steps,)``."""
-    runner.reset()
-    for k in range(n_warmup):
-        runner.step(frames[k % len(frames)])
-    runner.reset()
-    times = np.empty(n_steps)
-    clock = time.perf_counter_ns
-    for k in range(n_steps):
-        frame = frames[k % len(frames)]
-        t0 = clock()
-        runner.step(frame)
-        times[k] = clock() - t0
-    return times * 1e-9
-
-
-def summarize(times_s: np.ndarray, hop_samples: int, sample_rates_hz) -> dict:
-    ms = times_s * 1e3
-    row = {"n_steps": int(len(ms)), "mean_ms": float(ms.mean()),
-           "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-           "p99_9_ms": float(np.percentile(ms, 99.9)), "max_ms": float(ms.max()), "per_rate": {}}
-    for rate in sample_rates_hz:
-        hop_ms = 1e3 * hop_samples / rate
-        row["per_rate"][str(rate)] = {
-            "hop_period_ms": hop_ms,
-            "p50_share": row["p50_ms"] / hop_ms, "p99_share": row["p99_ms"] / hop_ms,
-            "p99_9_share": row["p99_9_ms"] / hop_ms, "max_share": row["max_ms"] / hop_ms,
-            "rtf": row["mean_ms"] / hop_ms,
-        }
-    return row
 
 
 def main(argv=None) -> int:

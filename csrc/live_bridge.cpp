@@ -436,7 +436,70 @@ LiveStats LiveBridge::stats() const noexcept {
   return s;
 }
 
+// ---- PlayRecord --------------------------------------------------------------------
+
+PlayRecord::PlayRecord(std::size_t n_device_input_channels, std::size_t n_device_output_channels,
+                       const float* play, std::size_t n_play_channels, std::size_t n_play_frames,
+                       std::size_t n_record_channels, std::size_t n_record_frames)
+    : n_in_(n_device_input_channels),
+      n_out_(n_device_output_channels),
+      n_play_channels_(n_play_channels),
+      n_play_frames_(n_play_frames),
+      n_record_channels_(n_record_channels),
+      n_record_frames_(n_record_frames) {
+  if (n_in_ == 0 || n_out_ == 0) throw std::invalid_argument("PlayRecord: devices need >= 1 channel");
+  if (n_play_channels > n_out_) throw std::invalid_argument("PlayRecord: more play channels than outputs");
+  if (n_record_channels > n_in_) throw std::invalid_argument("PlayRecord: more record channels than inputs");
+  play_.assign(play, play + n_play_channels * n_play_frames);
+  record_.assign(n_record_channels * n_record_frames, 0.0f);
+  xruns_.assign(kMaxXruns, 0);
+}
+
+void PlayRecord::process(const float* in, float* out, std::size_t n, unsigned long status_flags) noexcept {
+  n_callbacks_.store(n_callbacks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  std::fill_n(out, n * n_out_, 0.0f);
+  if (!running_) {
+    if (!armed_.load(std::memory_order_acquire)) return;
+    running_ = true;
+    position_ = 0;
+  }
+  if (status_flags & kXrunMask) {
+    const std::size_t k = n_xruns_.load(std::memory_order_relaxed);
+    if (k < kMaxXruns) {
+      xruns_[k] = position_;
+      n_xruns_.store(k + 1, std::memory_order_release);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t p = position_ + i;
+    if (p < n_play_frames_) {
+      for (std::size_t c = 0; c < n_play_channels_; ++c) out[i * n_out_ + c] = play_[c * n_play_frames_ + p];
+    }
+    if (p < n_record_frames_) {
+      for (std::size_t c = 0; c < n_record_channels_; ++c) {
+        record_[c * n_record_frames_ + p] = in ? in[i * n_in_ + c] : 0.0f;
+      }
+    }
+  }
+  position_ += n;
+  n_recorded_.store(std::min(position_, n_record_frames_), std::memory_order_release);
+}
+
+std::vector<std::size_t> PlayRecord::xrun_positions() const {
+  const std::size_t k = n_xruns_.load(std::memory_order_acquire);
+  return std::vector<std::size_t>(xruns_.begin(), xruns_.begin() + static_cast<std::ptrdiff_t>(k));
+}
+
 }  // namespace rtsep
+
+extern "C" int rtsep_play_record_callback(const void* input, void* output, unsigned long frame_count,
+                                          const void* /*time_info*/, unsigned long status_flags,
+                                          void* user_data) {
+  static_cast<rtsep::PlayRecord*>(user_data)->process(static_cast<const float*>(input),
+                                                      static_cast<float*>(output),
+                                                      static_cast<std::size_t>(frame_count), status_flags);
+  return 0;
+}
 
 extern "C" int rtsep_live_callback(const void* input, void* output, unsigned long frame_count,
                                    const void* /*time_info*/, unsigned long status_flags,

@@ -234,6 +234,52 @@ class LiveBridge {
 #endif
 };
 
+/// Test instrument: a native play-and-record device callback (the JACK tests'
+/// harness, so their timing does not depend on a Python thread getting the GIL
+/// in time). After arm(), the next callback starts playing `play` (planar
+/// (n_play_channels, n_play_frames), silence after it) and recording its input
+/// into (n_record_channels, n_record_frames); frame i of the recording was
+/// captured in the same callback frame as play frame i went out. Callbacks that
+/// carry PortAudio xrun flags are remembered by recording position (first
+/// kMaxXruns), so a test can leave those spots out. Allocates only in the
+/// constructor.
+class PlayRecord {
+ public:
+  static constexpr std::size_t kMaxXruns = 4096;
+
+  PlayRecord(std::size_t n_device_input_channels, std::size_t n_device_output_channels,
+             const float* play, std::size_t n_play_channels, std::size_t n_play_frames,
+             std::size_t n_record_channels, std::size_t n_record_frames);
+
+  void process(const float* in, float* out, std::size_t n_frames, unsigned long status_flags) noexcept;
+
+  /// Start playing and recording at the next callback (any thread).
+  void arm() noexcept { armed_.store(true, std::memory_order_release); }
+  /// Frames recorded so far (any thread).
+  std::size_t n_recorded() const noexcept { return n_recorded_.load(std::memory_order_acquire); }
+  bool done() const noexcept { return n_recorded() >= n_record_frames_; }
+  std::uint64_t n_callbacks() const noexcept { return n_callbacks_.load(std::memory_order_relaxed); }
+  /// Recording positions of the callbacks with xrun flags (read after done()).
+  std::vector<std::size_t> xrun_positions() const;
+  const float* recording() const noexcept { return record_.data(); }
+  std::size_t n_record_channels() const noexcept { return n_record_channels_; }
+  std::size_t n_record_frames() const noexcept { return n_record_frames_; }
+
+ private:
+  std::size_t n_in_, n_out_;
+  std::size_t n_play_channels_, n_play_frames_;
+  std::size_t n_record_channels_, n_record_frames_;
+  std::vector<float> play_;    // (n_play_channels, n_play_frames)
+  std::vector<float> record_;  // (n_record_channels, n_record_frames)
+  std::vector<std::size_t> xruns_;  // kMaxXruns slots
+  std::atomic<std::size_t> n_xruns_{0};
+  std::atomic<bool> armed_{false};
+  bool running_ = false;
+  std::size_t position_ = 0;
+  std::atomic<std::size_t> n_recorded_{0};
+  std::atomic<std::uint64_t> n_callbacks_{0};
+};
+
 }  // namespace rtsep
 
 extern "C" {
@@ -241,4 +287,7 @@ extern "C" {
 /// Float32 interleaved buffers. Always returns 0 (paContinue).
 int rtsep_live_callback(const void* input, void* output, unsigned long frame_count,
                         const void* time_info, unsigned long status_flags, void* user_data);
+/// PortAudio stream callback for PlayRecord (user_data is a PlayRecord*).
+int rtsep_play_record_callback(const void* input, void* output, unsigned long frame_count,
+                               const void* time_info, unsigned long status_flags, void* user_data);
 }

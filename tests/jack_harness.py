@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -49,12 +48,12 @@ class JackServer:
     """jackd with the dummy driver under a unique server name."""
 
     def __init__(self, log_dir: Path, rate_hz: int = RATE_HZ, period: int = PERIOD,
-                 n_capture: int = 2, n_playback: int = 4) -> None:
+                 n_capture: int = 6, n_playback: int = 4) -> None:
         self.name = f"rtsep-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.rate_hz = rate_hz
         self.period = period
         self.log_path = Path(log_dir) / f"{self.name}.log"
-        self._cmd = ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(rate_hz),
+        self._cmd = ["jackd", "--no-realtime", "--sync", "-n", self.name, "-d", "dummy", "-r", str(rate_hz),
                      "-p", str(period), "-C", str(n_capture), "-P", str(n_playback)]
         self._proc: subprocess.Popen | None = None
 
@@ -109,8 +108,9 @@ class JackServer:
             self._log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
+    """One jackd (dummy driver, 48 kHz, 128-sample periods, 6 in / 4 out) for the session."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
@@ -119,113 +119,124 @@ def jack_server(tmp_path_factory):
         server.start()
     except RuntimeError as exc:
         pytest.skip(f"cannot start jackd with the dummy driver: {exc}")
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     yield server
+    # PortAudio must let go of the server before it stops (its JACK client would
+    # abort the process at exit otherwise); it is re-initialised without it after.
+    sd = sys.modules.get("sounddevice")
+    while sd is not None and sd._initialized:
+        sd._terminate()
     server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if sd is not None:
+        sd._initialize()
 
 
 class Harness:
-    """Player and recorder JACK clients (see the module docstring).
+    """The test instrument: a native play/record PortAudio client plus JACK-Client wiring.
 
-    Recorder channels: ``ref_1..n_play`` (the player's output, direct), then
-    ``in_1..n_inputs`` (connected to whatever is measured).
+    Audio runs in :class:`rtsep._core._internal.PlayRecord`'s native callback
+    (no Python, no GIL, so a busy machine does not make it miss cycles); the
+    connections are made with a JACK-Client client. Recording channels:
+    ``0 .. n_play-1`` are the harness's own output looped straight back (the
+    baseline path, and the reference of what was played), then ``n_inputs``
+    channels for what is measured.
     """
 
     def __init__(self, server: JackServer, n_play: int = 2, n_inputs: int = 4) -> None:
-        tag = uuid.uuid4().hex[:4]
         self.server = server
-        self.player = server.client(f"player-{tag}")
-        self.recorder = server.client(f"recorder-{tag}")
-        self.outs = [self.player.outports.register(f"out_{k + 1}") for k in range(n_play)]
-        self.refs = [self.recorder.inports.register(f"ref_{k + 1}") for k in range(n_play)]
-        self.ins = [self.recorder.inports.register(f"in_{k + 1}") for k in range(n_inputs)]
-        self.blocksize = self.player.blocksize
-        self._signal: np.ndarray | None = None
-        self._start: int | None = None
-        self._rec = np.zeros((n_play + n_inputs, 0), dtype=np.float32)
-        self._covered = np.zeros(0, dtype=bool)
-        self.player.set_process_callback(self._play)
-        self.recorder.set_process_callback(self._record)
-        self.player.activate()
-        self.recorder.activate()
-        for out, ref in zip(self.outs, self.refs):
-            self.player.connect(out, ref)
+        self.n_play = n_play
+        self.n_inputs = n_inputs
+        self.sd = _portaudio_on(server)
+        devices = [d for d in self.sd.query_devices()
+                   if "JACK" in self.sd.query_hostapis(d["hostapi"])["name"].upper()]
+        if not devices:
+            raise RuntimeError("PortAudio sees no JACK device")
+        self.device = devices[0]
+        if self.device["max_input_channels"] < n_play + n_inputs:
+            raise RuntimeError(f"JACK device has {self.device['max_input_channels']} inputs; "
+                               f"the harness needs {n_play + n_inputs}")
+        self.connector = server.client(f"connector-{uuid.uuid4().hex[:4]}")
 
-    # JACK process callbacks (this process's JACK threads) ----------------------------
+    def record(self, signal_: np.ndarray, n_record: int, monitor: "Monitor | None" = None,
+               n_monitor_outputs: int = 2, timeout_s: float = 60.0,
+               during=None) -> tuple[np.ndarray, list[int]]:
+        """Play ``signal_`` (float32 (n_play, n)) and record ``n_record`` frames.
 
-    def _play(self, frames: int) -> None:
-        signal_, start = self._signal, self._start
-        for c, port in enumerate(self.outs):
-            buf = port.get_array()
-            buf.fill(0.0)
-            if signal_ is None or start is None:
-                continue
-            i0 = self.player.last_frame_time - start
-            lo, hi = max(i0, 0), min(i0 + frames, signal_.shape[1])
-            if hi > lo:
-                buf[lo - i0:hi - i0] = signal_[c, lo:hi]
-
-    def _record(self, frames: int) -> None:
-        start = self._start
-        if start is None:
-            return
-        i0 = self.recorder.last_frame_time - start
-        lo, hi = max(i0, 0), min(i0 + frames, self._rec.shape[1])
-        if hi <= lo:
-            return
-        for c, port in enumerate(self.refs + self.ins):
-            self._rec[c, lo:hi] = port.get_array()[lo - i0:hi - i0]
-        self._covered[lo:hi] = True
-
-    # -------------------------------------------------------------------------------
-
-    def connect_monitor(self, client_name: str, n_inputs: int = 2, n_outputs: int = 2,
-                        timeout_s: float = 10.0) -> None:
-        """Player -> ``client_name:in_*`` and ``client_name:out_*`` -> recorder inputs."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            ins = self.player.get_ports(f"^{client_name}:in_", is_audio=True, is_input=True)
-            outs = self.player.get_ports(f"^{client_name}:out_", is_audio=True, is_output=True)
-            if len(ins) >= n_inputs and len(outs) >= n_outputs:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{client_name} ports did not appear: {ins} {outs}")
-            time.sleep(0.05)
-        ins = sorted(ins, key=lambda p: p.name)[:n_inputs]
-        outs = sorted(outs, key=lambda p: p.name)[:n_outputs]
-        for src, dst in zip(self.outs, ins):
-            self.player.connect(src, dst)
-        for src, dst in zip(outs, self.ins):
-            self.player.connect(src, dst)
-
-    def play(self, signal_: np.ndarray, n_record: int, timeout_s: float = 30.0,
-             on_progress=None) -> tuple[np.ndarray, np.ndarray]:
-        """Play ``signal_`` (n_play, n) from a few periods from now; record ``n_record`` frames.
-
-        Returns ``(recording, covered)``: recording float32 (n_play + n_inputs,
-        n_record) aligned so that index 0 is the frame the signal started at;
-        covered: bool (n_record,), False where the recorder missed a cycle.
-        ``on_progress(frames_recorded)`` is called from this thread while waiting.
+        With ``monitor``, the harness output also feeds the monitor's inputs and
+        its first ``n_monitor_outputs`` outputs feed the harness inputs. Returns
+        ``(recording, xrun_positions)``: recording float32 (n_play + n_inputs,
+        n_record), frame 0 = the frame the signal started; xrun_positions: the
+        recording positions of callbacks that carried xrun flags.
+        ``during(elapsed_s)`` is called about every 10 ms while recording.
         """
-        self._rec = np.zeros((self._rec.shape[0], n_record), dtype=np.float32)
-        self._covered = np.zeros(n_record, dtype=bool)
-        self._signal = np.ascontiguousarray(signal_, dtype=np.float32)
-        self._start = self.player.frame_time + 8 * self.blocksize
-        deadline = time.monotonic() + timeout_s
-        while not self._covered[-1]:
-            if time.monotonic() > deadline:
-                break
-            if on_progress is not None:
-                on_progress(max(0, self.player.frame_time - self._start))
-            time.sleep(0.01)
-        rec, covered = self._rec.copy(), self._covered.copy()
-        self._start = None
-        self._signal = None
-        return rec, covered
+        from rtsep import _core
+        from rtsep.live.devices import portaudio_jack_client_name
+
+        sd = self.sd
+        n_in = self.n_play + self.n_inputs
+        play_record = _core._internal.PlayRecord(n_in, self.n_play, np.ascontiguousarray(signal_, np.float32),
+                                                 n_in, n_record)
+        callback = sd._ffi.cast("PaStreamCallback *", _core._internal.play_record_callback_address())
+        stream = sd._StreamBase(kind="duplex", samplerate=self.server.rate_hz, blocksize=0,
+                                device=(self.device["index"], self.device["index"]),
+                                channels=(n_in, self.n_play), dtype="float32", callback=callback,
+                                userdata=sd._ffi.cast("void *", play_record.address),
+                                wrap_callback=None)
+        name = portaudio_jack_client_name()
+        try:
+            stream.start()
+            connect = self.connector.connect
+            # PortAudio numbers a client's ports on across streams: take this stream's.
+            ins = self._ports(name, is_input=True)[-n_in:]
+            outs = self._ports(name, is_output=True)[-self.n_play:]
+            for k in range(self.n_play):
+                connect(outs[k], ins[k])
+            if monitor is not None:
+                mon_ins = self._ports(monitor.jack_name, is_input=True)
+                mon_outs = self._ports(monitor.jack_name, is_output=True)
+                for k in range(self.n_play):
+                    connect(outs[k], mon_ins[k])
+                for k in range(n_monitor_outputs):
+                    connect(mon_outs[k], ins[self.n_play + k])
+            time.sleep(0.1)  # a few cycles with every connection in place
+            play_record.arm()
+            started = time.monotonic()
+            while not play_record.done:
+                elapsed = time.monotonic() - started
+                if elapsed > timeout_s:
+                    raise RuntimeError(f"recording incomplete after {timeout_s} s "
+                                       f"({play_record.n_recorded} of {n_record} frames)")
+                if during is not None:
+                    during(elapsed)
+                time.sleep(0.01)
+        finally:
+            stream.stop()
+            stream.close()
+        return play_record.recording(), list(play_record.xrun_positions())
+
+    def _ports(self, client_name: str, **kind) -> list[str]:
+        ports = self.connector.get_ports(f"^{client_name}:", is_audio=True, **kind)
+        return sorted((p.name for p in ports), key=lambda n: int(n.rsplit("_", 1)[1]))
 
     def close(self) -> None:
-        for client in (self.player, self.recorder):
-            client.deactivate()
-            client.close()
+        self.connector.close()
+
+
+def _portaudio_on(server: JackServer):
+    """sounddevice with PortAudio (re)initialised on ``server``'s JACK."""
+    os.environ["JACK_DEFAULT_SERVER"] = server.name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    from rtsep.live.devices import portaudio
+
+    sd = portaudio("rtsep_harness")
+    sd._terminate()
+    sd._initialize()
+    return sd
 
 
 class Monitor:
@@ -254,7 +265,8 @@ class Monitor:
         self.ready = json.loads(self.ready_path.read_text())
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self, timeout_s: float = 20.0) -> dict:

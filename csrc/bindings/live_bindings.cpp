@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -113,7 +114,60 @@ py::dict stats_dict(const rtsep::LiveStats& s) {
 
 }  // namespace
 
+void register_play_record(py::module_& m) {
+  using rtsep::PlayRecord;
+  py::module_ internal = py::hasattr(m, "_internal")
+                             ? py::reinterpret_borrow<py::module_>(m.attr("_internal"))
+                             : m.def_submodule("_internal");
+  internal.def(
+      "play_record_callback_address",
+      []() { return reinterpret_cast<std::uintptr_t>(&rtsep_play_record_callback); },
+      "Address of PlayRecord's native PortAudio callback (user data: PlayRecord.address).");
+  py::class_<PlayRecord>(internal, "PlayRecord", R"doc(
+Test instrument: a native play-and-record device callback (the JACK tests' harness).
+
+After arm(), the next callback starts playing ``play`` (float32 (n_play_channels,
+n_play_frames), silence after it) on the first output channels and recording the
+first ``n_record_channels`` inputs for ``n_record_frames`` frames; recording frame
+i was captured in the same callback frame as play frame i went out.
+)doc")
+      .def(py::init([](long long n_device_input_channels, long long n_device_output_channels,
+                       py::handle play, long long n_record_channels, long long n_record_frames) {
+             py::array a = float32_array(play, "play");
+             if (a.ndim() != 2 || !(a.flags() & py::array::c_style)) {
+               throw py::value_error("play must be C-contiguous float32 (n_play_channels, n_frames)");
+             }
+             return new PlayRecord(count(n_device_input_channels, "n_device_input_channels", 1),
+                                   count(n_device_output_channels, "n_device_output_channels", 1),
+                                   static_cast<const float*>(a.data()),
+                                   static_cast<std::size_t>(a.shape(0)),
+                                   static_cast<std::size_t>(a.shape(1)),
+                                   count(n_record_channels, "n_record_channels", 0),
+                                   count(n_record_frames, "n_record_frames", 1));
+           }),
+           py::arg("n_device_input_channels"), py::arg("n_device_output_channels"), py::arg("play"),
+           py::arg("n_record_channels"), py::arg("n_record_frames"))
+      .def_property_readonly("address",
+                             [](PlayRecord& self) { return reinterpret_cast<std::uintptr_t>(&self); })
+      .def("arm", &PlayRecord::arm, "Start playing and recording at the next callback.")
+      .def_property_readonly("n_recorded", &PlayRecord::n_recorded)
+      .def_property_readonly("done", &PlayRecord::done)
+      .def_property_readonly("n_callbacks", &PlayRecord::n_callbacks)
+      .def("xrun_positions", &PlayRecord::xrun_positions,
+           "Recording positions (frames) of the callbacks that carried xrun flags.")
+      .def(
+          "recording",
+          [](const PlayRecord& self) {
+            py::array_t<float> out({self.n_record_channels(), self.n_record_frames()});
+            std::copy_n(self.recording(), self.n_record_channels() * self.n_record_frames(),
+                        out.mutable_data());
+            return out;
+          },
+          "A copy of the recording, float32 (n_record_channels, n_record_frames).");
+}
+
 void register_live(py::module_& m) {
+  register_play_record(m);
   m.def(
       "live_callback_address",
       []() { return reinterpret_cast<std::uintptr_t>(&rtsep_live_callback); },

@@ -1,5 +1,6 @@
 """``rtsep bench``: latency and compute benchmarks, side by side with the alternatives.
 
+>>> from pathlib import Path
 >>> from rtsep.bench import BenchOptions, run_bench, write_all
 >>> result = run_bench(BenchOptions(quick=True))
 >>> write_all(result, Path("benchmarks/results"))

@@ -15,14 +15,21 @@ Devices under test (DUT), each wired probe out -> DUT in, DUT out -> probe in:
   (:class:`rtsep.engine.Separator` with the identity model) on each period;
   it must add exactly ``latency_samples``.
 * ``monitor``: ``python -m rtsep monitor`` as a subprocess on the same server
-  (``JACK_DEFAULT_SERVER``), identity model; its added delay must equal the
-  latency it reports in its ``--summary-json`` (algorithmic + scheduling
-  margin). Skipped, with the reason, when this build has no ``rtsep monitor``
-  or it lacks the options used here (see :func:`monitor_command`).
+  (``JACK_DEFAULT_SERVER``), identity model, vocals out; its added delay must
+  equal the ``total_latency_samples`` of its ``--summary-json`` (engine +
+  block + safety). Skipped, with the reason, when this build has no
+  ``rtsep monitor`` or it lacks the options used here (see :func:`monitor_command`).
 
-The probe's process callback is Python: fine for a harness on the dummy
-driver (a late cycle glitches the signal but never shifts it; the correlation
-peak's height is reported as a check).
+:func:`monitor_misses` runs the monitor with the real model for a sustained
+period, fed by a looping player client, and returns its miss/xrun counters.
+
+The probe is one client (so the graph probe -> DUT -> probe is a cycle, and
+JACK delays its feedback edge by one period: that is what the loopback
+baseline measures). ``tests/jack_harness.py`` measures the same thing with two
+clients and an acyclic graph; it lives in the tests (it needs pytest), hence
+this small probe here. The probe's process callback is Python: fine for a
+harness on the dummy driver (a late cycle glitches the signal but never shifts
+it; the correlation peak's height is reported as a check).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +92,7 @@ class JackServer:
     def __init__(self, block_samples: int, sample_rate_hz: int = 48000, start_timeout_s: float = 10.0):
         self.block_samples = block_samples
         self.sample_rate_hz = sample_rate_hz
-        self.name = f"rtsep-bench-{os.getpid()}-{block_samples}"
+        self.name = f"rtsep-bench-{os.getpid()}-{block_samples}-{uuid.uuid4().hex[:6]}"
         self._timeout_s = start_timeout_s
         self._proc: subprocess.Popen | None = None
         self._log = None
@@ -272,15 +280,17 @@ def engine_dut(server: JackServer, latency_mode: str):
 
 
 def monitor_command(latency_mode: str, block_samples: int, jack_name: str, summary_path: Path,
-                    ready_path: Path, duration_s: float) -> tuple[list[str] | None, str | None]:
-    """``(argv, None)`` for ``rtsep monitor`` on the JACK server with the identity
-    model playing the vocals (= the input, delayed), or ``(None, reason)`` when
-    this build's monitor cannot be driven this way.
+                    ready_path: Path, duration_s: float, *, model: str = "identity",
+                    output_mode: str = "vocals", backend: str | None = None
+                    ) -> tuple[list[str] | None, str | None]:
+    """``(argv, None)`` for ``rtsep monitor`` on the JACK server, or ``(None,
+    reason)`` when this build's monitor cannot be driven this way.
 
-    The options are the ones ``tests/jack_harness.py`` drives the monitor with
+    Default: the identity model playing the vocals (= the input, delayed). The
+    options are the ones ``tests/jack_harness.py`` drives the monitor with
     (``--input system --output system --jack-name --summary-json --ready-file``)
-    plus ``--model identity --mode vocals --latency MODE --blocksize N
-    --duration S``; each is looked up in the monitor's own argument parser, so
+    plus ``--model --mode --latency MODE --blocksize N --duration S`` (and
+    ``--backend``); each is looked up in the monitor's own argument parser, so
     a renamed option is reported, not guessed. The server is chosen with
     ``JACK_DEFAULT_SERVER`` (see :meth:`JackServer.env`).
     """
@@ -301,11 +311,13 @@ def monitor_command(latency_mode: str, block_samples: int, jack_name: str, summa
     if missing:
         return None, f"rtsep monitor lacks {', '.join(missing)}"
     argv = [sys.executable, "-m", "rtsep", "monitor", "--input", "system", "--output", "system",
-            "--jack-name", jack_name, "--model", "identity", "--mode", "vocals",
+            "--jack-name", jack_name, "--model", str(model), "--mode", output_mode,
             latency_opt, latency_mode, "--blocksize", str(block_samples),
             "--summary-json", str(summary_path), "--ready-file", str(ready_path)]
     if "--duration" in options:
         argv += ["--duration", f"{duration_s:g}"]
+    if backend is not None and "--backend" in options:
+        argv += ["--backend", backend]
     return argv, None
 
 
@@ -410,36 +422,50 @@ def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "l
     max_lag = sample_rate_hz // 4
     for block in block_sizes:
         log(f"JACK delay: dummy driver, {block}-frame blocks")
-        with JackServer(block, sample_rate_hz) as server:
-            probe = Probe(server, stimulus)
-            try:
-                with passthrough_dut(server) as (ins, outs):
-                    probe.wire(ins, outs)
-                    base = probe.measure(max_lag)
-                baseline = base["lag_samples"][0]
-                rows.append(_row(block, "loopback", None, base, baseline, 0))
-                for mode in latency_modes:
-                    with engine_dut(server, mode) as (ins, outs, latency):
-                        probe.wire(ins, outs)
-                        got = probe.measure(max_lag)
-                    rows.append(_row(block, "engine", mode, got, baseline, latency))
-                    if include_monitor:
-                        got = _measure_monitor(server, probe, mode, max_lag, stimulus_s)
-                        if "skipped" in got:
-                            rows.append({"block_samples": block, "dut": "monitor",
-                                         "latency_mode": mode, "skipped": got["skipped"]})
-                            log(f"JACK delay: monitor skipped: {got['skipped']}")
-                            if "lacks" in got["skipped"] or "not in this build" in got["skipped"]:
-                                include_monitor = False  # same reason at every block size
-                        else:
-                            rows.append(_row(block, "monitor", mode, got, baseline,
-                                             got.get("reported_latency_samples"),
-                                             extra={k: got[k] for k in (
-                                                 "reported_latency_key", "n_misses",
-                                                 "monitor_n_xruns")}))
-            finally:
-                probe.close()
+        try:
+            with JackServer(block, sample_rate_hz) as server:
+                include_monitor = _measure_block(server, stimulus, latency_modes, max_lag,
+                                                 stimulus_s, include_monitor, rows, log)
+        except RuntimeError as exc:  # jackd failed to start, or stopped running the probe
+            rows.append({"block_samples": block, "dut": "loopback", "latency_mode": None,
+                         "skipped": str(exc).splitlines()[0]})
     return {"skipped": None, "sample_rate_hz": sample_rate_hz, "rows": rows}
+
+
+def _measure_block(server: JackServer, stimulus: np.ndarray, latency_modes, max_lag: int,
+                   stimulus_s: float, include_monitor: bool, rows: list, log) -> bool:
+    """Baseline, engine and monitor rows for one server; returns whether to keep
+    trying the monitor (False once it is known not to fit)."""
+    block = server.block_samples
+    probe = Probe(server, stimulus)
+    try:
+        with passthrough_dut(server) as (ins, outs):
+            probe.wire(ins, outs)
+            base = probe.measure(max_lag)
+        baseline = base["lag_samples"][0]
+        rows.append(_row(block, "loopback", None, base, baseline, 0))
+        for mode in latency_modes:
+            with engine_dut(server, mode) as (ins, outs, latency):
+                probe.wire(ins, outs)
+                got = probe.measure(max_lag)
+            rows.append(_row(block, "engine", mode, got, baseline, latency))
+            if not include_monitor:
+                continue
+            got = _measure_monitor(server, probe, mode, max_lag, stimulus_s)
+            if "skipped" in got:
+                rows.append({"block_samples": block, "dut": "monitor", "latency_mode": mode,
+                             "skipped": got["skipped"]})
+                log(f"JACK delay: monitor skipped: {got['skipped']}")
+                if "lacks" in got["skipped"] or "not in this build" in got["skipped"]:
+                    include_monitor = False  # the same at every block size
+            else:
+                rows.append(_row(block, "monitor", mode, got, baseline,
+                                 got.get("reported_latency_samples"),
+                                 extra={k: got[k] for k in ("reported_latency_key", "n_misses",
+                                                            "monitor_n_xruns")}))
+    finally:
+        probe.close()
+    return include_monitor
 
 
 def _row(block: int, dut: str, mode, got: dict, baseline: int, expected, extra=None) -> dict:
@@ -456,4 +482,99 @@ def _row(block: int, dut: str, mode, got: dict, baseline: int, expected, extra=N
         row["agrees"] = bool(ok_signal)
     row.update(extra or {})
     return row
+
+
+class Player:
+    """A client that plays ``audio`` (``float32 (2, n)``) on ``out_1/2`` in a loop."""
+
+    def __init__(self, server: JackServer, audio: np.ndarray):
+        self.client = server.client("rtsep-bench-player")
+        self.outs = [self.client.outports.register(f"out_{c + 1}") for c in range(2)]
+        n = audio.shape[1]
+        # Doubled so that any period is one contiguous slice.
+        looped = np.ascontiguousarray(np.concatenate([audio, audio], axis=1), dtype=np.float32)
+        pos = [0]
+
+        def process(n_frames: int) -> None:
+            p = pos[0]
+            for c in range(2):
+                self.outs[c].get_array()[:] = looped[c, p:p + n_frames]
+            pos[0] = (p + n_frames) % n
+
+        self.client.set_process_callback(process)
+        self.client.activate()
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,
+                   sample_rate_hz: int = 48000, latency_mode: str = "default",
+                   backend: str | None = "onnx-cpu", log=lambda msg: None) -> dict:
+    """Run ``rtsep monitor`` (karaoke output, ``model_path``) on a private JACK
+    server for ``duration_s``, fed ``audio`` in a loop; returns its summary counters.
+
+    Returns ``{"skipped": reason}`` or a dict with ``duration_s``, ``n_blocks``,
+    ``n_misses``, ``miss_rate``, ``n_xruns``, ``total_latency_samples``,
+    ``margin_samples``, ``worker`` and the monitor's ``stats``.
+    """
+    reason = jack_unavailable_reason()
+    if reason:
+        return {"skipped": reason}
+    if audio.shape[1] < block_samples:
+        raise ValueError("audio shorter than one block")
+    with JackServer(block_samples, sample_rate_hz) as server, \
+            tempfile.TemporaryDirectory(prefix="rtsep-bench-monitor-") as tmp:
+        jack_name = f"rtsep-bench-monitor-{os.getpid()}"
+        summary_path, ready_path = Path(tmp) / "summary.json", Path(tmp) / "ready.json"
+        stderr_path = Path(tmp) / "stderr.txt"
+        argv, reason = monitor_command(latency_mode, block_samples, jack_name, summary_path,
+                                       ready_path, duration_s, model=str(model_path),
+                                       output_mode="instrumental", backend=backend)
+        if argv is None:
+            return {"skipped": reason}
+        player = Player(server, audio)
+        try:
+            with open(stderr_path, "wb") as stderr:
+                proc = subprocess.Popen(argv, env=server.env(), stdout=subprocess.DEVNULL,
+                                        stderr=stderr)
+                try:
+                    end = time.monotonic() + 30.0
+                    while not ready_path.exists() and proc.poll() is None and time.monotonic() < end:
+                        time.sleep(0.05)
+                    ins = player.client.get_ports(f"^{jack_name}:", is_audio=True, is_input=True)
+                    if len(ins) < 2:
+                        return {"skipped": "rtsep monitor did not start on the JACK server: "
+                                           + _last_line(stderr_path)}
+                    for port in sorted(ins, key=lambda p: p.name)[:2]:
+                        for other in player.client.get_all_connections(port):
+                            player.client.disconnect(other, port)
+                    for src, dst in zip(player.outs, sorted(ins, key=lambda p: p.name)[:2]):
+                        player.client.connect(src, dst)
+                    log(f"monitor on JACK: {duration_s:g} s at {block_samples}-frame blocks")
+                    try:
+                        proc.wait(timeout=duration_s + 60.0)
+                    except subprocess.TimeoutExpired:
+                        pass
+                finally:
+                    _stop_process(proc)
+        finally:
+            player.close()
+        if not summary_path.is_file():
+            return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
+                               f"{_last_line(stderr_path)})"}
+        summary = json.loads(summary_path.read_text())
+    ran_s = float(summary.get("duration_s") or duration_s)
+    n_blocks = int((summary.get("stats") or {}).get("n_callbacks")
+                   or max(1, int(ran_s * sample_rate_hz) // block_samples))
+    misses = _first_key(summary, MONITOR_MISS_KEYS)[1]
+    return {"duration_s": ran_s, "n_blocks": n_blocks, "block_samples": block_samples,
+            "sample_rate_hz": sample_rate_hz, "latency_mode": latency_mode,
+            "backend": summary.get("backend"), "n_misses": misses,
+            "miss_rate": None if misses is None else misses / n_blocks,
+            "n_xruns": _first_key(summary, MONITOR_XRUN_KEYS)[1],
+            "total_latency_samples": _first_key(summary, MONITOR_LATENCY_KEYS)[1],
+            "margin_samples": summary.get("margin_samples"), "worker": summary.get("worker"),
+            "stats": summary.get("stats")}
 

@@ -45,9 +45,11 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
     ``image_prefix + name``."""
     out = []
     meta = result["meta"]
+    nice = f", under nice {meta['niceness']}" if meta.get("niceness") else ""
     out.append(f"Run {meta['created_utc']} on {meta['machine']} ({meta['n_cpus']} CPUs, load "
-               f"average {meta['load_average'][0]:.2f} at start), rtsep {meta['rtsep_version']}, "
-               f"{'quick run' if meta['quick'] else 'full run'}: `{meta['command']}`.")
+               f"average {meta['load_average'][0]:.2f} at start{nice}), rtsep "
+               f"{meta['rtsep_version']}, {'quick run' if meta['quick'] else 'full run'}: "
+               f"`{meta['command']}`.")
     out.append(f"Model: {result['model']['note']} ({result['model']['n_parameters']:,} parameters, "
                f"{result['model']['macs_per_frame'] / 1e6:.2f} M MACs per frame). "
                f"Audio: {result['audio']}.")
@@ -102,18 +104,22 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
 
     sched = result.get("deadline_misses")
     if sched is not None:
-        out.append("\n### Deadline misses, simulated real-time schedule\n")
+        out.append("\n### Deadline misses over sustained runs\n")
         if sched.get("runs"):
             first = sched["runs"][0]
-            out.append(f"{sched['backend']}, {sched['latency_mode']} mode, "
+            out.append(f"Simulated real-time schedule in-process: {sched['backend']}, "
+                       f"{sched['latency_mode']} mode, "
                        f"{first['block_samples']}-frame blocks at {first['sample_rate_hz']} Hz "
                        f"({first['block_period_ms']:.3f} ms period); a device thread woken by "
                        "`time.sleep` to absolute deadlines, a worker thread running the engine. "
-                       "A block misses with a margin of m blocks when its output was not ready "
-                       "m periods after its input arrived.\n")
-            margins = list(first["misses"].keys())
+                       "A block misses with a margin of M samples when its output was not ready "
+                       "M samples after the device thread handed its input over; device "
+                       "wake-ups later than a period are counted apart (overruns). "
+                       f"{sched['design_margin_samples']} samples is the design margin (block + "
+                       "safety).\n")
+            margins = sorted(first["misses"], key=int)
             out.append("| load | duration | blocks | " + " | ".join(
-                f"misses @ {m} block{'s' if m != '1' else ''} ({first['misses'][m]['margin_ms']:.2f} ms)"
+                f"misses @ {m} samples ({first['misses'][m]['margin_ms']:.2f} ms)"
                 for m in margins) + " | response p99 / max ms | device wake late p99 / max ms | "
                 "device overruns |")
             out.append("|---|---|---|" + "---|" * len(margins) + "---|---|---|")
@@ -126,6 +132,20 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
                            f"{run['device_wake_late_ms']['p99_ms']:.2f} / "
                            f"{run['device_wake_late_ms']['max_ms']:.2f} | "
                            f"{run['n_device_overruns']} |")
+        if sched.get("monitor_runs"):
+            out.append("\n`rtsep monitor` on a JACK dummy server (its native callback, ring and "
+                       "worker; karaoke output), fed the benchmark audio in a loop; its own "
+                       "counters from `--summary-json`:\n")
+            out.append("| load | duration | callbacks | misses (blocks) | miss rate | xruns | "
+                       "latency (samples) | margin (samples) | worker load |")
+            out.append("|---|---|---|---|---|---|---|---|---|")
+            for run in sched["monitor_runs"]:
+                rate = "—" if run["miss_rate"] is None else f"{100 * run['miss_rate']:.3f}%"
+                load = (run.get("worker") or {}).get("load")
+                out.append(f"| {run['load']} | {run['duration_s']:.0f} s | {run['n_blocks']} | "
+                           f"{run['n_misses']} | {rate} | {run['n_xruns']} | "
+                           f"{run['total_latency_samples']} | {run['margin_samples']} | "
+                           f"{_f(load, '.3f')} |")
         for why in sched.get("skipped", []):
             out.append(f"\nSkipped: {why}.")
 

@@ -6,14 +6,16 @@ next input block and checks the output that is due. A worker thread processes
 published blocks through :meth:`rtsep.engine.Separator.process_into` (STFT +
 model + iSTFT + mix, the live worker's path) into a preallocated ring of
 output blocks. Everything is timestamped, so the misses for every scheduling
-margin come out of one run: block ``j`` misses with a margin of ``m`` blocks
-when its output was not complete by the ``j + m``-th device tick (its absolute
-deadline ``t0 + (j + m) * block_period``).
+margin come out of one run: with a margin of ``M`` samples, block ``j`` misses
+when its output was not complete ``M / rate`` seconds after the device thread
+handed its input over (its response time exceeds the margin). A device thread
+that wakes late (the simulation's own timer, not the engine) delays the input
+too; such wake-ups are counted apart, as ``n_device_overruns`` when later than
+a whole period (a real callback that late would be an xrun).
 
 Reported per run: misses per margin (count and rate), the worker's response
-time (input published -> output ready) and compute per block, and how late
-the device thread itself woke (a thread that late in a real callback would be
-an xrun, not a model miss; it is counted separately as ``n_device_overruns``).
+time (input handed over -> output ready) and compute per block, and how late
+the device thread itself woke.
 
 Load: ``cpu_load(n)`` runs ``stress-ng --cpu n`` if present, else ``n``
 busy-loop processes, for the length of a ``with`` block.
@@ -33,19 +35,21 @@ import numpy as np
 
 from rtsep.bench.timing import percentiles_ms
 
-#: Margins (in device blocks) for which misses are counted.
+#: Margins (in device blocks) for which misses are always counted.
 MARGINS_BLOCKS = (1, 2, 3, 4)
 
 
 def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
                       sample_rate_hz: int = 48000, duration_s: float = 300.0,
-                      margins_blocks=MARGINS_BLOCKS) -> dict:
+                      margins_samples=None) -> dict:
     """Run the simulated real-time schedule for ``duration_s`` seconds.
 
     ``audio``: ``float32 (2, n_samples)``, fed block by block and wrapped around.
-    Returns a dict: ``n_blocks``, ``block_samples``, ``block_period_ms``,
-    ``misses`` (``{str(margin): {"n_misses", "miss_rate", "margin_ms"}}``),
-    ``min_margin_blocks_for_zero_misses`` (None if none of ``margins_blocks``),
+    ``margins_samples``: the scheduling margins to count misses for (default
+    1, 2, 3 and 4 blocks). Returns a dict: ``n_blocks``, ``block_samples``,
+    ``block_period_ms``, ``misses`` (``{str(margin_samples): {"n_misses",
+    "miss_rate", "margin_samples", "margin_ms"}}``, ascending),
+    ``min_margin_samples_for_zero_misses`` (None if none of the margins),
     ``response_ms`` / ``compute_ms`` / ``device_wake_late_ms`` (percentiles)
     and ``n_device_overruns``.
     """
@@ -53,6 +57,11 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
         raise ValueError(f"block_samples must be in [1, {separator.engine.max_block_samples}], "
                          f"got {block_samples}")
     period_ns = round(1e9 * block_samples / sample_rate_hz)
+    if margins_samples is None:
+        margins_samples = [m * block_samples for m in MARGINS_BLOCKS]
+    margins_samples = sorted({int(m) for m in margins_samples})
+    if not margins_samples or margins_samples[0] < 1:
+        raise ValueError(f"margins must be >= 1 sample, got {margins_samples}")
     n_blocks = max(1, int(duration_s * sample_rate_hz) // block_samples)
     n_audio_blocks = audio.shape[1] // block_samples
     blocks = [audio[:, k * block_samples:(k + 1) * block_samples] for k in range(n_audio_blocks)]
@@ -96,8 +105,8 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
             published_ns[k] = clock()
             shared["n_published"] = k + 1
             wake.release()
-            if k >= margins_blocks[0] and shared["n_done"] <= k - margins_blocks[0]:
-                n_device_misses += 1  # what a callback with the smallest margin would see now
+            if k >= 1 and shared["n_done"] <= k - 1:
+                n_device_misses += 1  # what a callback one block later sees missing now
             if shared["error"] is not None:
                 break
     finally:
@@ -118,12 +127,12 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
     ticks = t0 + np.arange(n_run, dtype=np.int64) * period_ns
     misses = {}
     zero_margin = None
-    for m in margins_blocks:
-        late = not_done | (done > ticks + m * period_ns)
+    for m in margins_samples:
+        margin_ns = round(1e9 * m / sample_rate_hz)
+        late = not_done | (done > published + margin_ns)
         n_miss = int(np.count_nonzero(late))
         misses[str(m)] = {"n_misses": n_miss, "miss_rate": n_miss / n_run,
-                          "margin_ms": m * period_ns * 1e-6,
-                          "margin_samples": m * block_samples}
+                          "margin_samples": m, "margin_ms": margin_ns * 1e-6}
         if n_miss == 0 and zero_margin is None:
             zero_margin = m
     finished = ~not_done
@@ -131,8 +140,8 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
     return {
         "n_blocks": int(n_run), "block_samples": block_samples, "sample_rate_hz": sample_rate_hz,
         "block_period_ms": period_ns * 1e-6, "duration_s": n_run * period_ns * 1e-9,
-        "misses": misses, "min_margin_blocks_for_zero_misses": zero_margin,
-        "n_device_observed_misses_at_smallest_margin": n_device_misses,
+        "misses": misses, "min_margin_samples_for_zero_misses": zero_margin,
+        "n_device_observed_misses_at_one_block": n_device_misses,
         "response_ms": percentiles_ms((done[finished] - published[finished]) * 1e-9),
         "compute_ms": percentiles_ms((done[finished] - started[finished]) * 1e-9),
         "device_wake_late_ms": percentiles_ms(wake_late_s),

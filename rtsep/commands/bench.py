@@ -3,7 +3,7 @@ alternatives (naive sliding window, offline separators), on the same audio in
 the same run. Writes bench.json, bench.md and PNG plots to --out; prints the
 markdown to stdout and progress to stderr.
 
-Full run (about 15 minutes, needs the machine to itself):
+Full run (about 25 minutes; give it the machine to itself):
     rtsep bench --results-md benchmarks/RESULTS.md
 Smoke run (under a minute): rtsep bench --quick --out /tmp/bench
 """
@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="length of each deadline-miss run (default 300; --quick 4)")
     parser.add_argument("--block-samples", type=int, default=128,
                         help="device block of the deadline-miss runs (default 128)")
-    parser.add_argument("--margin-blocks", type=int, default=2,
-                        help="scheduling margin, in device blocks, the miss target is judged at "
-                             "(default 2: one block of buffering + one of safety)")
+    parser.add_argument("--safety-ms", type=float, default=3.0,
+                        help="safety part of the scheduling margin (block + safety) the miss "
+                             "target is judged at; default 3, as rtsep monitor's")
     parser.add_argument("--n-hops", type=int, help="timed hops per backend and mode "
                                                    "(default 20000; --quick 1000)")
     parser.add_argument("--backends", nargs="+", metavar="NAME",
@@ -47,16 +47,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. benchmarks/RESULTS.md), keeping its other sections")
 
 
+def _command_line() -> str:
+    """How this run was started, for the results (``rtsep bench ...`` or the script)."""
+    words = [shlex.quote(a) for a in sys.argv[1:]]
+    if sys.argv[1:2] == ["bench"]:
+        return "rtsep " + " ".join(words)
+    return " ".join([Path(sys.argv[0]).name] + words)
+
+
 def run(args: argparse.Namespace) -> int:
     from rtsep.bench import BenchOptions, run_bench, write_all
 
     options = BenchOptions(
         out_dir=Path(args.out), model=args.model, quick=args.quick, duration_s=args.duration,
-        block_samples=args.block_samples, margin_blocks=args.margin_blocks, n_hops=args.n_hops,
+        block_samples=args.block_samples, safety_ms=args.safety_ms, n_hops=args.n_hops,
         backends=tuple(args.backends) if args.backends else None, n_threads=args.threads,
         skip=frozenset(args.skip), results_md=Path(args.results_md) if args.results_md else None,
-        command=("rtsep " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-                 if sys.argv[1:2] == ["bench"] else "rtsep bench (called in-process)"))
+        command=_command_line())
     result = run_bench(options)
     paths = write_all(result, options.out_dir, options.results_md)
     print(paths["markdown"].read_text(encoding="utf-8"))

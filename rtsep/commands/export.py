@@ -1,5 +1,7 @@
-"""Export a training checkpoint to ONNX or TorchScript (step graph, explicit state,
-metadata inside), checked step by step against PyTorch before it is written."""
+"""Export a training checkpoint to ONNX, TorchScript or rtsep's native format (step
+graph, explicit state, metadata inside), checked step by step against PyTorch
+before it is written. The native format (.rtsepw) is what the C ABI (librtsep)
+and the LV2 plugin load."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="training checkpoint (.pt from rtsep train)")
-    parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx",
-                        help="export format (default: onnx)")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "native"), default="onnx",
+                        help="export format (default: onnx; native: .rtsepw for librtsep and "
+                             "the LV2 plugin, checked through librtsep)")
     parser.add_argument("-o", "--output", required=True,
                         help="output file (.onnx or .pt by convention; an ONNX and a TorchScript "
                              "export of the same weights side by side, x.onnx and x.pt, let "
@@ -28,8 +31,13 @@ def run(args: argparse.Namespace) -> int:
         from rtsep.errors import UserError
 
         raise UserError(f"output {out} would overwrite the checkpoint; choose another -o")
-    meta = export_checkpoint(checkpoint, out, args.format, opset=args.opset,
-                             n_check_frames=args.check_frames)
+    if args.format == "native":
+        from rtsep.model.export_native import export_native_checkpoint
+
+        meta = export_native_checkpoint(checkpoint, out, n_check_frames=args.check_frames)
+    else:
+        meta = export_checkpoint(checkpoint, out, args.format, opset=args.opset,
+                                 n_check_frames=args.check_frames)
     modes = ", ".join(f"{mode} {info['latency_samples']} samples"
                       for mode, info in meta["latency_modes"].items())
     print(f"{out}: {args.format}, {meta['n_parameters']} parameters, latency {modes}; "

@@ -46,6 +46,23 @@ def _set_jack_client_name(name: str) -> bool:
     return setter(_jack_client_name_buffer) == 0
 
 
+def portaudio_jack_client_name() -> str | None:
+    """The JACK client name PortAudio actually got (after initialisation), or None."""
+    libname = ctypes.util.find_library("portaudio")
+    if not libname:
+        return None
+    try:
+        getter = ctypes.CDLL(libname).PaJack_GetClientName
+    except (OSError, AttributeError):
+        return None
+    getter.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+    getter.restype = ctypes.c_int
+    name = ctypes.c_char_p()
+    if getter(ctypes.byref(name)) != 0 or not name.value:
+        return None
+    return name.value.decode(errors="replace")
+
+
 def portaudio(jack_client_name: str | None = DEFAULT_JACK_CLIENT_NAME):
     """Import and return :mod:`sounddevice` (this initialises PortAudio).
 
@@ -154,6 +171,31 @@ def find_device(spec: str | int | None, kind: str, devices: list[DeviceInfo]) ->
     if n_channels(device) == 0:
         raise UserError(f"device {device.index} ({device.name}) has no {kind} channels ({_HINT})")
     return device
+
+
+def is_jack(device: DeviceInfo) -> bool:
+    return "JACK" in device.host_api.upper()
+
+
+def jack_period_samples() -> int | None:
+    """The running JACK server's period (buffer size) in samples, or None if unknown.
+
+    On JACK, PortAudio given a fixed block size re-buffers through one extra
+    block of delay; rtsep instead takes JACK's own period (PortAudio's
+    "unspecified" block size), and needs to know it for the latency margin.
+    """
+    try:
+        import jack
+    except (ImportError, OSError):
+        return None
+    try:
+        client = jack.Client("rtsep-period-probe", no_start_server=True)
+    except jack.JackError:
+        return None
+    try:
+        return int(client.blocksize)
+    finally:
+        client.close()
 
 
 def parse_channels(text: str | None, option: str) -> list[int] | None:

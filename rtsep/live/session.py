@@ -136,6 +136,17 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     out_channels = _channels(opts.output_channels, out_dev.n_output_channels, n_routed,
                              "--output-channels", out_dev, allow_half=True)
     n_dev_in, n_dev_out = max(in_channels) + 1, max(out_channels) + 1
+    # On JACK the callback gets JACK's period as is (PortAudio's "unspecified"
+    # block size): a fixed size would add a hidden block of re-buffering delay.
+    block = opts.blocksize
+    stream_blocksize = opts.blocksize
+    notes = []
+    if devmod.is_jack(in_dev) and devmod.is_jack(out_dev):
+        stream_blocksize = 0
+        period = devmod.jack_period_samples()
+        if period is not None and period != opts.blocksize:
+            notes.append(f"JACK runs {period}-sample periods: using block {period}, not {opts.blocksize}")
+            block = period
     try:
         sd.check_input_settings(device=in_dev.index, channels=n_dev_in, dtype="float32",
                                 samplerate=rate_hz)
@@ -157,13 +168,13 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     safety_samples = round(opts.safety_ms * 1e-3 * rate_hz)
     ramp_samples = max(1, min(ramp_samples, safety_samples))
     safety_samples = max(safety_samples, ramp_samples)
-    margin_samples = opts.blocksize + safety_samples
+    margin_samples = block + safety_samples
     bridge = _core.LiveBridge(
         sample_rate_hz=rate_hz, n_device_input_channels=n_dev_in,
         n_device_output_channels=n_dev_out, input_channels=in_channels,
         output_channels=out_channels, mode=opts.mode,
         engine_latency_samples=separator.latency_samples, margin_samples=margin_samples,
-        fallback_ramp_samples=ramp_samples, max_chunk_frames=max(1024, opts.blocksize),
+        fallback_ramp_samples=ramp_samples, max_chunk_frames=max(1024, block),
         input_ring_frames=4 * rate_hz, record_ring_frames=2 * rate_hz if opts.record else 0)
     bridge.vocals_gain = db_to_gain(opts.vocal_gain_db)
     bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)
@@ -171,7 +182,7 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     total = bridge.total_latency_samples
     summary: dict = {
         "input_device": in_dev.to_dict(), "output_device": out_dev.to_dict(),
-        "sample_rate_hz": rate_hz, "blocksize": opts.blocksize, "mode": opts.mode,
+        "sample_rate_hz": rate_hz, "blocksize": block, "mode": opts.mode,
         "model": str(getattr(runner, "path", None) or opts.model or "identity"),
         "backend": runner.backend, "latency_mode": opts.latency_mode,
         "input_channels": [c + 1 for c in in_channels],
@@ -206,22 +217,25 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
         userdata = sd._ffi.cast("void *", bridge.address)
         try:
             stream = sd._StreamBase(
-                kind="duplex", samplerate=rate_hz, blocksize=int(__import__("os").environ.get("RTSEP_BS", opts.blocksize)),
+                kind="duplex", samplerate=rate_hz, blocksize=stream_blocksize,
                 device=(in_dev.index, out_dev.index), channels=(n_dev_in, n_dev_out),
                 dtype="float32", latency="low", callback=callback, userdata=userdata,
                 wrap_callback=None)
         except sd.PortAudioError as exc:
             raise UserError(f"cannot open the audio stream ({exc}); see `rtsep devices`") from None
+        worker.warm_up(block_samples=min(block, max_chunk))
         worker.start()
         if recorder is not None:
             recorder.start()
         if threading.current_thread() is threading.main_thread():
             previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.set("signal"))
         print(f"rtsep monitor: {in_dev.name} ({in_dev.host_api}) -> {out_dev.name}, {rate_hz} Hz, "
-              f"block {opts.blocksize}, mode {opts.mode}, model {summary['model']} "
+              f"block {block}, mode {opts.mode}, model {summary['model']} "
               f"({runner.backend})", file=log)
+        for note in notes:
+            print(f"rtsep monitor: {note}", file=log)
         print(f"rtsep monitor: latency {total} samples ({summary['total_latency_ms']:.2f} ms) = "
-              f"engine {bridge.engine_latency_samples} + block {opts.blocksize} + safety "
+              f"engine {bridge.engine_latency_samples} + block {block} + safety "
               f"{safety_samples}", file=log)
         if controller is not None:
             print(f"rtsep monitor: MIDI from {summary['midi_port']}"

@@ -50,6 +50,14 @@ class Worker:
 
     # -- control ---------------------------------------------------------------------
 
+    def warm_up(self, n_samples: int = 4096, block_samples: int = 128) -> None:
+        """Run the engine on silence once (first-call costs), then reset it. Before start()."""
+        self._input[:, :block_samples] = 0.0
+        x, vocals, instrumental = self._views_for(block_samples)
+        for _ in range(max(1, n_samples // block_samples)):
+            self.separator.process_into(x, vocals, instrumental)
+        self.separator.reset()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rtsep-worker", daemon=True)
         self._thread.start()

@@ -57,7 +57,7 @@ _DTYPE_FLOAT32 = 1
 _DTYPE_INT32 = 2
 #: Environment variable naming the librtsep shared library to use.
 LIBRARY_ENV = "RTSEP_LIBRARY"
-#: Where ``cmake -S . -B build/embed -DRTSEP_BUILD_CAPI=ON`` puts the library in a checkout.
+#: Where ``cmake -S . -B build/embed`` puts the library in a checkout.
 _CHECKOUT_BUILD = Path(__file__).resolve().parents[2] / "build" / "embed"
 
 
@@ -209,17 +209,17 @@ class NativeModelFile:
 
 
 def find_library(library=None) -> Path | None:
-    """Path of the ``librtsep`` shared library, or None if it is not built.
+    """Path of the ``librtsep`` shared library, or None if it is not there.
 
-    Looks at ``library``, then ``$RTSEP_LIBRARY``, then beside the installed
-    ``rtsep._core`` extension (the wheel installs it there), then the checkout's
-    ``build/embed`` (``cmake -S . -B build/embed -DRTSEP_BUILD_CAPI=ON``).
+    ``library`` if given, else ``$RTSEP_LIBRARY`` if set, else the first of: beside
+    the installed ``rtsep._core`` extension (the wheel installs it there), the
+    checkout's ``build/embed`` (``cmake -S . -B build/embed``).
     """
-    candidates = []
+    if library is None and os.environ.get(LIBRARY_ENV):
+        library = os.environ[LIBRARY_ENV]
     if library is not None:
         return Path(library) if Path(library).is_file() else None
-    if os.environ.get(LIBRARY_ENV):
-        return Path(os.environ[LIBRARY_ENV]) if Path(os.environ[LIBRARY_ENV]).is_file() else None
+    candidates = []
     try:
         from rtsep import _core
 
@@ -230,17 +230,23 @@ def find_library(library=None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-_ERROR_HINT = (f"build it with `cmake -S . -B build/embed -DRTSEP_BUILD_CAPI=ON && cmake --build "
-               f"build/embed --target rtsep` (or set {LIBRARY_ENV})")
+_BUILD_HINT = ("build it with `cmake -S . -B build/embed && cmake --build build/embed --target "
+               f"rtsep` (or `pip install .`, which installs it), or set {LIBRARY_ENV}")
 
 
 def load_library(library=None) -> ctypes.CDLL:
     """The ``librtsep`` C ABI, with argument types declared. Raises :class:`OptionError`."""
     path = find_library(library)
     if path is None:
-        where = f" at {library}" if library is not None else ""
-        raise OptionError(f"librtsep (the C ABI) is not built{where}; {_ERROR_HINT}")
-    lib = ctypes.CDLL(str(path))
+        if library is not None:
+            raise OptionError(f"no librtsep at {library}; {_BUILD_HINT}")
+        if os.environ.get(LIBRARY_ENV):
+            raise OptionError(f"{LIBRARY_ENV}={os.environ[LIBRARY_ENV]} is not a file; {_BUILD_HINT}")
+        raise OptionError(f"librtsep (the C ABI) is not built; {_BUILD_HINT}")
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise OptionError(f"cannot load {path} ({exc})") from None
     p, u32, f32p = ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_float)
     lib.rtsep_model_open.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
     lib.rtsep_model_open.restype = p
@@ -269,6 +275,7 @@ class NativeStepper:
     """
 
     def __init__(self, path, library=None):
+        self._handle = None
         self._lib = load_library(library)
         status = ctypes.c_int(0)
         self._handle = self._lib.rtsep_model_open(str(path).encode(), ctypes.byref(status))
@@ -296,7 +303,8 @@ class NativeStepper:
             self._handle = None
 
     def __del__(self):
-        self.close()
+        if getattr(self, "_handle", None):
+            self.close()
 
     def __repr__(self) -> str:
         return f"NativeStepper(n_bins={self.n_bins}, library={str(self._lib.rtsep_library_path)!r})"

@@ -1,0 +1,347 @@
+"""`rtsep monitor` against a real JACK server (dummy driver, 48 kHz, 128-sample periods).
+
+The monitor runs as a subprocess (`python -m rtsep monitor --input system ...`);
+the harness (tests/jack_harness.py) plays into its input ports and records its
+output ports plus its own output looped straight back (the baseline path).
+Frame 0 of every recording is the frame the test signal started.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jack_harness import RATE_HZ, ROOT, Harness, Monitor, delay_samples, jack_server, make_signal  # noqa: F401
+
+pytestmark = pytest.mark.jack
+
+SHIPPED_MODEL = ROOT / "models" / "rtsep-default.onnx"
+
+
+@pytest.fixture(scope="module")
+def harness(jack_server):  # noqa: F811
+    h = Harness(jack_server, n_play=2, n_inputs=4)
+    yield h
+    h.close()
+
+
+@pytest.fixture(scope="module")
+def baseline(harness):
+    """The harness's own loopback delay (its output straight back into its input)."""
+    x = make_signal(RATE_HZ // 2, seed=7)
+    rec, _ = harness.record(x, RATE_HZ // 2 + 2048)
+    lag = delay_samples(x[0], rec[0], 2048)
+    np.testing.assert_array_equal(rec[0:2, lag:lag + x.shape[1]], x)  # a pure delay
+    print(f"harness loopback delay (baseline): {lag} samples")
+    return lag
+
+
+def run_through(harness, jack_server, tmp_path, *args, n_outputs=2, seconds=1.0, seed=1,  # noqa: F811
+                signal_=None, during=None):
+    """Start a monitor, play a signal through it, stop it. Returns (signal, recording, summary)."""
+    x = make_signal(int(seconds * RATE_HZ), seed=seed) if signal_ is None else signal_
+    monitor = Monitor(jack_server, tmp_path, *args)
+    try:
+        rec, _ = harness.record(x, x.shape[1] + 4096, monitor=monitor, n_monitor_outputs=n_outputs,
+                                during=during)
+    finally:
+        summary = monitor.stop()
+    return x, rec, summary
+
+
+def aligned(rec: np.ndarray, delay: int, n: int) -> np.ndarray:
+    return rec[:, delay:delay + n]
+
+
+def test_delay_is_reported_latency_plus_baseline_exactly(harness, baseline, jack_server, tmp_path):  # noqa: F811
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                  "--mode", "vocals", "--record", str(tmp_path / "out.wav"))
+    total = summary["total_latency_samples"]
+    assert total == summary["engine_latency_samples"] + 128 + summary["safety_samples"]
+    through = delay_samples(x[0], rec[2], 4096)
+    print(f"baseline {baseline}, reported total {total}, measured through rtsep {through}")
+    assert through == total + baseline
+    assert delay_samples(rec[0], rec[2], 4096) == total
+    # Identity: the output is the input, delayed, to float precision.
+    n = x.shape[1]
+    np.testing.assert_allclose(aligned(rec[2:4], total + baseline, n), x, atol=1e-6, rtol=0)
+    # --record wrote what was played.
+    import soundfile as sf
+
+    played, rate = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
+    assert rate == RATE_HZ and played.shape[1] == 2
+    lag = delay_samples(x[0], played[:, 0], len(played) - n)
+    np.testing.assert_allclose(played[lag:lag + n].T, x, atol=1e-6, rtol=0)
+    assert summary["stats"]["n_callbacks"] > 0 and summary["stopped_by"] == "signal"
+
+
+def segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) runs of True in a 1-D bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[0::2], edges[1::2]))
+
+
+def check_both_pairs(x, vocals, instrumental, summary, ramp):
+    """Identity in mode both: the pairs sum to the input; vocals are the input
+    except where the fallback played (instrumental = dry there), which the
+    summary must have counted. Returns the fallback spans."""
+    np.testing.assert_allclose(vocals + instrumental, x, atol=1e-6, rtol=0)
+    spans = segments(np.abs(instrumental).max(axis=0) > 1e-5)
+    played = np.zeros(x.shape[1], bool)
+    for a, b in spans:
+        played[a:b] = True
+    np.testing.assert_allclose(vocals[:, ~played], x[:, ~played], atol=1e-6, rtol=0)
+    stats = summary["stats"]
+    assert sum(b - a for a, b in spans) <= stats["n_fallback_frames"] + 2 * ramp * (stats["n_miss_events"] + 1)
+    if spans:
+        assert stats["n_miss_events"] >= 1
+    return spans
+
+
+def test_both_mode_vocals_plus_instrumental_is_the_delayed_input(harness, baseline, jack_server,  # noqa: F811
+                                                                   tmp_path):
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                  "--mode", "both", n_outputs=4)
+    d = summary["total_latency_samples"] + baseline
+    n = x.shape[1]
+    vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
+    spans = check_both_pairs(x, vocals, instrumental, summary, summary["fallback_ramp_samples"])
+    print(f"misses {summary['misses']}, fallback spans {spans}")
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.exists(), reason=f"no shipped model at {SHIPPED_MODEL}")
+def test_shipped_model_vocals_plus_instrumental_is_the_delayed_input(harness, baseline, jack_server,  # noqa: F811
+                                                                     tmp_path):
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", str(SHIPPED_MODEL),
+                                  "--backend", "onnx-cpu", "--mode", "both", n_outputs=4, seconds=2.0)
+    d = summary["total_latency_samples"] + baseline
+    n = x.shape[1]
+    vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
+    np.testing.assert_allclose(vocals + instrumental, x, atol=1e-5, rtol=0)
+    assert np.abs(vocals).max() > 1e-3 and np.abs(instrumental).max() > 1e-3  # a real split
+
+
+def test_stalled_worker_falls_back_without_jumps_and_keeps_the_delay(harness, baseline, jack_server,  # noqa: F811
+                                                                      tmp_path):
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                  "--mode", "both", "--stall-worker-at", "1.0", "--stall-ms", "250",
+                                  n_outputs=4, seconds=2.5)
+    stats = summary["stats"]
+    assert summary["misses"] >= 40 and stats["n_miss_events"] >= 1
+    assert stats["n_fallback_frames"] >= 0.2 * RATE_HZ
+    d = summary["total_latency_samples"] + baseline
+    n = x.shape[1]
+    vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
+    ramp = summary["fallback_ramp_samples"]
+    # Fallback: dry input on the instrumental pair, silence on the vocals pair, so
+    # the pairs always sum to the delayed input (no gap, no click, no drift), and
+    # the vocals are the worker's output, at the same delay, everywhere else.
+    spans = check_both_pairs(x, vocals, instrumental, summary, ramp)
+    print(f"fallback spans {spans}; stats {stats}")
+    longest = max(spans, key=lambda ab: ab[1] - ab[0])
+    assert longest[1] - longest[0] >= 0.2 * RATE_HZ, spans
+    assert longest[1] < n - RATE_HZ // 2, "no worker output after the stall"
+    signal_step = np.abs(np.diff(x, axis=1)).max()
+    for pair in (vocals, instrumental):
+        assert np.abs(np.diff(pair, axis=1)).max() <= signal_step + np.abs(x).max() / ramp + 1e-6
+    assert np.abs(np.diff(vocals + instrumental, axis=1)).max() <= signal_step + 1e-5
+
+
+# ---- MIDI ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def midi_out(jack_server):  # noqa: F811
+    rtmidi = pytest.importorskip("rtmidi")
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi has no JACK MIDI")
+    port_name = f"rtsep-test-midi-{time.monotonic_ns() % 100000}"
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "rtsep-test")
+    out.open_virtual_port(port_name)
+    yield out, port_name
+    out.close_port()
+    out.delete()
+
+
+def dc(seconds: float, level: float = 0.25) -> np.ndarray:
+    x = np.full((2, int(seconds * RATE_HZ)), level, np.float32)
+    x[:, :480] *= np.linspace(0, 1, 480, dtype=np.float32)
+    return x
+
+
+def scheduled(out, events):
+    """A `during` callback that sends each (time_s, message) once, in order."""
+    pending = list(events)
+
+    def send(elapsed_s):
+        while pending and elapsed_s >= pending[0][0]:
+            out.send_message(pending.pop(0)[1])
+    return send
+
+
+def test_midi_sets_the_vocal_level_smoothly_with_pickup_and_toggles_mute(
+        harness, baseline, jack_server, tmp_path, midi_out):  # noqa: F811
+    out, port = midi_out
+    events = [(0.3, [0xB0, 7, 20]),     # far from unity: no pickup, no change
+              (0.6, [0xB0, 7, 116]),    # crosses unity: picked up
+              (0.9, [0xB0, 7, 64]),     # -27.1 dB
+              (1.2, [0x90, 60, 100]),   # vocals muted
+              (1.5, [0x90, 60, 100]),   # unmuted
+              (1.55, [0xF0, 0x7D, 0x01, 0xF7]),  # sysex: ignored, counted
+              (1.6, [0xB0, 7])]         # truncated: ignored, counted
+    x = dc(2.0)
+    _, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                  "--mode", "mix", "--midi", port, "--safety-ms", "20", signal_=x,
+                                  during=scheduled(out, events))
+    d = summary["total_latency_samples"] + baseline
+    y = aligned(rec[2:4], d, x.shape[1])[0]
+    gain = y / 0.25
+    from rtsep.live.midi import cc_to_gain
+
+    level = {"start": gain[int(0.05 * RATE_HZ):int(0.25 * RATE_HZ)],
+             "end": gain[int(1.75 * RATE_HZ):int(1.95 * RATE_HZ)]}
+    assert np.allclose(level["start"], 1.0, atol=1e-5)
+    assert np.allclose(level["end"], cc_to_gain(64), rtol=1e-4, atol=1e-6)
+    # Every level the output held for 50 ms is one the map allows, in order.
+    held = _plateaus(gain, int(0.05 * RATE_HZ))
+    targets = [1.0, cc_to_gain(116), cc_to_gain(64), 0.0, cc_to_gain(64)]
+    assert _matches_in_order(held, targets), f"levels held: {held}"
+    # Smooth: a 20 ms ramp, never a jump (unsmoothed, 0.25 -> 0.011 in one sample).
+    step = np.abs(np.diff(y[1000:])).max()
+    assert step <= 0.25 / (0.020 * RATE_HZ) * 1.05, f"step {step}"
+    midi = summary["midi"]
+    assert midi["n_pickup_waits"] >= 1 and midi["n_applied"] >= 4
+    assert midi["n_ignored"] >= 1
+
+
+def _plateaus(gain: np.ndarray, min_len: int) -> list[float]:
+    """Values the signal holds (within 1e-5) for at least min_len samples, in order."""
+    out = []
+    start = 0
+    for i in range(1, len(gain) + 1):
+        if i == len(gain) or abs(gain[i] - gain[start]) > 1e-5:
+            if i - start >= min_len and (not out or abs(out[-1] - gain[start]) > 1e-4):
+                out.append(float(gain[start]))
+            start = i
+    return out
+
+
+def _matches_in_order(held: list[float], targets: list[float]) -> bool:
+    return len(held) == len(targets) and all(abs(h - t) <= 1e-4 + 1e-4 * t for h, t in zip(held, targets))
+
+
+def test_midi_learn_assigns_ccs_and_saves_the_map(harness, baseline, jack_server, tmp_path,  # noqa: F811
+                                                   midi_out):
+    out, port = midi_out
+    map_path = tmp_path / "learned.json"
+    events = [(0.2, [0xB0, 21, 0]), (0.3, [0xB0, 21, 4]), (0.4, [0xB0, 22, 9]),
+              (0.6, [0xB0, 21, 115]), (0.8, [0xB0, 21, 1])]
+    x = dc(1.3)
+    _, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                  "--mode", "mix", "--midi", port, "--midi-learn", "--midi-map",
+                                  str(map_path), "--safety-ms", "20", signal_=x,
+                                  during=scheduled(out, events))
+    saved = json.loads(map_path.read_text())
+    assert saved["cc"] == {"21": "vocal_level", "22": "instrumental_level"}
+    assert saved["notes"] == {"60": "vocal_mute", "62": "vocal_solo", "64": "bypass"}
+    assert summary["midi"]["learned"] == {"21": "vocal_level", "22": "instrumental_level"}
+    d = summary["total_latency_samples"] + baseline
+    y = aligned(rec[2:4], d, x.shape[1])[0]
+    assert np.allclose(y[-RATE_HZ // 10:] / 0.25, 1e-3, rtol=1e-3)  # CC 21 at 1 = -60 dB
+
+
+# ---- file mode agrees with live ---------------------------------------------------------
+
+
+def test_separate_on_a_file_equals_the_live_output(harness, baseline, jack_server, tmp_path):  # noqa: F811
+    sf = pytest.importorskip("soundfile")
+    try:
+        import rtsep.commands.separate  # noqa: F401
+    except ImportError:
+        pytest.skip("rtsep separate is not in this build")
+    model = str(SHIPPED_MODEL) if SHIPPED_MODEL.exists() else "identity"
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", model, "--backend",
+                                  "auto" if model == "identity" else "onnx-cpu", "--mode", "both",
+                                  "--safety-ms", "20", n_outputs=4, seconds=1.0, seed=3)
+    wav = tmp_path / "mix.wav"
+    sf.write(wav, x.T, RATE_HZ, subtype="FLOAT")
+    extra = [] if model == "identity" else ["--backend", "onnx-cpu"]
+    result = subprocess.run([sys.executable, "-m", "rtsep", "separate", str(wav), "-o",
+                             str(tmp_path / "sep"), "--model", model, "--quiet", *extra],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    vocals_file = next((tmp_path / "sep").rglob("vocals.wav"))
+    file_vocals, _ = sf.read(vocals_file, dtype="float32", always_2d=True)
+    file_instr, _ = sf.read(vocals_file.with_name("accompaniment.wav"), dtype="float32", always_2d=True)
+    if summary["misses"]:
+        pytest.skip(f"the live worker missed {summary['misses']} blocks on this machine; "
+                    "the fallback differs from the model's output there")
+    d = summary["total_latency_samples"] + baseline
+    n = x.shape[1]
+    np.testing.assert_allclose(aligned(rec[2:4], d, n), file_vocals.T, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(aligned(rec[4:6], d, n), file_instr.T, atol=1e-5, rtol=0)
+
+
+# ---- errors and devices ---------------------------------------------------------------
+
+
+def run_cli(jack_server, *args, timeout=60):  # noqa: F811
+    return subprocess.run([sys.executable, "-m", "rtsep", *args], cwd=ROOT, env=jack_server.env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_devices_lists_the_jack_system_device(jack_server):  # noqa: F811
+    result = run_cli(jack_server, "devices", "--json")
+    assert result.returncode == 0, result.stderr
+    audio = json.loads(result.stdout)["audio"]
+    jack_devices = [d for d in audio if "JACK" in d["host_api"]]
+    assert jack_devices and jack_devices[0]["name"] == "system"
+    assert jack_devices[0]["n_input_channels"] == 6 and jack_devices[0]["n_output_channels"] == 4
+    assert jack_devices[0]["default_samplerate_hz"] == RATE_HZ
+    text = run_cli(jack_server, "devices")
+    assert "system" in text.stdout and "JACK" in text.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input", "99"], "no audio device with index 99"),
+    (["--input", "no-such-card"], "no input device matches 'no-such-card'"),
+    (["--samplerate", "22050"], "sample rate 22050 Hz is not supported"),
+    (["--samplerate", "44100"], "refuse 44100 Hz"),
+    (["--input-channels", "9"], "channel 9 does not exist"),
+    (["--output-channels", "1,2,3"], "takes 2 or 1 channel"),
+    (["--model", "/nonexistent/model.onnx"], "model.onnx"),
+    (["--midi", "no-such-port"], "no MIDI input port matches"),
+])
+def test_bad_options_are_one_line_errors(jack_server, args, message):  # noqa: F811
+    result = run_cli(jack_server, "monitor", "--model", "identity", "--duration", "1", *args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("rtsep monitor: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_duration_ends_the_run_with_a_summary(jack_server, tmp_path):  # noqa: F811
+    summary_path = tmp_path / "s.json"
+    result = run_cli(jack_server, "monitor", "--input", "system", "--model", "identity",
+                     "--duration", "0.5", "--latency", "low", "--summary-json", str(summary_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["stopped_by"] == "duration" and summary["latency_mode"] == "low"
+    assert summary["total_latency_samples"] < 511 + 128 + 144
+    assert "latency" in result.stderr and "misses" in result.stderr
+
+
+@pytest.mark.slow
+def test_sixty_seconds_at_128_samples_without_misses(harness, jack_server, tmp_path):  # noqa: F811
+    model = str(SHIPPED_MODEL) if SHIPPED_MODEL.exists() else "identity"
+    monitor = Monitor(jack_server, tmp_path, "--model", model, "--mode", "instrumental",
+                      "--duration", "60")
+    summary = monitor.wait(timeout_s=120)
+    print(f"60 s with {model}: misses {summary['misses']}, xruns {summary['xruns']}, "
+          f"worker load {summary['worker']['load']:.3f}, worst chunk {summary['worker']['max_chunk_load']:.3f}")
+    assert summary["stats"]["n_frames"] >= 59 * RATE_HZ
+    assert summary["misses"] == 0

@@ -1,0 +1,168 @@
+"""MIDI control: the default map, soft takeover, learn, garbage, map files.
+
+Messages are fed to the controller as python-rtmidi delivers them, and act on
+a real LiveBridge (the JACK test sends them through a real MIDI port).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rtsep import _core
+from rtsep.errors import UserError
+from rtsep.live.midi import (MidiController, MidiMap, cc_to_gain, gain_to_cc)
+
+
+def make_bridge():
+    return _core.LiveBridge(48000, 2, 2, [0, 1], [0, 1], "mix", 510, 272)
+
+
+def test_cc_gain_law():
+    assert cc_to_gain(0) == 0.0
+    assert cc_to_gain(1) == pytest.approx(10 ** (-60 / 20))
+    assert cc_to_gain(127) == pytest.approx(10 ** (6 / 20))
+    for value in range(1, 128):
+        assert gain_to_cc(cc_to_gain(value)) == pytest.approx(value)
+    assert 115 < gain_to_cc(1.0) < 116
+
+
+def test_cc7_picks_up_before_moving_the_vocal_level():
+    bridge = make_bridge()
+    ctl = MidiController(bridge)
+    assert not ctl.handle([0xB0, 7, 20])  # knob far below 0 dB: no jump
+    assert bridge.vocals_gain == 1.0 and ctl.n_pickup_waits == 1
+    assert not ctl.handle([0xB0, 7, 60])
+    assert ctl.handle([0xB0, 7, 116])  # crossed unity: picked up
+    assert bridge.vocals_gain == pytest.approx(cc_to_gain(116), rel=1e-6)
+    assert ctl.handle([0xB0, 7, 64])
+    assert bridge.vocals_gain == pytest.approx(cc_to_gain(64), rel=1e-6)
+    assert bridge.instrumental_gain == 1.0
+
+
+def test_pickup_within_tolerance_and_again_after_an_outside_change():
+    bridge = make_bridge()
+    ctl = MidiController(bridge)
+    assert ctl.handle([0xB1, 11, 114])  # 1.5 values from unity: within tolerance, any channel
+    assert bridge.instrumental_gain == pytest.approx(cc_to_gain(114), rel=1e-6)
+    ctl.set_level("instrumental_level", 0.01)  # e.g. the command line
+    assert not ctl.handle([0xB0, 11, 100])
+    assert bridge.instrumental_gain == pytest.approx(0.01)
+    bridge.instrumental_gain = 0.5  # changed behind the controller's back
+    position = gain_to_cc(0.5)
+    assert ctl.handle([0xB0, 11, round(position)])
+    assert bridge.instrumental_gain == pytest.approx(cc_to_gain(round(position)), rel=1e-6)
+
+
+def test_notes_toggle_mute_solo_and_bypass():
+    bridge = make_bridge()
+    ctl = MidiController(bridge)
+    assert ctl.handle([0x90, 60, 100]) and bridge.vocals_muted
+    assert not ctl.handle([0x80, 60, 0]) and bridge.vocals_muted  # note-off: nothing
+    assert not ctl.handle([0x90, 60, 0]) and bridge.vocals_muted  # velocity 0 = note-off
+    assert ctl.handle([0x90, 60, 1]) and not bridge.vocals_muted
+    bridge.instrumental_muted = False
+    assert ctl.handle([0x90, 62, 90])
+    assert bridge.instrumental_muted and not bridge.vocals_muted
+    assert ctl.handle([0x90, 62, 90])
+    assert not bridge.instrumental_muted
+    assert ctl.handle([0x90, 64, 90]) and bridge.bypass
+    assert ctl.handle([0x90, 64, 90]) and not bridge.bypass
+    assert ctl.stats()["n_applied"] == 6 and ctl.stats()["n_unmapped"] == 2
+
+
+@pytest.mark.parametrize("message", [
+    [], [0x07], [0xB0, 7], [0xB0, 7, 200], [0xB0, 7, 1, 2], [0x90, 60],
+    [0xF0, 0x7D, 0x01, 0xF7], [0xF7], [0xB0, 300, 1], [-1, 7, 1], ["x", 7, 1], None,
+])
+def test_garbage_is_ignored_and_counted(message):
+    bridge = make_bridge()
+    ctl = MidiController(bridge)
+    assert ctl.handle(message) is False
+    assert ctl.n_ignored == 1 and ctl.n_applied == 0
+    assert bridge.vocals_gain == 1.0 and not bridge.vocals_muted and not bridge.bypass
+
+
+def test_rtmidi_callback_never_raises():
+    ctl = MidiController(make_bridge())
+    ctl.on_rtmidi(None)  # not even a (message, delta) pair
+    ctl.on_rtmidi(([0xB0, 7, 999], 0.0))
+    assert ctl.n_ignored == 2
+
+
+def test_unmapped_and_other_channel_messages_are_counted_apart():
+    bridge = make_bridge()
+    ctl = MidiController(bridge, MidiMap(cc={7: "vocal_level"}, channel=0))
+    assert not ctl.handle([0xC0, 5])  # program change
+    assert not ctl.handle([0xB0, 1, 64])  # unmapped CC
+    assert not ctl.handle([0xB3, 7, 116])  # mapped CC on another channel
+    assert not ctl.handle([0xF8])  # clock
+    assert ctl.n_unmapped == 4 and ctl.n_ignored == 0
+    assert bridge.vocals_gain == 1.0
+
+
+def test_learn_assigns_the_next_ccs_in_order():
+    bridge = make_bridge()
+    ctl = MidiController(bridge, learn=True)
+    assert ctl.learning
+    assert ctl.handle([0xB2, 21, 0])  # learns; does not move the level
+    assert bridge.vocals_gain == 1.0
+    assert not ctl.handle([0xB2, 21, 5])  # the same knob still moving
+    assert ctl.handle([0xB2, 22, 3])
+    assert not ctl.learning
+    assert ctl.map.cc == {21: "vocal_level", 22: "instrumental_level"}
+    assert ctl.learned == [(21, "vocal_level"), (22, "instrumental_level")]
+    assert ctl.map.notes == MidiMap.default().notes
+    # Learned knobs pick up like any other.
+    assert not ctl.handle([0xB0, 21, 10])
+    assert ctl.handle([0xB0, 21, 115]) and ctl.handle([0xB0, 21, 1])
+    assert bridge.vocals_gain == pytest.approx(10 ** (-3), rel=1e-5)
+    assert any("CC 21" in e for e in ctl.events)
+
+
+def test_map_round_trip_and_bad_files(tmp_path):
+    path = tmp_path / "map.json"
+    m = MidiMap(cc={21: "vocal_level", 7: "instrumental_level"}, notes={36: "bypass"}, channel=9)
+    m.save(path)
+    data = json.loads(path.read_text())
+    assert data == {"version": 1, "channel": 10, "cc": {"7": "instrumental_level", "21": "vocal_level"},
+                    "notes": {"36": "bypass"}}
+    assert MidiMap.load(path) == m
+    cases = {
+        "{": "cannot read the MIDI map",
+        '{"cc": {"7": "volume"}}': "unknown target 'volume'",
+        '{"cc": {"300": "vocal_level"}}': "out of range",
+        '{"channel": 17}': "channel must be null or 1..16",
+        '{"version": 2}': "unsupported version",
+        '[1]': "expected a JSON object",
+    }
+    for text, message in cases.items():
+        path.write_text(text)
+        with pytest.raises(UserError, match=message):
+            MidiMap.load(path)
+    with pytest.raises(UserError, match="no such MIDI map"):
+        MidiMap.load(tmp_path / "missing.json")
+
+
+def test_gain_change_from_midi_is_smoothed_on_the_audio_side():
+    # A zero-latency pass-through worker (vocals = input) keeps the bridge on worker output.
+    bridge = _core.LiveBridge(48000, 2, 2, [0, 1], [0, 1], "vocals", 0, 200, 48)
+    ctl = MidiController(bridge)
+    x = np.full((128, 2), 0.5, np.float32)
+    out = np.zeros((128, 2), np.float32)
+    buf, silence = np.zeros((2, 128), np.float32), np.zeros((2, 128), np.float32)
+    levels = []
+    for k in range(40):
+        if k == 10:
+            ctl.handle([0xB0, 7, 115])
+            ctl.handle([0xB0, 7, 0])  # straight to silence
+        bridge.process(x, out)
+        n = bridge.pop_input(buf)
+        bridge.push_output(buf[:, :n], silence[:, :n])
+        levels.append(out[:, 0].copy())
+    y = np.concatenate(levels)
+    assert bridge.stats()["n_missed_blocks"] == 0
+    assert y[9 * 128] == 0.5 and y[-1] == 0.0
+    assert np.abs(np.diff(y[300:])).max() <= 0.5 / 960 * 1.01  # 20 ms ramp, never a jump
