@@ -253,6 +253,8 @@ def test_buffers_are_checked():
     with pytest.raises(ValueError, match=r"\(n_frames, 2\)"):
         rig.bridge.process(np.zeros((128, 3), np.float32), np.zeros((128, 2), np.float32))
     with pytest.raises(ValueError, match="same number of frames"):
+        rig.bridge.process(np.zeros((128, 2), np.float32), np.zeros((127, 2), np.float32))
+    with pytest.raises(ValueError, match="same number of frames"):
         rig.bridge.push_output(np.zeros((2, 10), np.float32), np.zeros((2, 11), np.float32))
     assert rig.bridge.wait_for_input(0.001) is False
 

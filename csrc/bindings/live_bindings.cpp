@@ -231,25 +231,25 @@ and ``push_output``; one recorder thread calls ``pop_record``.
       // -- audio thread (for tests: the same code the device callback runs)
       .def(
           "process",
-          [](LiveBridge& self, py::handle in, py::handle out, unsigned long status_flags) {
+          [](LiveBridge& self, py::handle input, py::handle output, unsigned long status_flags) {
             std::size_t n_out_frames = 0;
-            float* o = interleaved_of(out, "out", self.config().n_device_output_channels, true,
-                                      &n_out_frames);
+            float* o = interleaved_of(output, "output", self.config().n_device_output_channels,
+                                      true, &n_out_frames);
             const float* i = nullptr;
-            if (!in.is_none()) {
+            if (!input.is_none()) {
               std::size_t n_in_frames = 0;
-              i = interleaved_of(in, "in", self.config().n_device_input_channels, false,
+              i = interleaved_of(input, "input", self.config().n_device_input_channels, false,
                                  &n_in_frames);
               if (n_in_frames != n_out_frames) {
-                throw py::value_error("in and out must have the same number of frames");
+                throw py::value_error("input and output must have the same number of frames");
               }
             }
             py::gil_scoped_release release;
             self.process(i, o, n_out_frames, status_flags);
           },
-          py::arg("in"), py::arg("out"), py::arg("status_flags") = 0,
-          "Run the device callback once: in float32 (n_frames, n_device_input_channels) or "
-          "None, out float32 (n_frames, n_device_output_channels), both interleaved and "
+          py::arg("input"), py::arg("output"), py::arg("status_flags") = 0,
+          "Run the device callback once: input float32 (n_frames, n_device_input_channels) or "
+          "None, output float32 (n_frames, n_device_output_channels), both interleaved and "
           "C-contiguous. For tests; a stream calls the native callback directly.")
       // -- worker thread
       .def(

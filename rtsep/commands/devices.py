@@ -38,14 +38,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {mark} {d.index:>3}  {d.name:<{width}}  {d.host_api:<26}  "
                   f"{d.n_input_channels:>3}  {d.n_output_channels:>3}  {d.default_samplerate_hz:g}")
     if midi is not None:
-        for api_label, ports in midi.items():
-            print(f"MIDI inputs ({api_label}):" + ("" if ports else " none"))
-            for i, name in enumerate(ports):
+        for api_label, info in midi.items():
+            if info["error"]:
+                print(f"MIDI inputs ({api_label}): unavailable ({info['error']})")
+                continue
+            print(f"MIDI inputs ({api_label}):" + ("" if info["ports"] else " none"))
+            for i, name in enumerate(info["ports"]):
                 print(f"  {i:>3}  {name}")
     return 0
 
 
-def _midi_ports() -> dict[str, list[str]]:
+def _midi_ports() -> dict[str, dict]:
+    """``{api: {"ports": [names], "error": None or why the API is unusable}}``."""
     import rtmidi
 
     from rtsep.errors import UserError
@@ -56,8 +60,7 @@ def _midi_ports() -> dict[str, list[str]]:
         if api == rtmidi.API_RTMIDI_DUMMY:
             continue
         try:
-            ports[api_name(api)] = list_midi_inputs(api)
+            ports[api_name(api)] = {"ports": list_midi_inputs(api), "error": None}
         except UserError as exc:
-            ports[api_name(api)] = []
-            ports[api_name(api) + " (unavailable)"] = [str(exc)]
+            ports[api_name(api)] = {"ports": [], "error": str(exc)}
     return ports

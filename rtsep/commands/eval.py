@@ -16,6 +16,8 @@ never the offline path. Writes ``eval.md``, ``eval.json`` and spectrogram PNGs.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -31,11 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma list of {SETS}")
     parser.add_argument("--baselines", default="mixture,repet-sim,oracle-irm",
                         help="comma list of baselines to score beside the model ('' for none)")
+    parser.add_argument("--no-model", action="store_true", help="score the baselines only")
     parser.add_argument("--n-synthetic", type=int, default=8, help="held-out synthetic songs")
     parser.add_argument("--clip-seconds", type=float, default=30.0, help="clip length for the held-out song")
     parser.add_argument("--data-root", help="real audio folder (default ../shared/data or $RTSEP_DATA)")
     parser.add_argument("--cache-dir", default="cache")
     parser.add_argument("-o", "--outdir", default="eval-results")
+
+
+def hash_audio(x: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()[:16]
 
 
 def _read_pair(folder: Path, ext: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -103,6 +110,9 @@ def evaluate(args) -> dict:
 
     geometry = StftGeometry(latency_mode=args.latency)
     results = []
+    cache_path = Path(args.cache_dir) / "eval-baselines.json"
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     for set_name in [s for s in args.sets.split(",") if s]:
         try:
             clips = iter_clips(set_name, args)
@@ -111,20 +121,29 @@ def evaluate(args) -> dict:
             continue
         for i, (name, vocals, acc, rate) in enumerate(clips):
             mix = vocals + acc
-            methods = {"rtsep": model_fn}
             baselines = [b for b in args.baselines.split(",") if b]
+            methods = {} if args.no_model else {"rtsep": model_fn}
+            base_methods = {}
             if "mixture" in baselines:
-                methods["mixture"] = lambda m, r: m
+                base_methods["mixture"] = lambda m, r: m
             if "repet-sim" in baselines:
-                methods["repet-sim"] = ev.repet_sim
+                base_methods["repet-sim"] = ev.repet_sim
             if "oracle-irm" in baselines:
-                methods["oracle-irm"] = lambda m, r, v=vocals: ev.oracle_irm(m, v, geometry)
+                base_methods["oracle-irm"] = lambda m, r, v=vocals: ev.oracle_irm(m, v, geometry)
             res = ev.score_clip(name, set_name, mix, vocals, rate, methods)
+            # Baselines do not depend on the model: scored once per clip and cached.
+            key = f"{set_name}/{name}/{args.latency}/{hash_audio(mix)}"
+            todo = {k: f for k, f in base_methods.items() if k not in cache.get(key, {})}
+            if todo:
+                cache.setdefault(key, {}).update(
+                    ev.score_clip(name, set_name, mix, vocals, rate, todo).scores)
+                cache_path.write_text(json.dumps(cache))
+            res.scores.update({k: cache[key][k] for k in base_methods})
             results.append(res)
             print(f"{set_name}/{name}: " + ", ".join(
                 f"{k} {v.get('vocals_sdr_db', v.get('vocal_leak_db')):.2f}" for k, v in res.scores.items()),
                 file=sys.stderr)
-            if i == 0 or name in ("Beatles", "80s-rock"):
+            if not args.no_model and (i == 0 or name in ("Beatles", "80s-rock")):
                 est = model_fn(mix, rate)
                 safe = name.replace("/", "_").replace("@", "_")
                 ev.save_spectrograms(out / f"spec-{set_name}-{safe}.png", mix, vocals, est, rate,

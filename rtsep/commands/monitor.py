@@ -25,8 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dev.add_argument("--output-channels", metavar="LIST",
                      help="1-based output channels: two (L,R; four for --mode both: vocals L,R, "
                           "instrumental L,R), or one per pair for a mono downmix (default: 1,2[,3,4])")
-    dev.add_argument("--safety-ms", type=float, default=3.0,
-                     help="scheduling safety added to the latency, in ms (default 3)")
+    dev.add_argument("--safety-ms", type=float, default=4.0,
+                     help="scheduling safety added to the latency, in ms (default 4). The model "
+                          "may finish a block 1 + floor((safety - 1 ms) / block) blocks after it "
+                          "came in: 2 blocks at the defaults")
+    dev.add_argument("--realtime-priority", type=int, default=0, metavar="N",
+                     help="run the model worker thread SCHED_FIFO at priority N (Linux; needs "
+                          "permission, e.g. the audio group's rtprio limit); 0 = normal (default)")
     mix = parser.add_argument_group("output")
     mix.add_argument("--mode", choices=("vocals", "instrumental", "both", "mix"), default="instrumental",
                      help="what to play: instrumental (karaoke, default), vocals, both (vocals on one "
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         output_channels=parse_channels(args.output_channels, "--output-channels"),
         mode=args.mode, vocal_gain_db=args.vocal_gain_db,
         instrumental_gain_db=args.instrumental_gain_db, model=args.model, backend=args.backend,
-        latency_mode=args.latency, safety_ms=args.safety_ms, midi=args.midi,
+        latency_mode=args.latency, safety_ms=args.safety_ms,
+        realtime_priority=args.realtime_priority, midi=args.midi,
         midi_learn=args.midi_learn, midi_map=args.midi_map, duration_s=args.duration,
         record=args.record, summary_json=args.summary_json,
         stall_worker_at_s=args.stall_worker_at, stall_ms=args.stall_ms,

@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default="cache", help="decoded/pre-rendered data cache")
     parser.add_argument("--data-root", help="real audio folder (default ../shared/data or $RTSEP_DATA)")
     parser.add_argument("--init-from", help="start a new run from this checkpoint's weights")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -31,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
                       segment_frames=args.segment_frames, lr=args.lr, total_steps=args.total_steps,
                       valid_every=args.valid_every, seed=args.seed)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
-                      n_threads=args.threads, init_from=args.init_from)
+                      n_threads=args.threads, init_from=args.init_from,
+                      device=args.device)
     trainer.train(args.minutes, max_steps=args.steps)
     print(f"{args.run_dir}: step {trainer.step}, best valid SDR {trainer.best_sdr_db:.2f} dB")
     return 0

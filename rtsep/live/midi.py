@@ -370,18 +370,24 @@ class MidiInput:
             self._midi_in = rtmidi.MidiIn(api, client_name)
         except rtmidi.SystemError as exc:
             raise UserError(f"MIDI ({api_name(api)}) is not available: {exc}") from None
-        ports = list(self._midi_in.get_ports())
-        index = _find_port(spec, ports, api)
-        self.port_name = ports[index]
-        self.api = api
-        # sysex and timing arrive so they can be counted as ignored, not silently dropped.
-        self._midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
-        self._midi_in.set_callback(controller.on_rtmidi)
         try:
-            self._midi_in.open_port(index, "control")
-        except rtmidi.SystemError as exc:
+            ports = list(self._midi_in.get_ports())
+            index = _find_port(spec, ports, api)
+            self.port_name = ports[index]
+            self.api = api
+            # sysex arrives so that it can be counted as ignored, not dropped unseen.
+            self._midi_in.ignore_types(sysex=False, timing=True, active_sense=True)
+            self._midi_in.set_callback(controller.on_rtmidi)
+            try:
+                self._midi_in.open_port(index, "control")
+            except rtmidi.SystemError as exc:
+                raise UserError(f"cannot open MIDI port {self.port_name!r}: {exc}") from None
+        except BaseException:
+            # Close the MIDI client (on JACK, a client that vanishes without closing
+            # stalls a synchronous server until it times out).
             self._midi_in.delete()
-            raise UserError(f"cannot open MIDI port {self.port_name!r}: {exc}") from None
+            self._midi_in = None
+            raise
 
     def close(self) -> None:
         if self._midi_in is not None:

@@ -55,10 +55,13 @@ class Recorder:
             self.error = exc
 
     def stop(self) -> None:
-        """Stop after writing everything recorded so far (call after the stream stopped)."""
+        """Stop after writing everything recorded so far (after the stream stopped). Idempotent."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
+        if self._file.closed:
+            return
         if self.error is None:
             while self._drain():
                 pass

@@ -2,16 +2,17 @@
 
 :func:`run_monitor` is what ``rtsep monitor`` runs:
 
-1. find the devices and check the rate (44.1 or 48 kHz, run natively; other
-   rates are refused, not resampled) and the channel selections;
+1. :func:`plan_devices`: find the devices, check the rate (44.1 or 48 kHz run
+   natively; other rates are refused, not resampled) and the channel
+   selections, and settle the device block;
 2. load the model (or the identity test processor) into an
    :class:`rtsep.engine.Separator`;
-3. build the :class:`rtsep._core.LiveBridge` with the fixed latency
-   ``engine latency + block + safety`` and hand its native callback to
-   PortAudio (``sounddevice._StreamBase`` with a C function pointer, as
-   python-rtmixer does);
-4. run the worker thread, the optional recorder and MIDI input, and print a
-   status line until the duration ends, Ctrl-C or SIGTERM;
+3. :func:`make_bridge`: the :class:`rtsep._core.LiveBridge` with the fixed
+   latency ``engine latency + block + safety``;
+4. :class:`Session`: hand the bridge's native callback to PortAudio
+   (``sounddevice._StreamBase`` with a C function pointer, as python-rtmixer
+   does), run the worker thread, the optional recorder and MIDI input, and
+   print a status line until the duration ends, Ctrl-C or SIGTERM;
 5. stop everything and return (and print) a summary.
 """
 
@@ -23,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtsep.errors import UserError
@@ -32,6 +33,8 @@ from rtsep.live import devices as devmod
 MODES = ("vocals", "instrumental", "both", "mix")
 #: Cross-fade to and from the fallback, in ms (at most the safety margin).
 FALLBACK_RAMP_MS = 1.0
+#: Largest input chunk the worker hands the engine at once (after a stall).
+MAX_WORKER_CHUNK_SAMPLES = 4096
 
 
 @dataclass
@@ -50,7 +53,8 @@ class MonitorOptions:
     model: str | None = None
     backend: str = "auto"
     latency_mode: str = "default"
-    safety_ms: float = 3.0
+    safety_ms: float = 4.0
+    realtime_priority: int = 0
     midi: str | None = None
     midi_learn: bool = False
     midi_map: str | None = None
@@ -64,6 +68,28 @@ class MonitorOptions:
     status_interval_s: float = 0.2
 
 
+@dataclass
+class DevicePlan:
+    """What the options resolve to on this machine. Channels are 0-based."""
+
+    input: devmod.DeviceInfo
+    output: devmod.DeviceInfo
+    rate_hz: int
+    input_channels: list[int]
+    output_channels: list[int]
+    block_samples: int       # the device block the latency margin is made for
+    stream_blocksize: int    # what PortAudio is asked for (0 = the host's own block)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_device_input_channels(self) -> int:
+        return max(self.input_channels) + 1
+
+    @property
+    def n_device_output_channels(self) -> int:
+        return max(self.output_channels) + 1
+
+
 def db_to_gain(db: float) -> float:
     if math.isnan(db) or db > 40.0:
         raise UserError(f"gain {db} dB is out of range (use up to +40 dB, or -inf for silence)")
@@ -74,38 +100,112 @@ def _dbfs(peak: float) -> str:
     return f"{20.0 * math.log10(peak):6.1f}" if peak > 0.0 else "  -inf"
 
 
-def _check_options(opts: MonitorOptions) -> None:
+def check_options(opts: MonitorOptions) -> None:
+    """One-line UserErrors for options that are wrong whatever the devices."""
     if opts.mode not in MODES:
         raise UserError(f"unknown mode {opts.mode!r}; choose {', '.join(MODES)}")
     if not 1 <= opts.blocksize <= 8192:
         raise UserError(f"--blocksize must be in 1..8192, got {opts.blocksize}")
     if not 0.0 <= opts.safety_ms <= 200.0:
         raise UserError(f"--safety-ms must be in 0..200, got {opts.safety_ms}")
+    if not 0 <= opts.realtime_priority <= 99:
+        raise UserError(f"--realtime-priority must be in 0..99, got {opts.realtime_priority}")
     if opts.duration_s is not None and opts.duration_s <= 0:
         raise UserError(f"--duration must be > 0, got {opts.duration_s}")
     if opts.midi_learn and opts.midi is None:
         raise UserError("--midi-learn needs --midi PORT")
+    db_to_gain(opts.vocal_gain_db)
+    db_to_gain(opts.instrumental_gain_db)
 
 
 def _channels(selected: list[int] | None, n_available: int, n_wanted: int, option: str,
-              device: devmod.DeviceInfo, allow_half: bool) -> list[int]:
-    """Validate a 0-based channel selection (default: the first n_wanted channels)."""
+              device: devmod.DeviceInfo) -> list[int]:
+    """Validate a 0-based channel selection of n_wanted or n_wanted // 2 channels
+    (default: the first n_wanted, or n_wanted // 2 if the device has fewer)."""
+    n_half = max(1, n_wanted // 2)
     if selected is None:
         if n_available >= n_wanted:
             return list(range(n_wanted))
-        if allow_half and n_available >= max(1, n_wanted // 2):
-            return list(range(max(1, n_wanted // 2)))
+        if n_available >= n_half:
+            return list(range(n_half))
         raise UserError(f"device {device.index} ({device.name}) has {n_available} channel(s); "
                         f"{option} needs {n_wanted} (pass {option}; see `rtsep devices`)")
-    allowed = (n_wanted, n_wanted // 2) if allow_half else (1, 2)
-    if len(selected) not in allowed:
-        what = " or ".join(str(a) for a in allowed)
-        raise UserError(f"{option} takes {what} channel(s), got {len(selected)}")
+    if len(selected) not in (n_wanted, n_half):
+        raise UserError(f"{option} takes {n_wanted} or {n_half} channel(s), got {len(selected)}")
     for ch in selected:
         if ch >= n_available:
             raise UserError(f"{option}: channel {ch + 1} does not exist on device {device.index} "
                             f"({device.name}, {n_available} channel(s); see `rtsep devices`)")
     return selected
+
+
+def plan_devices(opts: MonitorOptions, sd) -> DevicePlan:
+    """Resolve devices, rate, channels and block; UserError (with a hint) otherwise."""
+    device_list = devmod.list_devices(sd)
+    in_dev = devmod.find_device(opts.input, "input", device_list)
+    out_dev = devmod.find_device(opts.output, "output", device_list)
+    rate_hz = devmod.check_rate(opts.samplerate_hz if opts.samplerate_hz is not None
+                                else in_dev.default_samplerate_hz)
+    plan = DevicePlan(
+        input=in_dev, output=out_dev, rate_hz=rate_hz,
+        input_channels=_channels(opts.input_channels, in_dev.n_input_channels, 2,
+                                 "--input-channels", in_dev),
+        output_channels=_channels(opts.output_channels, out_dev.n_output_channels,
+                                  4 if opts.mode == "both" else 2, "--output-channels", out_dev),
+        block_samples=opts.blocksize, stream_blocksize=opts.blocksize)
+    if devmod.is_jack(in_dev) and devmod.is_jack(out_dev):
+        # On JACK the callback takes JACK's period as it comes (PortAudio's
+        # "unspecified" block size): a fixed size would add a hidden block of
+        # re-buffering delay that no one could account for.
+        plan.stream_blocksize = 0
+        period = devmod.jack_period_samples()
+        if period is not None and period != opts.blocksize:
+            plan.notes.append(f"JACK runs {period}-sample periods: block {period}, "
+                              f"not {opts.blocksize}")
+            plan.block_samples = period
+    try:
+        sd.check_input_settings(device=in_dev.index, channels=plan.n_device_input_channels,
+                                dtype="float32", samplerate=rate_hz)
+        sd.check_output_settings(device=out_dev.index, channels=plan.n_device_output_channels,
+                                 dtype="float32", samplerate=rate_hz)
+    except sd.PortAudioError as exc:
+        raise UserError(f"the devices refuse {rate_hz} Hz with {plan.n_device_input_channels} in / "
+                        f"{plan.n_device_output_channels} out channels ({exc.args[0]}); "
+                        "see `rtsep devices`") from None
+    return plan
+
+
+def make_bridge(opts: MonitorOptions, plan: DevicePlan, engine_latency_samples: int):
+    """The native bridge and its timing: ``(bridge, timing dict)``.
+
+    The margin is one device block plus the safety. Worker output arrives a
+    device block at a time, and fading to the fallback needs ``ramp`` samples
+    in hand, so the worker may deliver a block ``1 + (safety - ramp) // block``
+    blocks after it came in without a miss (``worker_deadline_blocks``).
+    """
+    from rtsep import _core
+
+    rate, block = plan.rate_hz, plan.block_samples
+    safety = round(opts.safety_ms * 1e-3 * rate)
+    ramp = max(1, min(round(FALLBACK_RAMP_MS * 1e-3 * rate), safety))
+    safety = max(safety, ramp)
+    bridge = _core.LiveBridge(
+        sample_rate_hz=rate, n_device_input_channels=plan.n_device_input_channels,
+        n_device_output_channels=plan.n_device_output_channels,
+        input_channels=plan.input_channels, output_channels=plan.output_channels, mode=opts.mode,
+        engine_latency_samples=engine_latency_samples, margin_samples=block + safety,
+        fallback_ramp_samples=ramp, max_chunk_frames=max(1024, block),
+        input_ring_frames=4 * rate, record_ring_frames=2 * rate if opts.record else 0)
+    bridge.vocals_gain = db_to_gain(opts.vocal_gain_db)
+    bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)
+    total = bridge.total_latency_samples
+    timing = {
+        "engine_latency_samples": engine_latency_samples, "margin_samples": block + safety,
+        "safety_samples": safety, "fallback_ramp_samples": ramp,
+        "worker_deadline_blocks": 1 + (safety - ramp) // block,
+        "total_latency_samples": total, "total_latency_ms": 1000.0 * total / rate,
+    }
+    return bridge, timing
 
 
 class _Stop:
@@ -121,167 +221,243 @@ class _Stop:
             self.event.set()
 
 
-def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
-    """Run live monitoring until the duration, Ctrl-C or SIGTERM; returns the summary."""
-    _check_options(opts)
-    sd = devmod.portaudio(opts.jack_client_name)
-    device_list = devmod.list_devices(sd)
-    in_dev = devmod.find_device(opts.input, "input", device_list)
-    out_dev = devmod.find_device(opts.output, "output", device_list)
-    rate_hz = devmod.check_rate(opts.samplerate_hz if opts.samplerate_hz is not None
-                                else in_dev.default_samplerate_hz)
-    n_routed = 4 if opts.mode == "both" else 2
-    in_channels = _channels(opts.input_channels, in_dev.n_input_channels, 2, "--input-channels",
-                            in_dev, allow_half=True)
-    out_channels = _channels(opts.output_channels, out_dev.n_output_channels, n_routed,
-                             "--output-channels", out_dev, allow_half=True)
-    n_dev_in, n_dev_out = max(in_channels) + 1, max(out_channels) + 1
-    # On JACK the callback gets JACK's period as is (PortAudio's "unspecified"
-    # block size): a fixed size would add a hidden block of re-buffering delay.
-    block = opts.blocksize
-    stream_blocksize = opts.blocksize
-    notes = []
-    if devmod.is_jack(in_dev) and devmod.is_jack(out_dev):
-        stream_blocksize = 0
-        period = devmod.jack_period_samples()
-        if period is not None and period != opts.blocksize:
-            notes.append(f"JACK runs {period}-sample periods: using block {period}, not {opts.blocksize}")
-            block = period
-    try:
-        sd.check_input_settings(device=in_dev.index, channels=n_dev_in, dtype="float32",
-                                samplerate=rate_hz)
-        sd.check_output_settings(device=out_dev.index, channels=n_dev_out, dtype="float32",
-                                 samplerate=rate_hz)
-    except sd.PortAudioError as exc:
-        raise UserError(f"the devices refuse {rate_hz} Hz with {n_dev_in} in / {n_dev_out} out "
-                        f"channels ({exc.args[0]}); see `rtsep devices`") from None
+class Session:
+    """The running parts: stream, worker, recorder, MIDI; :meth:`run` drives them.
 
-    from rtsep import _core
-    from rtsep.engine import Separator, load_runner
+    Build everything (which may raise :class:`UserError`) in the constructor;
+    :meth:`run` starts the stream, loops until told to stop, and always stops
+    and closes every part, in order (stream first, so no callback runs on a
+    bridge that is going away).
+    """
 
-    runner = load_runner(opts.model, backend=opts.backend, latency_mode=opts.latency_mode,
-                         sample_rate_hz=rate_hz)
-    max_chunk = 4096
-    separator = Separator(runner, max_block_samples=max_chunk)
+    def __init__(self, opts: MonitorOptions, sd, plan: DevicePlan, bridge, separator, summary: dict,
+                 log=sys.stderr) -> None:
+        from rtsep.live.worker import Worker
 
-    ramp_samples = max(1, round(FALLBACK_RAMP_MS * 1e-3 * rate_hz))
-    safety_samples = round(opts.safety_ms * 1e-3 * rate_hz)
-    ramp_samples = max(1, min(ramp_samples, safety_samples))
-    safety_samples = max(safety_samples, ramp_samples)
-    margin_samples = block + safety_samples
-    bridge = _core.LiveBridge(
-        sample_rate_hz=rate_hz, n_device_input_channels=n_dev_in,
-        n_device_output_channels=n_dev_out, input_channels=in_channels,
-        output_channels=out_channels, mode=opts.mode,
-        engine_latency_samples=separator.latency_samples, margin_samples=margin_samples,
-        fallback_ramp_samples=ramp_samples, max_chunk_frames=max(1024, block),
-        input_ring_frames=4 * rate_hz, record_ring_frames=2 * rate_hz if opts.record else 0)
-    bridge.vocals_gain = db_to_gain(opts.vocal_gain_db)
-    bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)
-
-    total = bridge.total_latency_samples
-    summary: dict = {
-        "input_device": in_dev.to_dict(), "output_device": out_dev.to_dict(),
-        "sample_rate_hz": rate_hz, "blocksize": block, "mode": opts.mode,
-        "model": str(getattr(runner, "path", None) or opts.model or "identity"),
-        "backend": runner.backend, "latency_mode": opts.latency_mode,
-        "input_channels": [c + 1 for c in in_channels],
-        "output_channels": [c + 1 for c in out_channels],
-        "engine_latency_samples": bridge.engine_latency_samples,
-        "margin_samples": margin_samples, "safety_samples": safety_samples,
-        "fallback_ramp_samples": ramp_samples,
-        "total_latency_samples": total, "total_latency_ms": 1000.0 * total / rate_hz,
-    }
-
-    from rtsep.live.midi import MidiController, MidiInput, MidiMap, choose_api, print_events
-    from rtsep.live.recorder import Recorder
-    from rtsep.live.worker import Worker
-
-    controller = midi_input = recorder = stream = None
-    worker = Worker(bridge, separator, max_chunk_samples=max_chunk)
-    stop = _Stop()
-    previous_handler = None
-    started_at = None
-    try:
-        if opts.midi is not None:
-            midi_map = MidiMap.default()
-            if opts.midi_map and (Path(opts.midi_map).exists() or not opts.midi_learn):
-                midi_map = MidiMap.load(opts.midi_map)
-            controller = MidiController(bridge, midi_map, learn=opts.midi_learn)
-            api = choose_api(prefer_jack="JACK" in in_dev.host_api.upper())
-            midi_input = MidiInput(opts.midi, controller, api)
-            summary["midi_port"] = midi_input.port_name
-        if opts.record:
-            recorder = Recorder(bridge, opts.record, rate_hz)
-        callback = sd._ffi.cast("PaStreamCallback *", _core.live_callback_address())
-        userdata = sd._ffi.cast("void *", bridge.address)
+        self.opts, self.sd, self.plan, self.bridge, self.summary, self.log = (
+            opts, sd, plan, bridge, summary, log)
+        self.worker = Worker(bridge, separator, max_chunk_samples=MAX_WORKER_CHUNK_SAMPLES,
+                             realtime_priority=opts.realtime_priority)
+        self.stop = _Stop()
+        self.controller = self.midi_input = self.recorder = self.stream = None
+        self.started_at: float | None = None
+        self._map_saved = False
         try:
-            stream = sd._StreamBase(
-                kind="duplex", samplerate=rate_hz, blocksize=stream_blocksize,
-                device=(in_dev.index, out_dev.index), channels=(n_dev_in, n_dev_out),
+            self._open_midi()
+            if opts.record:
+                from rtsep.live.recorder import Recorder
+
+                self.recorder = Recorder(bridge, opts.record, plan.rate_hz)
+            self._open_stream()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _open_midi(self) -> None:
+        opts = self.opts
+        if opts.midi is None:
+            return
+        from rtsep.live.midi import MidiController, MidiInput, MidiMap, choose_api
+
+        midi_map = MidiMap.default()
+        if opts.midi_map and (Path(opts.midi_map).exists() or not opts.midi_learn):
+            midi_map = MidiMap.load(opts.midi_map)
+        self.controller = MidiController(self.bridge, midi_map, learn=opts.midi_learn)
+        api = choose_api(prefer_jack=devmod.is_jack(self.plan.input))
+        self.midi_input = MidiInput(opts.midi, self.controller, api)
+        self.summary["midi_port"] = self.midi_input.port_name
+
+    def _open_stream(self) -> None:
+        from rtsep import _core
+
+        sd, plan = self.sd, self.plan
+        callback = sd._ffi.cast("PaStreamCallback *", _core.live_callback_address())
+        userdata = sd._ffi.cast("void *", self.bridge.address)
+        try:
+            self.stream = sd._StreamBase(
+                kind="duplex", samplerate=plan.rate_hz, blocksize=plan.stream_blocksize,
+                device=(plan.input.index, plan.output.index),
+                channels=(plan.n_device_input_channels, plan.n_device_output_channels),
                 dtype="float32", latency="low", callback=callback, userdata=userdata,
                 wrap_callback=None)
         except sd.PortAudioError as exc:
             raise UserError(f"cannot open the audio stream ({exc}); see `rtsep devices`") from None
-        worker.warm_up(block_samples=min(block, max_chunk))
-        worker.start()
-        if recorder is not None:
-            recorder.start()
-        if threading.current_thread() is threading.main_thread():
-            previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.set("signal"))
-        print(f"rtsep monitor: {in_dev.name} ({in_dev.host_api}) -> {out_dev.name}, {rate_hz} Hz, "
-              f"block {block}, mode {opts.mode}, model {summary['model']} "
-              f"({runner.backend})", file=log)
-        for note in notes:
-            print(f"rtsep monitor: {note}", file=log)
-        print(f"rtsep monitor: latency {total} samples ({summary['total_latency_ms']:.2f} ms) = "
-              f"engine {bridge.engine_latency_samples} + block {block} + safety "
-              f"{safety_samples}", file=log)
-        if controller is not None:
-            print(f"rtsep monitor: MIDI from {summary['midi_port']}"
-                  + (" (learn: move the vocal level CC, then the instrumental level CC)"
-                     if controller.learning else ""), file=log)
-        stream.start()
-        started_at = time.monotonic()
-        if opts.ready_file:
-            Path(opts.ready_file).write_text(json.dumps(summary) + "\n")
-        _main_loop(opts, bridge, worker, recorder, controller, stop, started_at, total, rate_hz, log)
-    except KeyboardInterrupt:
-        stop.set("interrupt")
-    finally:
-        if stream is not None:
-            stream.stop()
-            stream.close()
-        worker.stop()
-        if recorder is not None:
-            recorder.stop()
-        if midi_input is not None:
-            midi_input.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-    if controller is not None:
-        print_events(controller, log)
-        if opts.midi_map and controller.learned:
-            controller.map.save(opts.midi_map)
-            print(f"rtsep monitor: MIDI map saved to {opts.midi_map}", file=log)
-    for part, thread in (("worker", worker), ("recorder", recorder)):
-        if thread is not None and thread.error is not None:
-            err = thread.error
-            raise UserError(f"the {part} failed: {type(err).__name__}: {err}") from err
 
-    stats = bridge.stats()
-    summary.update({
-        "duration_s": 0.0 if started_at is None else time.monotonic() - started_at,
-        "stopped_by": stop.reason or "end",
-        "misses": stats["n_missed_blocks"], "xruns": stats["n_xrun_callbacks"],
-        "stats": stats,
-        "worker": {"load": worker.load, "max_chunk_load": worker.max_chunk_busy_ratio,
-                   "n_samples": worker.n_samples},
-        "midi": None if controller is None else controller.stats(),
-        "record": None if recorder is None else {"path": str(recorder.path),
-                                                  "n_samples": recorder.n_samples},
-    })
-    _print_summary(summary, log)
+    # -- running -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Start, print, loop until the duration, SIGTERM or Ctrl-C; then stop everything."""
+        previous_handler = None
+        try:
+            self.worker.warm_up(block_samples=min(self.plan.block_samples, MAX_WORKER_CHUNK_SAMPLES))
+            self.worker.start()
+            if self.recorder is not None:
+                self.recorder.start()
+            if threading.current_thread() is threading.main_thread():
+                previous_handler = signal.signal(signal.SIGTERM, lambda *_: self.stop.set("signal"))
+            self._print_start()
+            self.stream.start()
+            self.started_at = time.monotonic()
+            if self.opts.ready_file:
+                Path(self.opts.ready_file).write_text(json.dumps(self.summary) + "\n")
+            self._loop()
+        except KeyboardInterrupt:
+            self.stop.set("interrupt")
+        finally:
+            self.close()
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)
+
+    def close(self) -> None:
+        """Stop and close every part (idempotent)."""
+        if self.stream is not None:
+            self.stream.stop()
+            self.stream.close()
+            self.stream = None
+        self.worker.stop()
+        if self.recorder is not None:
+            self.recorder.stop()
+        if self.midi_input is not None:
+            self.midi_input.close()
+            self.midi_input = None
+
+    def _print_start(self) -> None:
+        s, plan, log = self.summary, self.plan, self.log
+        print(f"rtsep monitor: {plan.input.name} ({plan.input.host_api}) -> {plan.output.name}, "
+              f"{plan.rate_hz} Hz, block {plan.block_samples}, mode {self.opts.mode}, model "
+              f"{s['model']} ({s['backend']})", file=log)
+        for note in plan.notes:
+            print(f"rtsep monitor: {note}", file=log)
+        deadline_ms = 1000.0 * s["worker_deadline_blocks"] * plan.block_samples / plan.rate_hz
+        print(f"rtsep monitor: latency {s['total_latency_samples']} samples "
+              f"({s['total_latency_ms']:.2f} ms) = engine {s['engine_latency_samples']} + block "
+              f"{plan.block_samples} + safety {s['safety_samples']}; worker deadline "
+              f"{s['worker_deadline_blocks']} block(s) ({deadline_ms:.2f} ms)", file=log)
+        if self.opts.realtime_priority > 0:
+            print(f"rtsep monitor: worker scheduling: {self.worker.scheduling}", file=log)
+        if self.controller is not None:
+            learn = (" (learn: move the vocal level CC, then the instrumental level CC)"
+                     if self.controller.learning else "")
+            print(f"rtsep monitor: MIDI from {s['midi_port']}{learn}", file=log)
+
+    def _loop(self) -> None:
+        opts, bridge, worker, log = self.opts, self.bridge, self.worker, self.log
+        tty = hasattr(log, "isatty") and log.isatty()
+        print_every_s = opts.status_interval_s if tty else 1.0
+        stall_pending = opts.stall_worker_at_s is not None
+        next_status = self.started_at + print_every_s
+        peaks = [0.0, 0.0]
+        last = (0.0, 0)  # worker busy seconds and samples at the last status line
+        while not self.stop.event.wait(min(0.05, opts.status_interval_s)):
+            now = time.monotonic()
+            elapsed = now - self.started_at
+            if opts.duration_s is not None and elapsed >= opts.duration_s:
+                self.stop.set("duration")
+                break
+            if stall_pending and elapsed >= opts.stall_worker_at_s:
+                worker.stall(opts.stall_ms * 1e-3)
+                stall_pending = False
+                print(f"rtsep monitor: test hook: worker stalled for {opts.stall_ms:g} ms", file=log)
+            if not worker.alive:
+                self.stop.set("worker failed")
+                break
+            if self.recorder is not None and self.recorder.error is not None:
+                self.stop.set("recorder failed")
+                break
+            self._midi_housekeeping(tty)
+            peaks = [max(peaks[0], bridge.take_input_peak()), max(peaks[1], bridge.take_output_peak())]
+            if now >= next_status:
+                samples = worker.n_samples - last[1]
+                load = (worker.busy_s - last[0]) * self.plan.rate_hz / samples if samples else 0.0
+                last = (worker.busy_s, worker.n_samples)
+                line = self._status_line(peaks, load)
+                print(("\r" + line + "   ") if tty else line, end="" if tty else "\n", file=log,
+                      flush=True)
+                peaks = [0.0, 0.0]
+                next_status = now + print_every_s
+        if tty:
+            print(file=log)
+
+    def _status_line(self, peaks: list[float], load: float) -> str:
+        stats, s = self.bridge.stats(), self.summary
+        return (f"in {_dbfs(peaks[0])} dBFS  out {_dbfs(peaks[1])} dBFS  latency "
+                f"{s['total_latency_samples']} smp ({s['total_latency_ms']:.2f} ms)  worker "
+                f"{100.0 * load:3.0f}%  misses {stats['n_missed_blocks']}  xruns "
+                f"{stats['n_xrun_callbacks']}"
+                + ("" if self.bridge.on_worker_output else "  [fallback]")
+                + ("  [bypass]" if self.bridge.bypass else ""))
+
+    def _midi_housekeeping(self, tty: bool) -> None:
+        """Print MIDI events; save a learned map as soon as learning is done."""
+        from rtsep.live.midi import print_events
+
+        c = self.controller
+        if c is None:
+            return
+        if tty and c.events:
+            print(file=self.log)
+        print_events(c, self.log)
+        if self.opts.midi_map and c.learned and not c.learning and not self._map_saved:
+            c.map.save(self.opts.midi_map)
+            self._map_saved = True
+            print(f"rtsep monitor: MIDI map saved to {self.opts.midi_map}", file=self.log)
+
+    # -- the end -----------------------------------------------------------------------
+
+    def finish(self) -> dict:
+        """After :meth:`run`: report failures, save the MIDI map, complete the summary."""
+        c = self.controller
+        if c is not None:
+            self._midi_housekeeping(tty=False)
+            if self.opts.midi_map and c.learned:
+                c.map.save(self.opts.midi_map)  # a partly learned map too
+                if not self._map_saved:
+                    print(f"rtsep monitor: MIDI map saved to {self.opts.midi_map}", file=self.log)
+        for part, thread in (("worker", self.worker), ("recorder", self.recorder)):
+            if thread is not None and thread.error is not None:
+                err = thread.error
+                raise UserError(f"the {part} failed: {type(err).__name__}: {err}") from err
+        stats = self.bridge.stats()
+        w = self.worker
+        self.summary.update({
+            "duration_s": 0.0 if self.started_at is None else time.monotonic() - self.started_at,
+            "stopped_by": self.stop.reason or "end",
+            "misses": stats["n_missed_blocks"], "xruns": stats["n_xrun_callbacks"], "stats": stats,
+            "worker": {"load": w.load, "max_chunk_load": w.max_chunk_busy_ratio,
+                       "n_samples": w.n_samples, "scheduling": w.scheduling},
+            "midi": None if c is None else c.stats(),
+            "record": None if self.recorder is None else {"path": str(self.recorder.path),
+                                                          "n_samples": self.recorder.n_samples},
+        })
+        return self.summary
+
+
+def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
+    """Run live monitoring until the duration, Ctrl-C or SIGTERM; returns the summary."""
+    check_options(opts)
+    sd = devmod.portaudio(opts.jack_client_name)
+    plan = plan_devices(opts, sd)
+
+    from rtsep.engine import Separator, load_runner
+
+    runner = load_runner(opts.model, backend=opts.backend, latency_mode=opts.latency_mode,
+                         sample_rate_hz=plan.rate_hz)
+    separator = Separator(runner, max_block_samples=MAX_WORKER_CHUNK_SAMPLES)
+    bridge, timing = make_bridge(opts, plan, separator.latency_samples)
+    summary = {
+        "input_device": plan.input.to_dict(), "output_device": plan.output.to_dict(),
+        "sample_rate_hz": plan.rate_hz, "blocksize": plan.block_samples, "mode": opts.mode,
+        "model": str(getattr(runner, "path", None) or opts.model or "identity"),
+        "backend": runner.backend, "latency_mode": opts.latency_mode,
+        "input_channels": [c + 1 for c in plan.input_channels],
+        "output_channels": [c + 1 for c in plan.output_channels], **timing,
+    }
+    session = Session(opts, sd, plan, bridge, separator, summary, log)
+    session.run()
+    summary = session.finish()
+    print_summary(summary, log)
     if opts.summary_json:
         try:
             Path(opts.summary_json).write_text(json.dumps(summary, indent=1) + "\n")
@@ -290,55 +466,7 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     return summary
 
 
-def _main_loop(opts, bridge, worker, recorder, controller, stop, started_at, total, rate_hz, log):
-    from rtsep.live.midi import print_events
-
-    tty = hasattr(log, "isatty") and log.isatty()
-    print_every_s = opts.status_interval_s if tty else 1.0
-    stalled = opts.stall_worker_at_s is None
-    next_status = started_at + print_every_s
-    in_peak = out_peak = 0.0
-    last_busy, last_samples = 0.0, 0
-    while not stop.event.wait(min(0.05, opts.status_interval_s)):
-        now = time.monotonic()
-        elapsed = now - started_at
-        if opts.duration_s is not None and elapsed >= opts.duration_s:
-            stop.set("duration")
-            break
-        if not stalled and elapsed >= opts.stall_worker_at_s:
-            worker.stall(opts.stall_ms * 1e-3)
-            stalled = True
-            print(f"rtsep monitor: test hook: worker stalled for {opts.stall_ms:g} ms", file=log)
-        if not worker.alive:
-            stop.set("worker failed")
-            break
-        if recorder is not None and recorder.error is not None:
-            stop.set("recorder failed")
-            break
-        if controller is not None:
-            if tty and controller.events:
-                print(file=log)
-            print_events(controller, log)
-        in_peak = max(in_peak, bridge.take_input_peak())
-        out_peak = max(out_peak, bridge.take_output_peak())
-        if now >= next_status:
-            stats = bridge.stats()
-            d_samples = worker.n_samples - last_samples
-            load = (worker.busy_s - last_busy) * rate_hz / d_samples if d_samples else 0.0
-            last_busy, last_samples = worker.busy_s, worker.n_samples
-            line = (f"in {_dbfs(in_peak)} dBFS  out {_dbfs(out_peak)} dBFS  latency {total} smp "
-                    f"({1000.0 * total / rate_hz:.2f} ms)  worker {100.0 * load:3.0f}%  "
-                    f"misses {stats['n_missed_blocks']}  xruns {stats['n_xrun_callbacks']}"
-                    + ("" if bridge.on_worker_output else "  [fallback]")
-                    + ("  [bypass]" if bridge.bypass else ""))
-            print(("\r" + line + "   ") if tty else line, end="" if tty else "\n", file=log, flush=True)
-            in_peak = out_peak = 0.0
-            next_status = now + print_every_s
-    if tty:
-        print(file=log)
-
-
-def _print_summary(s: dict, log) -> None:
+def print_summary(s: dict, log=sys.stderr) -> None:
     st = s["stats"]
     print(f"rtsep monitor: stopped after {s['duration_s']:.1f} s ({s['stopped_by']})", file=log)
     print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = engine "

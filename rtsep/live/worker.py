@@ -28,7 +28,8 @@ class Worker:
     fixed delay holds. Buffers are allocated here, not per block.
     """
 
-    def __init__(self, bridge, separator, max_chunk_samples: int = 4096) -> None:
+    def __init__(self, bridge, separator, max_chunk_samples: int = 4096,
+                 realtime_priority: int = 0) -> None:
         if separator.latency_samples != bridge.engine_latency_samples:
             raise ValueError(f"separator latency {separator.latency_samples} != bridge engine latency "
                              f"{bridge.engine_latency_samples}")
@@ -44,6 +45,9 @@ class Worker:
         self._stall_until = 0.0
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.realtime_priority = int(realtime_priority)
+        self.scheduling = "normal"
+        self._scheduled = threading.Event()
         self.n_samples = 0
         self.busy_s = 0.0
         self.max_chunk_busy_ratio = 0.0  # worst compute time / audio duration of one chunk
@@ -61,6 +65,7 @@ class Worker:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rtsep-worker", daemon=True)
         self._thread.start()
+        self._scheduled.wait(1.0)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self._stop.set()
@@ -92,8 +97,24 @@ class Worker:
                 self._views[n] = views
         return views
 
+    def _set_scheduling(self) -> None:
+        """SCHED_FIFO at realtime_priority for this thread, if asked for and allowed."""
+        if self.realtime_priority <= 0:
+            return
+        import os
+
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        except (AttributeError, OSError) as exc:  # not Linux, or no permission
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            self.scheduling = f"normal (SCHED_FIFO {self.realtime_priority} refused: {reason})"
+        else:
+            self.scheduling = f"SCHED_FIFO {self.realtime_priority}"
+
     def _run(self) -> None:
         try:
+            self._set_scheduling()
+            self._scheduled.set()
             self._loop()
         except BaseException as exc:  # reported by the main thread
             self.error = exc

@@ -66,6 +66,7 @@ def repet_sim(mix: np.ndarray, sample_rate_hz: int) -> np.ndarray:
         spec = librosa.stft(mix[c], n_fft=n_fft, hop_length=hop)
         mag = np.abs(spec)
         width = int(librosa.time_to_frames(2.0, sr=sample_rate_hz, hop_length=hop))
+        width = max(1, min(width, (mag.shape[1] - 1) // 2 - 1))  # short clips
         rep = librosa.decompose.nn_filter(mag, aggregate=np.median, metric="cosine", width=width)
         rep = np.minimum(mag, rep)
         fg = librosa.util.softmask(mag - rep, 10.0 * rep, power=2)

@@ -2,8 +2,9 @@
 
 ``python -m rtsep.train.ship CHECKPOINT [--eval-json EVAL] [--name rtsep-default]`` writes:
 
-* ``models/<name>.onnx`` and ``models/<name>.pt`` (TorchScript) via ``rtsep export``
-  (each export checks itself step by step against PyTorch);
+* ``models/<name>.onnx``, ``models/<name>.pt`` (TorchScript) and
+  ``models/<name>.rtsepw`` (native, for librtsep and the LV2 plugin), as
+  ``rtsep export`` makes them (each checks itself step by step against PyTorch);
 * ``models/<name>.ckpt`` — the checkpoint without optimizer state, for fine-tuning;
 * ``models/manifest.json`` — every file's size and sha256, the model's latency per
   mode, its evaluation summary, and the licence notes of its training data.
@@ -61,8 +62,11 @@ def ship(checkpoint: Path, name: str = "rtsep-default", eval_json: Path | None =
                     extra=meta.get("extra"))
     export_checkpoint(ckpt_out, out_dir / f"{name}.onnx", "onnx")
     export_checkpoint(ckpt_out, out_dir / f"{name}.pt", "torchscript")
+    from rtsep.model.export_native import export_native_checkpoint
+
+    export_native_checkpoint(ckpt_out, out_dir / f"{name}.rtsepw")
     files = {}
-    for suffix in (".onnx", ".pt", ".ckpt"):
+    for suffix in (".onnx", ".pt", ".rtsepw", ".ckpt"):
         p = out_dir / f"{name}{suffix}"
         files[p.name] = {"bytes": p.stat().st_size, "sha256": sha256(p)}
     manifest = {

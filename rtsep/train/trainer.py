@@ -97,7 +97,7 @@ class Trainer:
 
     def __init__(self, run_dir: str | Path, cfg: TrainConfig, *, cache_dir: str = "cache",
                  data_root: str | None = None, n_threads: int | None = None,
-                 init_from: str | None = None):
+                 init_from: str | None = None, device: str = "auto"):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if n_threads:
@@ -122,7 +122,12 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.model = CausalUNet(UNetConfig.from_dict(cfg.model))
         self.cfg = cfg
-        self.window = torch.from_numpy(self.geometry.analysis_window())
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        print(f"training on {self.device}", file=sys.stderr)
+        self.window = torch.from_numpy(self.geometry.analysis_window()).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
         if "optimizer" in self.train_state:
             self.opt.load_state_dict(self.train_state["optimizer"])
@@ -151,8 +156,8 @@ class Trainer:
     def _batch(self, split: str, sample_rate_hz: int, n: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
         src = self._source(split, sample_rate_hz)
         mixes, vocs = zip(*(src.sample(rng) for _ in range(n)))
-        mix = torch.from_numpy(np.stack(mixes))
-        voc = torch.from_numpy(np.stack(vocs))
+        mix = torch.from_numpy(np.stack(mixes)).to(self.device)
+        voc = torch.from_numpy(np.stack(vocs)).to(self.device)
         return stft_frames(mix, self.geometry, self.window), stft_frames(voc, self.geometry, self.window)
 
     def _prefetch(self, depth: int = 3):
@@ -211,7 +216,12 @@ class Trainer:
                  "best_sdr_db": self.best_sdr_db, "config": asdict(self.cfg)}
         extra = {"training_data": self.cfg.data, "train_steps": self.step,
                  "train_hours_cpu": round(self.elapsed_s / 3600.0, 3)}
-        save_checkpoint(self.run_dir / name, self.model, geometry=self.geometry,
+        model = self.model
+        if self.device.type != "cpu":
+            import copy
+
+            model = copy.deepcopy(self.model).cpu()
+        save_checkpoint(self.run_dir / name, model, geometry=self.geometry,
                         sample_rates_hz=self.cfg.sample_rates_hz, train_state=state, extra=extra)
 
     def _log(self, row: dict) -> None:
