@@ -83,10 +83,11 @@ struct LiveStats {
 ///     total_latency_samples());
 ///  2. n frames of worker output (vocals L, R, instrumental L, R) are popped from
 ///     the output ring, mixed with the Mixer's smoothed gains and routed;
-///  3. the result is cross-faded with the dry signal (the fallback, routed the
-///     same way, except that kBoth puts it on the instrumental pair and silence on
-///     the vocals pair so the pairs still sum to the input), then written to the
-///     selected device output channels (and into the record ring).
+///  3. the result is cross-faded with the dry signal (the fallback and bypass
+///     signal, at unity gain: the pair in kVocals, kInstrumental and kMix; in
+///     kBoth the instrumental pair, with silence on the vocals pair, so the pairs
+///     still sum to the input), then written to the selected device output
+///     channels (and into the record ring).
 ///
 /// Fixed latency: the output ring starts with margin_samples() of silence and the
 /// worker turns every input frame into exactly one output frame, so worker
@@ -95,14 +96,18 @@ struct LiveStats {
 /// n + fallback_ramp frames; otherwise it fades to the fallback over the last
 /// fallback_ramp frames it has, counts a miss, and from then on discards exactly
 /// as many late worker frames as it played fallback frames before fading back in,
-/// so the delay never changes. If the input ring is full (the worker has stalled
-/// for longer than input_ring_frames), the dropped input is replaced by zeros as
-/// soon as there is room, which keeps the frame count and so the delay.
+/// so the delay never changes. Worker output comes a device block at a time, so
+/// the worker may finish a block 1 + (margin - n - fallback_ramp) / n blocks
+/// (rounded down) after it came in without a miss. If the input ring is full
+/// (the worker stalled for longer than input_ring_frames), the dropped input is
+/// replaced by zeros as soon as there is room, which keeps the frame count and so
+/// the delay.
 ///
-/// Threads: callback() on the audio thread; pop_input()/push_output()/
-/// wait_for_input() on one worker thread; pop_record() on one recorder thread;
-/// the controls and stats()/take_*_peak() on any thread. The audio side never
-/// allocates, locks, blocks or waits; it posts a semaphore to wake the worker.
+/// Threads: process() (the device callback) on the audio thread; pop_input(),
+/// push_output() and wait_for_input() on one worker thread; pop_record() on one
+/// recorder thread; the controls, stats() and take_*_peak() on any thread. The
+/// audio side never allocates, locks, blocks or waits; to wake the worker it
+/// posts a semaphore (at most one post pending).
 class LiveBridge {
  public:
   /// Throws std::invalid_argument on an inconsistent configuration.

@@ -1,15 +1,20 @@
-"""A real JACK server (dummy driver) and a JACK-Client harness for the live tests.
+"""A real JACK server (dummy driver) and the harness for the live tests.
 
-* :class:`JackServer` starts ``jackd --no-realtime -n <unique> -d dummy`` and
-  waits until it accepts clients; :func:`jack_server` is the module-scoped
-  pytest fixture (skips with the reason when jackd or JACK-Client is missing).
-* :class:`Harness` is two JACK clients in this process: a *player* that plays a
-  test signal at a scheduled absolute frame time, and a *recorder* that records
-  its inputs at absolute frame times. Two clients (not one) keep the graph
-  acyclic, player -> rtsep -> recorder, so every client runs once per cycle in
-  that order. The recorder also records the player's output directly
-  (``ref_*`` ports): that is the baseline path and the exact reference of what
-  rtsep received, even if the player misses a cycle.
+* :class:`JackServer` starts ``jackd --no-realtime --sync -n <unique> -d dummy
+  -r 48000 -p 128 -C 6 -P 4`` and waits until it accepts clients;
+  :func:`jack_server` is the session-scoped pytest fixture (skips with the
+  reason when jackd or JACK-Client is missing). ``--sync`` makes each cycle wait
+  for every client, so a busy machine slows the simulated clock down instead of
+  dropping cycles (which would shift a client's audio by a period and make
+  sample-exact checks depend on the machine's load).
+* :class:`Harness` plays a test signal into ``rtsep monitor``'s input ports and
+  records its output ports. Its audio runs in a native PortAudio callback
+  (:class:`rtsep._core._internal.PlayRecord`, in this process): JACK-Client's
+  Python process callbacks were tried first and missed cycles under load. Ports
+  are connected with ``jack.Client.connect``. The harness's own output is also
+  looped straight back into its first inputs: that is the baseline path (one
+  JACK period, since the loop feeds a client back into itself) and the
+  reference of what was played.
 * :class:`Monitor` runs ``python -m rtsep monitor`` as a subprocess against the
   server and returns its JSON summary.
 """
@@ -44,6 +49,15 @@ def _missing() -> str | None:
     return None
 
 
+def _die_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` wrapped so that it gets SIGTERM when this (test) process dies, where
+    util-linux's setpriv is there: no jackd or monitor outlives a killed test run.
+    (preexec_fn would do it in-process, but is unsafe with the JACK threads running.)"""
+    if sys.platform.startswith("linux") and shutil.which("setpriv"):
+        return ["setpriv", "--pdeathsig", "TERM", *cmd]
+    return cmd
+
+
 class JackServer:
     """jackd with the dummy driver under a unique server name."""
 
@@ -69,25 +83,24 @@ class JackServer:
         return jack.Client(name, servername=self.name, no_start_server=True)
 
     def start(self, timeout_s: float = 15.0) -> None:
-        import jack
-
         self._log = open(self.log_path, "wb")
-        self._proc = subprocess.Popen(self._cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                      env=self.env, start_new_session=True)
+        self._proc = subprocess.Popen(_die_with_parent(self._cmd), stdout=self._log,
+                                      stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         deadline = time.monotonic() + timeout_s
-        while True:
+        while not self._accepts_clients():
             if self._proc.poll() is not None:
                 raise RuntimeError(f"jackd exited with {self._proc.returncode}: {self.log_tail()}")
-            try:
-                probe = self.client("rtsep-probe")
-            except jack.JackError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"jackd did not accept clients in {timeout_s} s: {self.log_tail()}")
-                time.sleep(0.1)
-                continue
-            probe.close()
-            return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"jackd did not accept clients in {timeout_s} s: {self.log_tail()}")
+            time.sleep(0.1)
+
+    def _accepts_clients(self) -> bool:
+        # Asked from a child process: libjack in this process should only ever
+        # see the one server the harness uses (a second one can crash it).
+        cmd = ["jack_wait", "-c", "-s", self.name] if shutil.which("jack_wait") else ["jack_lsp"]
+        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=10)
+        return result.returncode == 0 and "not running" not in result.stdout
 
     def log_tail(self, n_chars: int = 2000) -> str:
         try:
@@ -252,8 +265,8 @@ class Monitor:
                "--jack-name", self.jack_name, "--summary-json", str(self.summary_path),
                "--ready-file", str(self.ready_path), *args]
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=server.env, stdout=subprocess.DEVNULL,
-                                     stderr=self._stderr)
+        self.proc = subprocess.Popen(_die_with_parent(cmd), cwd=ROOT, env=server.env,
+                                     stdout=subprocess.DEVNULL, stderr=self._stderr)
         deadline = time.monotonic() + ready_timeout_s
         while not self.ready_path.exists():
             if self.proc.poll() is not None:
@@ -310,10 +323,22 @@ def delay_samples(reference: np.ndarray, delayed: np.ndarray, max_lag: int) -> i
 
 
 def make_signal(n_samples: int, seed: int = 1, amplitude: float = 0.3) -> np.ndarray:
-    """Stereo float32 (2, n): faded seeded noise plus a 220/330 Hz tone, different per channel."""
+    """A synthetic stereo mixture, float32 (2, n), peak ``amplitude``, 10 ms fades.
+
+    "Voice": a centred harmonic tone at 220 Hz with 5.5 Hz vibrato and a
+    syllable-like envelope; "band": an A-minor chord of decaying harmonic tones
+    panned left and right, plus seeded noise bursts as drums. Channels differ.
+    """
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / RATE_HZ
+    phase = 2 * np.pi * 220 * t + (220 * 0.01 / 5.5) * np.sin(2 * np.pi * 5.5 * t)
+    voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
+    beat = (t * 2.0) % 1.0  # two notes / hits per second
+    chord = [sum(np.sin(2 * np.pi * f * k * t) / k ** 1.5 for k in range(1, 4)) * np.exp(-3 * beat)
+             for f in (110.0, 130.81, 164.81)]
+    drums = rng.standard_normal(n_samples) * np.exp(-40 * ((t * 4.0) % 1.0))
+    left = 0.5 * voice + 0.35 * (chord[0] + 0.6 * chord[1]) + 0.25 * drums
+    right = 0.5 * voice + 0.35 * (chord[2] + 0.4 * chord[1]) + 0.25 * np.roll(drums, 37)
+    x = np.stack([left, right])
     fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.01)
-    tones = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t + 1.0)])
-    x = 0.5 * tones + 0.5 * rng.standard_normal((2, n_samples))
     return (amplitude * fade * x / np.abs(x).max()).astype(np.float32)

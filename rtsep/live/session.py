@@ -310,11 +310,24 @@ class Session:
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)
 
+    @property
+    def device_lost(self) -> bool:
+        """The host stopped a started stream by itself (device unplugged, JACK server gone)."""
+        return self.started_at is not None and self.stream is not None and not self.stream.active
+
     def close(self) -> None:
         """Stop and close every part (idempotent)."""
         if self.stream is not None:
-            self.stream.stop()
-            self.stream.close()
+            if self.device_lost:
+                # PortAudio would wait forever for a callback that will not come
+                # (stop, abort and Pa_Terminate at exit alike): leave the stream to the OS.
+                import atexit
+
+                atexit.unregister(self.sd._exit_handler)
+                self.summary["device_lost"] = True
+            else:
+                self.stream.stop()
+                self.stream.close()
             self.stream = None
         self.worker.stop()
         if self.recorder is not None:
@@ -362,6 +375,9 @@ class Session:
                 print(f"rtsep monitor: test hook: worker stalled for {opts.stall_ms:g} ms", file=log)
             if not worker.alive:
                 self.stop.set("worker failed")
+                break
+            if self.device_lost:
+                self.stop.set("device lost")
                 break
             if self.recorder is not None and self.recorder.error is not None:
                 self.stop.set("recorder failed")
@@ -463,6 +479,8 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
             Path(opts.summary_json).write_text(json.dumps(summary, indent=1) + "\n")
         except OSError as exc:
             raise UserError(f"{opts.summary_json}: cannot write the summary ({exc.strerror})") from None
+    if summary.get("device_lost"):
+        raise UserError("the audio stream stopped by itself (device gone, or the JACK server quit)")
     return summary
 
 
