@@ -73,7 +73,7 @@ def library_path() -> Path:
 
 def make_models(folder: Path) -> dict:
     """ONNX and native exports of the same weights: the trained checkpoint
-    ``models/rtsep-default.pt`` if present, else a seeded random model with every
+    ``models/rtsep-default.ckpt`` if present, else a seeded random model with every
     parameter perturbed (so masks vary and every layer matters).
 
     Returns ``{"onnx", "native", "model", "geometry", "rates", "source"}``.
@@ -84,7 +84,7 @@ def make_models(folder: Path) -> dict:
     from rtsep.model.export_native import export_native
     from rtsep.model.unet import CausalUNet
 
-    trained = ROOT / "models" / "rtsep-default.pt"
+    trained = ROOT / "models" / "rtsep-default.ckpt"
     if trained.exists():
         from rtsep.model.checkpoint import load_checkpoint
 

@@ -409,7 +409,8 @@ def sixty_seconds(jack_server, tmp_path, *args):  # noqa: F811
     print(f"60 s with {model} {' '.join(args)}: misses {summary['misses']}, xruns {summary['xruns']}, "
           f"worker load {summary['worker']['load']:.3f}, worst chunk "
           f"{summary['worker']['max_chunk_load']:.3f}, scheduling {summary['worker']['scheduling']}")
-    assert summary["stats"]["n_frames"] >= 59 * RATE_HZ
+    # Start-up (model load, stream start) is part of --duration: allow a few seconds.
+    assert summary["stats"]["n_frames"] >= 55 * RATE_HZ
     return summary
 
 

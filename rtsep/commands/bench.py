@@ -11,6 +11,8 @@ Smoke run (under a minute): rtsep bench --quick --out /tmp/bench
 from __future__ import annotations
 
 import argparse
+
+from rtsep.live.session import DEFAULT_SAFETY_MS
 import shlex
 import sys
 from pathlib import Path
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="length of each deadline-miss run (default 300; --quick 4)")
     parser.add_argument("--block-samples", type=int, default=128,
                         help="device block of the deadline-miss runs (default 128)")
-    parser.add_argument("--safety-ms", type=float, default=3.0,
+    parser.add_argument("--safety-ms", type=float, default=DEFAULT_SAFETY_MS,
                         help="safety part of the scheduling margin (block + safety) the miss "
                              "target is judged at; default 3, as rtsep monitor's")
     parser.add_argument("--n-hops", type=int, help="timed hops per backend and mode "

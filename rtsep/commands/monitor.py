@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from rtsep.live.session import DEFAULT_SAFETY_MS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     dev = parser.add_argument_group("devices")
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dev.add_argument("--output-channels", metavar="LIST",
                      help="1-based output channels: two (L,R; four for --mode both: vocals L,R, "
                           "instrumental L,R), or one per pair for a mono downmix (default: 1,2[,3,4])")
-    dev.add_argument("--safety-ms", type=float, default=4.0,
+    dev.add_argument("--safety-ms", type=float, default=DEFAULT_SAFETY_MS,
                      help="scheduling safety added to the latency, in ms (default 4). The model "
                           "may finish a block 1 + floor((safety - 1 ms) / block) blocks after it "
                           "came in: 2 blocks at the defaults")

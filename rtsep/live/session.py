@@ -37,6 +37,10 @@ FALLBACK_RAMP_MS = 1.0
 MAX_WORKER_CHUNK_SAMPLES = 4096
 
 
+#: Safety part of the scheduling margin (device block + safety), ms: two blocks of
+#: worker deadline at 128 samples / 48 kHz.
+DEFAULT_SAFETY_MS = 4.0
+
 @dataclass
 class MonitorOptions:
     """Everything ``rtsep monitor`` takes. Channel lists are 0-based here."""
@@ -53,7 +57,7 @@ class MonitorOptions:
     model: str | None = None
     backend: str = "auto"
     latency_mode: str = "default"
-    safety_ms: float = 4.0
+    safety_ms: float = DEFAULT_SAFETY_MS
     realtime_priority: int = 0
     midi: str | None = None
     midi_learn: bool = False
