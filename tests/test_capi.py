@@ -330,7 +330,7 @@ def test_separate_wav_in_c_matches_the_python_processor(models, tmp_path, n_chan
     a, b, latency = processor_stream(models["onnx"], padded, rate_hz=rate_hz)
     assert f"latency_samples {latency}" in proc.stdout
     py_vocals, py_instr = a[:, latency:latency + n], b[:, latency:latency + n]
-    assert np.abs(py_vocals).max() > 0.05 and np.abs(py_instr).max() > 0.05
+    assert np.abs(py_vocals).max() > 1e-4 and np.abs(py_instr).max() > 1e-4  # neither output silent
     assert np.max(np.abs(c_vocals - py_vocals)) <= TOLERANCE
     assert np.max(np.abs(c_instr - py_instr)) <= TOLERANCE
 

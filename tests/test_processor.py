@@ -79,7 +79,8 @@ def test_output_equals_rtsep_separate(onnx_model, block):
     padded[:, :x.shape[1]] = x
     a, b = _stream(proc, padded, block, fill=block != 65)  # 65: the allocating variant
     vocals, accompaniment = _separate(onnx_model, x)
-    assert np.abs(vocals).max() > 0.05 and np.abs(vocals - 0.5 * x).max() > 0.01  # a real mask
+    # A real mask: not silent, not the constant 0.5 of an untrained head (model-independent bounds).
+    assert np.abs(vocals).max() > 1e-4 and np.abs(vocals - 0.5 * x).max() > 0.01
     np.testing.assert_allclose(a[:, lat:], vocals, atol=1e-6)
     np.testing.assert_allclose(b[:, lat:], accompaniment, atol=1e-5)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from rtsep.live.session import DEFAULT_SAFETY_MS
+from rtsep.live.session import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="scheduling safety added to the latency, in ms (default 4). The model "
                           "may finish a block 1 + floor((safety - 1 ms) / block) blocks after it "
                           "came in: 2 blocks at the defaults")
-    dev.add_argument("--realtime-priority", type=int, default=0, metavar="N",
+    dev.add_argument("--realtime-priority", type=int, default=DEFAULT_REALTIME_PRIORITY, metavar="N",
                      help="run the model worker thread SCHED_FIFO at priority N (Linux; needs "
-                          "permission, e.g. the audio group's rtprio limit); 0 = normal (default)")
+                          "permission, e.g. the audio group's rtprio limit; where refused it runs "
+                          f"at normal priority and says so); 0 = normal (default {DEFAULT_REALTIME_PRIORITY})")
     mix = parser.add_argument_group("output")
     mix.add_argument("--mode", choices=("vocals", "instrumental", "both", "mix"), default="instrumental",
                      help="what to play: instrumental (karaoke, default), vocals, both (vocals on one "

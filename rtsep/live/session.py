@@ -40,6 +40,9 @@ MAX_WORKER_CHUNK_SAMPLES = 4096
 #: Safety part of the scheduling margin (device block + safety), ms: two blocks of
 #: worker deadline at 128 samples / 48 kHz.
 DEFAULT_SAFETY_MS = 4.0
+#: SCHED_FIFO priority of the model worker (below JACK's usual 70-95 for its own threads);
+#: where the system refuses it, the worker runs at normal priority and the summary says so.
+DEFAULT_REALTIME_PRIORITY = 10
 
 @dataclass
 class MonitorOptions:
@@ -58,7 +61,7 @@ class MonitorOptions:
     backend: str = "auto"
     latency_mode: str = "default"
     safety_ms: float = DEFAULT_SAFETY_MS
-    realtime_priority: int = 0
+    realtime_priority: int = DEFAULT_REALTIME_PRIORITY
     midi: str | None = None
     midi_learn: bool = False
     midi_map: str | None = None
