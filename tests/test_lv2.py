@@ -13,8 +13,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,6 +209,19 @@ class _PlayRecord:
 @pytest.mark.jack
 @pytest.mark.slow
 def test_jalv_delay_equals_the_reported_latency(lv2, tmp_path):
+    if os.environ.get("RTSEP_JALV_CHILD") != "1":
+        # libjack keeps process-wide state: JACK clients that earlier tests opened in this
+        # process (on other servers) make this one's ports never appear, and closing them can
+        # crash the interpreter. Run the test in a fresh interpreter.
+        node = f"{Path(__file__).resolve()}::test_jalv_delay_equals_the_reported_latency"
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", node],
+                              env={**os.environ, "RTSEP_JALV_CHILD": "1"}, capture_output=True,
+                              text=True, timeout=600)
+        tail = (proc.stdout + proc.stderr)[-3000:]
+        if proc.returncode == 0 and " skipped" in proc.stdout and " passed" not in proc.stdout:
+            pytest.skip(f"in a fresh interpreter: {tail.strip().splitlines()[-2:]}")
+        assert proc.returncode == 0, tail
+        return
     _need("jalv")
     _need("jackd")
     pytest.importorskip("jack", reason="JACK-Client is not installed")
