@@ -94,7 +94,11 @@ LiveBridge::LiveBridge(const LiveConfig& config)
       sources_(6 * config.max_chunk_frames, 0.0f),
       wet_(routed_channels_of(config.mode) * config.max_chunk_frames, 0.0f),
       routed_(routed_channels_of(config.mode) * config.max_chunk_frames, 0.0f),
-      wet_gain_(config.max_chunk_frames, 0.0f) {
+      wet_gain_(config.max_chunk_frames, 0.0f),
+      stamps_(kStampSlots),
+      gap_histogram_(LiveTiming::kHistogramBins),
+      response_histogram_(LiveTiming::kHistogramBins),
+      miss_records_(LiveTiming::kMaxMissRecords) {
   pop_rows_[0] = sources_.data();
   pop_rows_[1] = sources_.data() + max_chunk_;
   pop_rows_[2] = sources_.data() + 4 * max_chunk_;
@@ -132,12 +136,52 @@ void LiveBridge::reset() noexcept {
                      &n_nonfinite_input_}) {
     c->clear();
   }
+  stamp_head_.store(0, std::memory_order_relaxed);
+  stamp_tail_.store(0, std::memory_order_relaxed);
+  input_frames_total_ = 0;
+  output_frames_total_ = 0;
+  first_callback_ns_ = -1;
+  last_callback_ns_ = 0;
+  current_gap_ns_ = 0;
+  max_callback_gap_ns_.store(0, std::memory_order_relaxed);
+  max_response_ns_.store(0, std::memory_order_relaxed);
+  n_responses_.clear();
+  n_response_dropped_.clear();
+  for (Counter& c : gap_histogram_) c.clear();
+  for (Counter& c : response_histogram_) c.clear();
+  n_miss_records_.store(0, std::memory_order_relaxed);
 }
+
+std::int64_t LiveBridge::now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+std::size_t histogram_bin(std::int64_t ns) noexcept {
+  const double bin = static_cast<double>(ns) * 1e-6 / LiveTiming::kHistogramBinMs;
+  if (!(bin > 0.0)) return 0;
+  return static_cast<std::size_t>(std::min(bin, static_cast<double>(LiveTiming::kHistogramBins - 1)));
+}
+}  // namespace
 
 // ---- audio thread --------------------------------------------------------------
 
 void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
                          unsigned long status_flags) noexcept {
+  const std::int64_t t = now_ns();
+  if (first_callback_ns_ < 0) {
+    first_callback_ns_ = t;
+    current_gap_ns_ = 0;
+  } else {
+    current_gap_ns_ = t - last_callback_ns_;
+    if (current_gap_ns_ > max_callback_gap_ns_.load(std::memory_order_relaxed)) {
+      max_callback_gap_ns_.store(current_gap_ns_, std::memory_order_relaxed);
+    }
+    gap_histogram_[histogram_bin(current_gap_ns_)].add(1);
+  }
+  last_callback_ns_ = t;
   n_callbacks_.add(1);
   if (status_flags & kXrunMask) n_xrun_callbacks_.add(1);
   if (status_flags & kInputUnderflow) n_input_underflow_.add(1);
@@ -154,6 +198,15 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
   }
   n_frames_.add(n_frames);
   if (missed_in_callback_) n_missed_blocks_.add(1);
+  // Timestamp this callback's input for the worker's response time.
+  input_frames_total_ += n_frames;
+  const std::uint64_t head = stamp_head_.load(std::memory_order_relaxed);
+  if (head - stamp_tail_.load(std::memory_order_acquire) < kStampSlots) {
+    stamps_[head & (kStampSlots - 1)] = Stamp{input_frames_total_, t};
+    stamp_head_.store(head + 1, std::memory_order_release);
+  } else {
+    n_response_dropped_.add(1);
+  }
   wake_worker();
 }
 
@@ -236,6 +289,13 @@ void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexc
       n_miss_events_.add(1);
       missed_in_callback_ = true;
       fallback = true;
+      const std::size_t k = n_miss_records_.load(std::memory_order_relaxed);
+      if (k < miss_records_.size()) {
+        miss_records_[k] = LiveTiming::Miss{n_callbacks_.get() - 1,
+                                            last_callback_ns_ - first_callback_ns_, current_gap_ns_,
+                                            available, n};
+        n_miss_records_.store(k + 1, std::memory_order_release);
+      }
     }
   } else if (available >= n + ramp) {
     n_proc = n;  // caught up with a full margin: fade back in (avail_gain_ is 0)
@@ -359,7 +419,29 @@ std::size_t LiveBridge::push_output(const float* vocals, std::ptrdiff_t vocals_s
   if (n == 0) return 0;
   const float* rows[4] = {vocals, vocals + vocals_stride, instrumental,
                           instrumental + instrumental_stride};
-  return output_ring_.push_planar(rows, n);
+  const std::size_t moved = output_ring_.push_planar(rows, n);
+  note_response(moved);
+  return moved;
+}
+
+void LiveBridge::note_response(std::size_t n_out) noexcept {
+  output_frames_total_ += n_out;
+  std::uint64_t tail = stamp_tail_.load(std::memory_order_relaxed);
+  const std::uint64_t head = stamp_head_.load(std::memory_order_acquire);
+  if (tail == head) return;
+  const std::int64_t t = now_ns();
+  while (tail != head) {
+    const Stamp& s = stamps_[tail & (kStampSlots - 1)];
+    if (s.input_end > output_frames_total_) break;
+    const std::int64_t r = t - s.t_ns;
+    if (r > max_response_ns_.load(std::memory_order_relaxed)) {
+      max_response_ns_.store(r, std::memory_order_relaxed);
+    }
+    response_histogram_[histogram_bin(r)].add(1);
+    n_responses_.add(1);
+    ++tail;
+  }
+  stamp_tail_.store(tail, std::memory_order_release);
 }
 
 bool LiveBridge::wait_for_input(double timeout_s) noexcept {
@@ -416,6 +498,21 @@ std::size_t LiveBridge::pop_record(float* out, std::ptrdiff_t channel_stride,
 }
 
 // ---- monitoring ----------------------------------------------------------------
+
+void LiveBridge::timing(LiveTiming* out) const noexcept {
+  out->n_callbacks = n_callbacks_.get();
+  out->max_callback_gap_ns = max_callback_gap_ns_.load(std::memory_order_relaxed);
+  out->n_responses = n_responses_.get();
+  out->max_response_ns = max_response_ns_.load(std::memory_order_relaxed);
+  out->n_response_dropped = n_response_dropped_.get();
+  for (std::size_t i = 0; i < LiveTiming::kHistogramBins; ++i) {
+    out->callback_gap_histogram[i] = gap_histogram_[i].get();
+    out->response_histogram[i] = response_histogram_[i].get();
+  }
+  const std::size_t k = n_miss_records_.load(std::memory_order_acquire);
+  out->n_misses_recorded = k;
+  for (std::size_t i = 0; i < k; ++i) out->misses[i] = miss_records_[i];
+}
 
 LiveStats LiveBridge::stats() const noexcept {
   LiveStats s;

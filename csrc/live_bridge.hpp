@@ -75,6 +75,41 @@ struct LiveStats {
   std::uint64_t n_nonfinite_input = 0;     // NaN/Inf input samples replaced by 0
 };
 
+/// Timing of the live path, for finding out why a miss happened. All times in
+/// nanoseconds on the steady clock.
+///
+/// * callback gaps: time between the starts of consecutive callbacks. A gap far
+///   above the block period, or a run of near-zero gaps (a burst), means the host
+///   (driver or audio server) was late, not the worker.
+/// * response: for every callback, the time from the callback pushing its input
+///   to the worker pushing the last output frame derived from that input. A miss
+///   happens when this exceeds what the margin allows.
+/// * misses: the first kMaxMissRecords miss events (switches to the fallback),
+///   with the callback gap just before and the worker output that was waiting.
+struct LiveTiming {
+  static constexpr std::size_t kHistogramBins = 128;
+  static constexpr double kHistogramBinMs = 0.25;  // bin i: [i, i + 1) * 0.25 ms; last: above
+  static constexpr std::size_t kMaxMissRecords = 256;
+
+  struct Miss {
+    std::uint64_t callback = 0;       // callback index (0-based)
+    std::int64_t t_ns = 0;            // since the first callback
+    std::int64_t gap_ns = 0;          // since the previous callback
+    std::uint64_t available = 0;      // worker frames waiting when it happened
+    std::uint64_t n_frames = 0;       // frames the callback asked for
+  };
+
+  std::uint64_t n_callbacks = 0;
+  std::int64_t max_callback_gap_ns = 0;
+  std::uint64_t n_responses = 0;
+  std::int64_t max_response_ns = 0;
+  std::uint64_t n_response_dropped = 0;  // timestamp queue full (worker stalled long)
+  std::uint64_t callback_gap_histogram[kHistogramBins] = {};
+  std::uint64_t response_histogram[kHistogramBins] = {};
+  std::size_t n_misses_recorded = 0;
+  Miss misses[kMaxMissRecords];
+};
+
 /// The device callback's state and the worker's two rings.
 ///
 /// Data flow per callback chunk of n frames (interleaved float32 device buffers):
@@ -174,6 +209,10 @@ class LiveBridge {
   // ---- monitoring (any thread) -------------------------------------------------
 
   LiveStats stats() const noexcept;
+  /// Callback gaps, worker response times and the first misses (LiveTiming).
+  /// Counters are read without stopping the stream, so they may be a callback
+  /// apart from each other; read after the stream stopped for exact ones.
+  void timing(LiveTiming* out) const noexcept;
   /// Peak |sample| of the selected input (output) since the last call; resets it.
   float take_input_peak() noexcept { return input_peak_.exchange(0.0f, std::memory_order_relaxed); }
   float take_output_peak() noexcept { return output_peak_.exchange(0.0f, std::memory_order_relaxed); }
@@ -231,6 +270,31 @@ class LiveBridge {
       n_skipped_frames_, n_xrun_callbacks_, n_input_underflow_, n_input_overflow_,
       n_output_underflow_, n_output_overflow_, n_input_dropped_frames_,
       n_record_dropped_frames_, n_nonfinite_input_;
+
+  // Timing (see LiveTiming). Audio thread writes the callback side and the
+  // timestamp queue's head; the worker writes the response side and its tail.
+  static constexpr std::size_t kStampSlots = 4096;  // power of two
+  struct Stamp {
+    std::uint64_t input_end = 0;  // input frames pushed up to and including this callback
+    std::int64_t t_ns = 0;
+  };
+  static std::int64_t now_ns() noexcept;
+  void note_response(std::size_t n_out) noexcept;
+  std::vector<Stamp> stamps_;
+  std::atomic<std::uint64_t> stamp_head_{0};  // written by the audio thread
+  std::atomic<std::uint64_t> stamp_tail_{0};  // written by the worker
+  std::uint64_t input_frames_total_ = 0;      // audio thread
+  std::uint64_t output_frames_total_ = 0;     // worker
+  std::int64_t first_callback_ns_ = -1;       // audio thread
+  std::int64_t last_callback_ns_ = 0;         // audio thread
+  std::int64_t current_gap_ns_ = 0;           // audio thread
+  std::atomic<std::int64_t> max_callback_gap_ns_{0};
+  std::atomic<std::int64_t> max_response_ns_{0};
+  Counter n_responses_, n_response_dropped_;
+  std::vector<Counter> gap_histogram_;       // LiveTiming::kHistogramBins
+  std::vector<Counter> response_histogram_;  // LiveTiming::kHistogramBins
+  std::vector<LiveTiming::Miss> miss_records_;
+  std::atomic<std::size_t> n_miss_records_{0};
 
 #if defined(__linux__)
   sem_t wake_;

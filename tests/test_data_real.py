@@ -10,7 +10,7 @@ import pytest
 from rtsep.train.data import RealSongs, build_source
 from rtsep.train.data.paths import resolve_data_root
 from rtsep.train.data.real import HELDOUT_SONGS, REAL_SUBDIR
-from rtsep.train.data.sampler import Augmentation, SegmentSource, normalise
+from rtsep.train.data.sampler import Augmentation, CrossSource, SegmentSource, normalise
 from rtsep.train.data.songs import ArraySong, read_segment
 
 SR = 48000
@@ -27,6 +27,28 @@ def _ramp_song(name="ramp", seconds=6.0, sung_fraction=1.0, seed=0) -> ArraySong
     vocals[:, int(sung_fraction * n):] = 0.0
     accompaniment = (0.1 * rng.standard_normal((2, n))).astype(np.float32)
     return ArraySong(name, vocals, accompaniment, SR)
+
+
+def test_cross_source_puts_one_sources_vocals_over_the_others_accompaniment():
+    """Vocals from source A (ramps: +/- slope), accompaniment from source B (loud
+    noise, quiet in A): every segment is sung, exact, and takes each stem from its side."""
+    a = SegmentSource([_ramp_song("a1", seed=1), _ramp_song("a2", seed=2)], SR, 4800, PLAIN, "a")
+    quiet = ArraySong("b1", np.zeros((2, 6 * SR), np.float32),
+                      np.full((2, 6 * SR), 0.05, np.float32), SR)
+    b = SegmentSource([quiet], SR, 4800, PLAIN, "b")
+    cross = CrossSource(a, b, "a-over-b")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mix, vocals, accompaniment = cross.sample_stems(rng)
+        assert mix.dtype == np.float32 and mix.shape == (2, 4800)
+        np.testing.assert_array_equal(mix, vocals + accompaniment)
+        assert np.abs(mix).max() <= 1.0
+        # Vocals are A's ramps (left rises, right is its negative)...
+        assert np.all(np.diff(vocals[0]) > 0) and np.allclose(vocals[1], -vocals[0])
+        # ...and the accompaniment is B's constant, not A's noise.
+        assert np.ptp(accompaniment) < 1e-6 < accompaniment.max()
+    with pytest.raises(ValueError, match="differ"):
+        CrossSource(a, SegmentSource([quiet], SR, 2400, PLAIN, "short"))
 
 
 def test_normalise_keeps_exact_sum_and_peak():

@@ -143,10 +143,15 @@ def real_model(tmp_path_factory):
 
 
 @real_model_test
+@pytest.mark.parametrize("backend", ["onnx-cpu", "auto"])
 def test_real_model_vocals_plus_instrumental_is_the_delayed_input(harness, baseline, jack_server,  # noqa: F811
-                                                                  tmp_path, real_model):
+                                                                  tmp_path, real_model, backend):
     x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", str(real_model),
-                                  "--backend", "onnx-cpu", "--mode", "both", n_outputs=4, seconds=1.5)
+                                  "--backend", backend, "--mode", "both", n_outputs=4, seconds=1.5)
+    if backend == "auto" and real_model.with_suffix(".rtsepw").is_file():
+        # The live default: the native worker thread, no Python between device and model.
+        assert summary["backend"] == "native"
+        assert summary["worker"]["scheduling"].endswith("(native thread)")
     d = summary["total_latency_samples"] + baseline
     n = x.shape[1]
     vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
@@ -179,6 +184,32 @@ def test_stalled_worker_falls_back_without_jumps_and_keeps_the_delay(harness, ba
     for pair in (vocals, instrumental):
         assert np.abs(np.diff(pair, axis=1)).max() <= signal_step + np.abs(x).max() / ramp + 1e-6
     assert np.abs(np.diff(vocals + instrumental, axis=1)).max() <= signal_step + 1e-5
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.with_suffix(".rtsepw").is_file(), reason="no native model shipped")
+def test_stalled_native_worker_falls_back_and_keeps_the_delay(harness, baseline, jack_server,  # noqa: F811
+                                                              tmp_path):
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", str(SHIPPED_MODEL),
+                                  "--mode", "both", "--stall-worker-at", "1.0", "--stall-ms", "250",
+                                  n_outputs=4, seconds=2.5)
+    assert summary["backend"] == "native"
+    stats = summary["stats"]
+    assert summary["misses"] >= 40 and stats["n_miss_events"] >= 1
+    d = summary["total_latency_samples"] + baseline
+    n = x.shape[1]
+    vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
+    # Vocals + instrumental is the delayed input throughout (the fallback puts the
+    # dry input on the instrumental pair and silence on the vocals pair).
+    np.testing.assert_allclose(vocals + instrumental, x, atol=1e-5, rtol=0)
+    silent = segments(np.abs(vocals).max(axis=0) < 1e-7)
+    longest = max(silent, key=lambda ab: ab[1] - ab[0])
+    assert longest[1] - longest[0] >= 0.2 * RATE_HZ, silent
+    ramp = summary["fallback_ramp_samples"]
+    after = vocals[:, longest[1] + ramp:]
+    assert after.shape[1] > RATE_HZ // 2 and np.count_nonzero(after) > 0.99 * after.size, \
+        "no worker output after the stall"
+    signal_step = np.abs(np.diff(x, axis=1)).max()
+    assert np.abs(np.diff(vocals, axis=1)).max() <= signal_step + np.abs(x).max() / ramp + 1e-6
 
 
 # ---- MIDI ------------------------------------------------------------------------------

@@ -10,11 +10,15 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <complex>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "live_bridge.hpp"
+#include "live_worker.hpp"
+#include "native_model.hpp"
 
 namespace py = pybind11;
 
@@ -112,6 +116,37 @@ py::dict stats_dict(const rtsep::LiveStats& s) {
   return d;
 }
 
+py::dict timing_dict(const rtsep::LiveTiming& t) {
+  using rtsep::LiveTiming;
+  py::dict d;
+  d["n_callbacks"] = t.n_callbacks;
+  d["max_callback_gap_ms"] = static_cast<double>(t.max_callback_gap_ns) * 1e-6;
+  d["n_responses"] = t.n_responses;
+  d["max_response_ms"] = static_cast<double>(t.max_response_ns) * 1e-6;
+  d["n_response_dropped"] = t.n_response_dropped;
+  d["histogram_bin_ms"] = LiveTiming::kHistogramBinMs;
+  py::list gaps, responses;
+  for (std::size_t i = 0; i < LiveTiming::kHistogramBins; ++i) {
+    gaps.append(t.callback_gap_histogram[i]);
+    responses.append(t.response_histogram[i]);
+  }
+  d["callback_gap_histogram"] = gaps;
+  d["response_histogram"] = responses;
+  py::list misses;
+  for (std::size_t i = 0; i < t.n_misses_recorded; ++i) {
+    const LiveTiming::Miss& m = t.misses[i];
+    py::dict e;
+    e["callback"] = m.callback;
+    e["t_s"] = static_cast<double>(m.t_ns) * 1e-9;
+    e["gap_ms"] = static_cast<double>(m.gap_ns) * 1e-6;
+    e["available_frames"] = m.available;
+    e["n_frames"] = m.n_frames;
+    misses.append(e);
+  }
+  d["misses"] = misses;
+  return d;
+}
+
 }  // namespace
 
 void register_play_record(py::module_& m) {
@@ -166,8 +201,117 @@ i was captured in the same callback frame as play frame i went out.
           "A copy of the recording, float32 (n_record_channels, n_record_frames).");
 }
 
+namespace {
+
+// A C-contiguous array of exactly `dtype` and shape (2, n_bins), or ValueError.
+void check_frame_array(const py::array& a, const py::dtype& dtype, std::size_t n_bins,
+                       const char* what) {
+  if (!a.dtype().is(dtype) || a.ndim() != 2 || a.shape(0) != 2 ||
+      static_cast<std::size_t>(a.shape(1)) != n_bins || !(a.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(what) + " must be a C-contiguous " +
+                          std::string(py::str(dtype)) + " array of shape (2, " +
+                          std::to_string(n_bins) + ")");
+  }
+}
+
+void register_native(py::module_& m) {
+  using rtsep::LiveWorker;
+  using rtsep::NativeModel;
+  py::register_exception<rtsep::NativeModelError>(m, "NativeModelError", PyExc_ValueError);
+
+  py::class_<NativeModel, std::shared_ptr<NativeModel>>(m, "NativeModel", R"doc(
+The dependency-free C++ implementation of the model's step, from a native model
+file (``.rtsepw``). ``step(frame, mask)``: frame complex64 (2, n_bins) -> vocal
+mask float32 (2, n_bins), written into ``mask``; the state is held inside
+(``reset()`` zeroes it). One stream, one thread at a time. Raises
+NativeModelError (a ValueError) for a missing, corrupt or mismatched file.
+)doc")
+      .def(py::init([](const std::string& path) {
+             return std::shared_ptr<NativeModel>(NativeModel::load(path));
+           }),
+           py::arg("path"))
+      .def(
+          "step",
+          [](NativeModel& self, const py::array& frame, py::array& mask) {
+            check_frame_array(frame, py::dtype::of<std::complex<float>>(), self.n_bins(), "frame");
+            check_frame_array(mask, py::dtype::of<float>(), self.n_bins(), "mask");
+            if (!mask.writeable()) throw py::value_error("mask must be writeable");
+            const auto* f = static_cast<const float*>(frame.data());
+            auto* out = static_cast<float*>(mask.mutable_data());
+            py::gil_scoped_release release;
+            self.step(f, out);
+          },
+          py::arg("frame"), py::arg("mask"), "One frame -> mask (written into `mask`), GIL released.")
+      .def("reset", &NativeModel::reset, "Zero the state (start of a new stream).")
+      .def_property_readonly("n_fft", &NativeModel::n_fft)
+      .def_property_readonly("hop_samples", &NativeModel::hop_samples)
+      .def_property_readonly("n_bins", &NativeModel::n_bins)
+      .def_property_readonly("sample_rates_hz", &NativeModel::sample_rates_hz)
+      .def_property_readonly("metadata_json", &NativeModel::metadata_json)
+      .def_property_readonly("path", &NativeModel::path)
+      .def_property_readonly("macs_per_step", &NativeModel::macs_per_step)
+      .def(
+          "latency_samples",
+          [](const NativeModel& self, const std::string& mode) {
+            const rtsep::NativeLatencyMode* lm = self.latency_mode(mode);
+            if (lm == nullptr) throw py::value_error("the model has no '" + mode + "' latency mode");
+            return lm->latency_samples;
+          },
+          py::arg("latency_mode"));
+
+  py::class_<LiveWorker>(m, "LiveWorker", R"doc(
+The live worker as one native thread: the bridge's input ring -> STFT ->
+NativeModel -> iSTFT -> the bridge's output ring, no Python (so no GIL) on the
+way. ``LiveWorker(bridge, model, latency_mode, max_chunk_frames)``; the engine
+latency must equal ``bridge.engine_latency_samples``. ``start(realtime_priority)``
+asks for SCHED_FIFO when > 0 (``scheduling`` says what was granted); ``stop()``
+joins the thread. While it runs, nothing else may step or reset ``model``.
+)doc")
+      .def(py::init([](LiveBridge& bridge, std::shared_ptr<NativeModel> model,
+                       const std::string& latency_mode, long long max_chunk_frames) {
+             if (max_chunk_frames < 1 || max_chunk_frames > (1 << 20)) {
+               throw py::value_error("max_chunk_frames must be in [1, 1048576]");
+             }
+             return std::make_unique<LiveWorker>(bridge, std::move(model), latency_mode,
+                                                 static_cast<std::size_t>(max_chunk_frames));
+           }),
+           py::arg("bridge"), py::arg("model"), py::arg("latency_mode") = "default",
+           py::arg("max_chunk_frames") = 4096, py::keep_alive<1, 2>())
+      .def(
+          "warm_up",
+          [](LiveWorker& self, long long n_samples, long long block_samples) {
+            if (n_samples < 0 || block_samples < 1) {
+              throw py::value_error("n_samples must be >= 0 and block_samples >= 1");
+            }
+            py::gil_scoped_release release;
+            self.warm_up(static_cast<std::size_t>(n_samples), static_cast<std::size_t>(block_samples));
+          },
+          py::arg("n_samples") = 4096, py::arg("block_samples") = 128,
+          "Run silence through once (first-use costs), then reset. Before start().")
+      .def("start", &LiveWorker::start, py::arg("realtime_priority") = 0,
+           py::call_guard<py::gil_scoped_release>())
+      .def("stop", &LiveWorker::stop, py::call_guard<py::gil_scoped_release>())
+      .def("stall", &LiveWorker::stall, py::arg("seconds"),
+           "Test hook: the thread does nothing for `seconds`.")
+      .def_property_readonly("running", &LiveWorker::running)
+      .def_property_readonly("scheduling", &LiveWorker::scheduling)
+      .def_property_readonly("latency_samples", &LiveWorker::latency_samples)
+      .def("stats", [](const LiveWorker& self) {
+        const rtsep::LiveWorkerStats s = self.stats();
+        py::dict d;
+        d["n_samples"] = s.n_samples;
+        d["n_frames"] = s.n_frames;
+        d["busy_s"] = s.busy_s;
+        d["max_chunk_busy_ratio"] = s.max_chunk_busy_ratio;
+        return d;
+      });
+}
+
+}  // namespace
+
 void register_live(py::module_& m) {
   register_play_record(m);
+  register_native(m);
   m.def(
       "live_callback_address",
       []() { return reinterpret_cast<std::uintptr_t>(&rtsep_live_callback); },
@@ -323,6 +467,16 @@ and ``push_output``; one recorder thread calls ``pop_record``.
       // -- monitoring
       .def("stats", [](const LiveBridge& self) { return stats_dict(self.stats()); },
            "Cumulative counters (dict of ints).")
+      .def(
+          "timing",
+          [](const LiveBridge& self) {
+            auto t = std::make_unique<rtsep::LiveTiming>();
+            self.timing(t.get());
+            return timing_dict(*t);
+          },
+          "Callback gaps and worker response times (histograms in histogram_bin_ms bins, the "
+          "last bin holding everything above), and the first 256 misses with the callback gap "
+          "before each (dict).")
       .def("take_input_peak", &LiveBridge::take_input_peak,
            "Peak |sample| of the selected input since the last call (resets it).")
       .def("take_output_peak", &LiveBridge::take_output_peak,

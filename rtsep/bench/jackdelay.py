@@ -82,6 +82,20 @@ def _quiet_jack_errors():
         jack.set_info_function(None)
 
 
+def _any_thread_fifo(pid: int) -> bool | None:
+    """Whether any thread of process ``pid`` runs SCHED_FIFO/RR (None where unknowable)."""
+    task_dir = Path(f"/proc/{pid}/task")
+    if not hasattr(os, "sched_getscheduler") or not task_dir.is_dir():
+        return None
+    for tid in os.listdir(task_dir):
+        try:
+            if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 class JackServer:
     """A private ``jackd`` with the dummy driver, for a ``with`` block.
 
@@ -89,9 +103,13 @@ class JackServer:
     client on it. The server is terminated (by pid) on exit.
     """
 
-    def __init__(self, block_samples: int, sample_rate_hz: int = 48000, start_timeout_s: float = 10.0):
+    def __init__(self, block_samples: int, sample_rate_hz: int = 48000, start_timeout_s: float = 10.0,
+                 realtime: bool = False):
         self.block_samples = block_samples
         self.sample_rate_hz = sample_rate_hz
+        self.realtime = bool(realtime)
+        #: After start: whether jackd's threads really run SCHED_FIFO (None: unknown here).
+        self.realtime_active: bool | None = None
         self.name = f"rtsep-bench-{os.getpid()}-{block_samples}-{uuid.uuid4().hex[:6]}"
         self._timeout_s = start_timeout_s
         self._proc: subprocess.Popen | None = None
@@ -99,21 +117,25 @@ class JackServer:
 
     def __enter__(self) -> "JackServer":
         self._log = tempfile.TemporaryFile()
+        # Realtime (jackd's own default, as audio users run it) asks for SCHED_FIFO;
+        # where the system refuses, jackd goes on without it and realtime_active says so.
         self._proc = subprocess.Popen(
-            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy",
-             "-r", str(self.sample_rate_hz), "-p", str(self.block_samples)],
+            ["jackd", *(["-R", "-P", "70"] if self.realtime else ["--no-realtime"]), "-n", self.name,
+             "-d", "dummy", "-r", str(self.sample_rate_hz), "-p", str(self.block_samples)],
             stdout=self._log, stderr=subprocess.STDOUT)
         end = time.monotonic() + self._timeout_s
         while True:
             try:
                 self.client("rtsep-bench-ping").close()
-                return self
+                break
             except Exception:  # noqa: BLE001 - server not up yet
                 if self._proc.poll() is not None or time.monotonic() > end:
                     tail = self._log_tail()
                     self.__exit__(None, None, None)
                     raise RuntimeError(f"jackd did not start: {tail}") from None
                 time.sleep(0.05)
+        self.realtime_active = _any_thread_fifo(self._proc.pid)
+        return self
 
     def _log_tail(self) -> str:
         self._log.seek(0)
@@ -511,21 +533,28 @@ class Player:
 
 def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,
                    sample_rate_hz: int = 48000, latency_mode: str = "default",
-                   backend: str | None = "onnx-cpu", log=lambda msg: None) -> dict:
+                   backend: str | None = None, realtime_server: bool = True,
+                   log=lambda msg: None) -> dict:
     """Run ``rtsep monitor`` (karaoke output, ``model_path``) on a private JACK
     server for ``duration_s``, fed ``audio`` in a loop; returns its summary counters.
 
+    ``realtime_server``: start jackd realtime (its own default, how audio users
+    run it; it falls back to normal scheduling where the system refuses).
+
     Returns ``{"skipped": reason}`` or a dict with ``duration_s``, ``n_blocks``,
     ``n_misses``, ``miss_rate``, ``n_xruns``, ``total_latency_samples``,
-    ``margin_samples``, ``worker`` and the monitor's ``stats``.
+    ``margin_samples``, ``worker``, the monitor's ``stats`` and ``timing``
+    (callback gaps, worker response times, each miss) and ``jack_server``
+    (whether it ran realtime).
     """
     reason = jack_unavailable_reason()
     if reason:
         return {"skipped": reason}
     if audio.shape[1] < block_samples:
         raise ValueError("audio shorter than one block")
-    with JackServer(block_samples, sample_rate_hz) as server, \
+    with JackServer(block_samples, sample_rate_hz, realtime=realtime_server) as server, \
             tempfile.TemporaryDirectory(prefix="rtsep-bench-monitor-") as tmp:
+        server_realtime = server.realtime_active
         jack_name = f"rtsep-bench-monitor-{os.getpid()}"
         summary_path, ready_path = Path(tmp) / "summary.json", Path(tmp) / "ready.json"
         stderr_path = Path(tmp) / "stderr.txt"
@@ -576,5 +605,6 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
             "n_xruns": _first_key(summary, MONITOR_XRUN_KEYS)[1],
             "total_latency_samples": _first_key(summary, MONITOR_LATENCY_KEYS)[1],
             "margin_samples": summary.get("margin_samples"), "worker": summary.get("worker"),
-            "stats": summary.get("stats")}
+            "stats": summary.get("stats"), "timing": summary.get("timing"),
+            "jack_server": {"realtime_requested": realtime_server, "realtime_active": server_realtime}}
 

@@ -133,19 +133,37 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
                            f"{run['device_wake_late_ms']['max_ms']:.2f} | "
                            f"{run['n_device_overruns']} |")
         if sched.get("monitor_runs"):
-            out.append("\n`rtsep monitor` on a JACK dummy server (its native callback, ring and "
-                       "worker; karaoke output), fed the benchmark audio in a loop; its own "
-                       "counters from `--summary-json`:\n")
-            out.append("| load | duration | callbacks | misses (blocks) | miss rate | xruns | "
-                       "latency (samples) | margin (samples) | worker load |")
-            out.append("|---|---|---|---|---|---|---|---|---|")
+            first = sched["monitor_runs"][0]
+            server = first.get("jack_server") or {}
+            server_note = {True: "realtime (SCHED_FIFO, jackd's default)",
+                           False: "not realtime (the system refused SCHED_FIFO)",
+                           None: "realtime requested" if server.get("realtime_requested")
+                           else "not realtime"}[server.get("realtime_active")]
+            out.append("\n`rtsep monitor` as a user runs it (backend "
+                       f"{first.get('backend')}, worker {(first.get('worker') or {}).get('scheduling')}) "
+                       f"on a JACK dummy server, {server_note}, fed the benchmark audio in a loop "
+                       "(karaoke output); its own counters from `--summary-json`. *Worker "
+                       "response*: from a callback pushing its input to the worker pushing the "
+                       "output made from it; a block misses when that exceeds the *deadline* "
+                       "while the callbacks keep their rhythm. *Host-timing misses*: misses in a "
+                       "callback that came outside 0.5-1.5 periods after the previous one (the "
+                       "server stalled, then ran its cycles back to back to catch up: JACK counts "
+                       "these as xruns); the rest came with regular callbacks.\n")
+            out.append("| load | duration | callbacks | misses (blocks) | miss rate | of them at "
+                       "host-timing faults | xruns | worker response p99.9 / max (deadline) ms | "
+                       "callback gap max ms | latency (samples) | worker load |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|---|")
             for run in sched["monitor_runs"]:
                 rate = "—" if run["miss_rate"] is None else f"{100 * run['miss_rate']:.3f}%"
                 load = (run.get("worker") or {}).get("load")
+                t = run.get("timing") or {}
+                host = t.get("n_misses_host_irregular")
+                resp = (f"{_f(t.get('response_p999_ms'), '.2f')} / {_f(t.get('max_response_ms'), '.2f')} "
+                        f"({_f(t.get('deadline_ms'), '.2f')})") if t else "—"
                 out.append(f"| {run['load']} | {run['duration_s']:.0f} s | {run['n_blocks']} | "
-                           f"{run['n_misses']} | {rate} | {run['n_xruns']} | "
-                           f"{run['total_latency_samples']} | {run['margin_samples']} | "
-                           f"{_f(load, '.3f')} |")
+                           f"{run['n_misses']} | {rate} | {_f(host, 'd')} | {run['n_xruns']} | "
+                           f"{resp} | {_f(t.get('max_callback_gap_ms'), '.1f')} | "
+                           f"{run['total_latency_samples']} | {_f(load, '.3f')} |")
         for why in sched.get("skipped", []):
             out.append(f"\nSkipped: {why}.")
 

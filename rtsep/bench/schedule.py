@@ -24,6 +24,7 @@ busy-loop processes, for the length of a ``with`` block.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -92,6 +93,8 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
             shared["error"] = exc
 
     separator.reset()
+    gc.collect()
+    gc.freeze()  # as rtsep monitor does: no full collection walks the loaded libraries mid-run
     thread = threading.Thread(target=worker, name="rtsep-bench-worker", daemon=True)
     thread.start()
     n_device_misses = 0
@@ -118,6 +121,7 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
         shared["stop"] = True
         wake.release()
         thread.join(timeout=5.0)
+        gc.unfreeze()
     if shared["error"] is not None:
         raise RuntimeError(f"worker failed: {shared['error']}") from shared["error"]
 

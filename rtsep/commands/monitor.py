@@ -47,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="model file (default: the shipped models/rtsep-default.onnx); "
                                        "'identity' plays the input back through the whole machinery")
-    model.add_argument("--backend", default="auto", help="runtime backend (default: auto)")
+    model.add_argument("--backend", default="auto",
+                       help="runtime backend: auto (the default: native when the model has a .rtsepw "
+                            "export beside it, run in a native worker thread; else ONNX Runtime), "
+                            "native, onnx-cpu, onnx-cuda, torchscript-cpu or torchscript-cuda")
     model.add_argument("--latency", choices=("default", "low"), default="default",
                        help="latency mode of the STFT windows")
     midi = parser.add_argument_group("MIDI")

@@ -7,8 +7,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/default", help="folder for checkpoints and logs")
-    parser.add_argument("--data", choices=("real", "synth", "both", "musdb"), default="both",
-                        help="training material (default: real CC0 stems + synthetic mixtures)")
+    parser.add_argument("--data", choices=("real", "synth", "both", "cross", "musdb"), default="cross",
+                        help="training material (default cross: real CC0 stems, synthetic mixtures, and real vocals over synthetic accompaniment and vice versa; both: the first two only)")
     parser.add_argument("--musdb-root", help="MUSDB18(-HQ) folder, with --data musdb")
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this chunk")
     parser.add_argument("--steps", type=int, help="stop after this many steps in this chunk")

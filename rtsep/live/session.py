@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import signal
@@ -239,12 +240,13 @@ class Session:
 
     def __init__(self, opts: MonitorOptions, sd, plan: DevicePlan, bridge, separator, summary: dict,
                  log=sys.stderr) -> None:
-        from rtsep.live.worker import Worker
+        from rtsep.live.worker import NativeWorker, Worker
 
         self.opts, self.sd, self.plan, self.bridge, self.summary, self.log = (
             opts, sd, plan, bridge, summary, log)
-        self.worker = Worker(bridge, separator, max_chunk_samples=MAX_WORKER_CHUNK_SAMPLES,
-                             realtime_priority=opts.realtime_priority)
+        worker_class = NativeWorker if getattr(separator.runner, "backend", "") == "native" else Worker
+        self.worker = worker_class(bridge, separator, max_chunk_samples=MAX_WORKER_CHUNK_SAMPLES,
+                                   realtime_priority=opts.realtime_priority)
         self.stop = _Stop()
         self.controller = self.midi_input = self.recorder = self.stream = None
         self.started_at: float | None = None
@@ -299,6 +301,12 @@ class Session:
         previous_handler = None
         try:
             self.worker.warm_up(block_samples=min(self.plan.block_samples, MAX_WORKER_CHUNK_SAMPLES))
+            # A full garbage collection walks every object the model, numpy and the
+            # audio libraries made (about 10 ms here) in whichever thread allocates
+            # at that moment, often the worker: a late block. Everything loaded so
+            # far lives until the end, so move it out of the collector's sight.
+            gc.collect()
+            gc.freeze()
             self.worker.start()
             if self.recorder is not None:
                 self.recorder.start()
@@ -314,6 +322,7 @@ class Session:
             self.stop.set("interrupt")
         finally:
             self.close()
+            gc.unfreeze()
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)
 
@@ -444,6 +453,9 @@ class Session:
                 raise UserError(f"the {part} failed: {type(err).__name__}: {err}") from err
         stats = self.bridge.stats()
         w = self.worker
+        self.summary["timing"] = timing_summary(self.bridge.timing(), self.plan.block_samples,
+                                                self.plan.rate_hz, self.bridge.margin_samples,
+                                                self.bridge.fallback_ramp_samples)
         self.summary.update({
             "duration_s": 0.0 if self.started_at is None else time.monotonic() - self.started_at,
             "stopped_by": self.stop.reason or "end",
@@ -457,6 +469,72 @@ class Session:
         return self.summary
 
 
+def histogram_percentile(counts: list[int], bin_ms: float, q: float) -> float | None:
+    """Upper edge (ms) of the bin holding the ``q``-quantile of a histogram; None if empty."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    target, seen = q * total, 0
+    for i, c in enumerate(counts):
+        seen += c
+        if seen >= target:
+            return (i + 1) * bin_ms
+    return len(counts) * bin_ms
+
+
+def timing_summary(t: dict, block_samples: int, rate_hz: int, margin_samples: int,
+                   ramp_samples: int) -> dict:
+    """The bridge's timing (:meth:`LiveBridge.timing`) with percentiles and the deadline.
+
+    ``deadline_ms``: how long after a callback pushed its input the worker may
+    deliver the output for it without a miss, at a steady callback rhythm
+    (1 + (margin - block - ramp) // block periods). A miss with a normal callback
+    gap before it and a response time above the deadline is the worker's; one
+    after a host stall (a gap well above the period) or inside a burst of
+    callbacks (a gap well below it: the host catching up after a stall, which
+    JACK reports as an xrun) is the host's timing. ``misses`` lists the first
+    256, each with ``host_irregular`` (gap outside 0.5-1.5 periods);
+    ``n_misses_regular_host`` counts those that came with regular host timing.
+    """
+    period_ms = 1e3 * block_samples / rate_hz
+    bin_ms = t["histogram_bin_ms"]
+    n_periods = 1 + max(0, margin_samples - block_samples - ramp_samples) // block_samples
+    out = {k: v for k, v in t.items() if k != "misses"}
+    out.update({
+        "period_ms": period_ms,
+        "deadline_ms": n_periods * period_ms,
+        "response_p50_ms": histogram_percentile(t["response_histogram"], bin_ms, 0.5),
+        "response_p99_ms": histogram_percentile(t["response_histogram"], bin_ms, 0.99),
+        "response_p999_ms": histogram_percentile(t["response_histogram"], bin_ms, 0.999),
+        "callback_gap_p999_ms": histogram_percentile(t["callback_gap_histogram"], bin_ms, 0.999),
+        "n_late_callbacks": sum(c for i, c in enumerate(t["callback_gap_histogram"])
+                                if i * bin_ms >= 2.0 * period_ms),
+        "misses": [dict(m, host_irregular=not 0.5 * period_ms <= m["gap_ms"] <= 1.5 * period_ms)
+                   for m in t["misses"]],
+    })
+    own = [m for m in out["misses"] if not m["host_irregular"]]
+    out["n_misses_recorded"] = len(out["misses"])
+    out["n_misses_host_irregular"] = len(out["misses"]) - len(own)
+    out["n_misses_regular_host"] = len(own)
+    return out
+
+
+def live_backend(model, backend: str, log=sys.stderr) -> str:
+    """``auto`` for live use: ``native`` when the model has a native export beside it
+    (the worker is then one C++ thread, no Python between device and model),
+    else the runtime's own ``auto`` choice. Other names pass through."""
+    from rtsep.engine import IDENTITY_MODEL, default_model_path
+
+    if backend != "auto" or (model is not None and str(model) == IDENTITY_MODEL):
+        return backend
+    path = Path(model) if model is not None else default_model_path()
+    if path.suffix == ".rtsepw" or path.with_suffix(".rtsepw").is_file():
+        print("rtsep monitor: backend auto -> native (a native worker thread: no Python between "
+              "the device and the model)", file=log)
+        return "native"
+    return backend
+
+
 def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     """Run live monitoring until the duration, Ctrl-C or SIGTERM; returns the summary."""
     check_options(opts)
@@ -465,8 +543,8 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
 
     from rtsep.engine import Separator, load_runner
 
-    runner = load_runner(opts.model, backend=opts.backend, latency_mode=opts.latency_mode,
-                         sample_rate_hz=plan.rate_hz)
+    runner = load_runner(opts.model, backend=live_backend(opts.model, opts.backend, log),
+                         latency_mode=opts.latency_mode, sample_rate_hz=plan.rate_hz)
     separator = Separator(runner, max_block_samples=MAX_WORKER_CHUNK_SAMPLES)
     bridge, timing = make_bridge(opts, plan, separator.latency_samples)
     summary = {
@@ -502,6 +580,17 @@ def print_summary(s: dict, log=sys.stderr) -> None:
           f"callbacks {st['n_callbacks']}", file=log)
     print(f"  worker load {100.0 * s['worker']['load']:.1f}% (worst chunk "
           f"{100.0 * s['worker']['max_chunk_load']:.0f}%)", file=log)
+    t = s.get("timing")
+    if t and t.get("response_p99_ms") is not None:
+        print(f"  worker response p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
+              f"{t['response_p999_ms']:.2f} ms, max {t['max_response_ms']:.2f} ms (deadline "
+              f"{t['deadline_ms']:.2f} ms); callback gap max {t['max_callback_gap_ms']:.2f} ms "
+              f"(period {t['period_ms']:.2f} ms, {t['n_late_callbacks']} callbacks >= 2 periods late)",
+              file=log)
+        for m in t["misses"][:5]:
+            print(f"  miss at {m['t_s']:.2f} s: {m['gap_ms']:.2f} ms since the previous callback"
+                  f"{' (irregular host timing)' if m['host_irregular'] else ''}, "
+                  f"{m['available_frames']} worker samples waiting", file=log)
     if s.get("midi"):
         m = s["midi"]
         print(f"  MIDI {m['n_messages']} messages: {m['n_applied']} applied, {m['n_ignored']} ignored "

@@ -150,3 +150,67 @@ class Worker:
             # The output ring is full only if the device stopped pulling; wait for it.
             self._stop.wait(0.002)
             done += self.bridge.push_output(vocals[:, done:], instrumental[:, done:])
+
+
+class NativeWorker:
+    """The worker as one native thread (:class:`rtsep._core.LiveWorker`).
+
+    Used when the model runs on the ``native`` backend: the input ring, STFT,
+    model step, iSTFT and output ring are all C++, so no Python (and no GIL)
+    sits between the device and the model. Same interface as :class:`Worker`.
+    """
+
+    def __init__(self, bridge, separator, max_chunk_samples: int = 4096,
+                 realtime_priority: int = 0) -> None:
+        from rtsep import _core
+
+        runner = separator.runner
+        if separator.latency_samples != bridge.engine_latency_samples:
+            raise ValueError(f"separator latency {separator.latency_samples} != bridge engine latency "
+                             f"{bridge.engine_latency_samples}")
+        self.bridge = bridge
+        self.sample_rate_hz = float(bridge.sample_rate_hz)
+        self.realtime_priority = int(realtime_priority)
+        self._worker = _core.LiveWorker(bridge, runner.native_model, runner.latency_mode,
+                                        int(max_chunk_samples))
+        self._started = False
+        self.error: BaseException | None = None  # the native thread cannot fail
+
+    def warm_up(self, n_samples: int = 4096, block_samples: int = 128) -> None:
+        self._worker.warm_up(n_samples, block_samples)
+
+    def start(self) -> None:
+        self._worker.start(max(0, self.realtime_priority))
+        self._started = True
+
+    def stop(self, timeout_s: float = 2.0) -> None:  # noqa: ARG002 - joins (bounded by one chunk)
+        self._worker.stop()
+
+    def stall(self, seconds: float) -> None:
+        self._worker.stall(float(seconds))
+
+    @property
+    def scheduling(self) -> str:
+        return self._worker.scheduling + " (native thread)"
+
+    @property
+    def alive(self) -> bool:
+        return self._started and self._worker.running
+
+    @property
+    def n_samples(self) -> int:
+        return self._worker.stats()["n_samples"]
+
+    @property
+    def busy_s(self) -> float:
+        return self._worker.stats()["busy_s"]
+
+    @property
+    def max_chunk_busy_ratio(self) -> float:
+        return self._worker.stats()["max_chunk_busy_ratio"]
+
+    @property
+    def load(self) -> float:
+        stats = self._worker.stats()
+        audio_s = stats["n_samples"] / self.sample_rate_hz
+        return stats["busy_s"] / audio_s if audio_s > 0 else 0.0

@@ -5,8 +5,10 @@
 
 Backends (one module each): ``onnx-cpu`` (the default; ONNX Runtime, one
 thread), ``onnx-cuda`` (needs ``onnxruntime-gpu``), ``torchscript-cpu`` and
-``torchscript-cuda`` (need torch; the latter replays a CUDA graph). The ONNX
-backends never import torch.
+``torchscript-cuda`` (need torch; the latter replays a CUDA graph), and
+``native`` (rtsep's own C++ implementation of the step from a ``.rtsepw``
+file: no runtime library at all; ``rtsep monitor`` runs it in a native worker
+thread). The ONNX and native backends never import torch.
 
 ``backend="auto"`` uses a fixed preference order, GPU first, and says on stderr
 what it chose and why:
@@ -14,10 +16,12 @@ what it chose and why:
 * an ONNX file: ``onnx-cuda`` if ONNX Runtime has the CUDA provider, else ``onnx-cpu``;
 * a TorchScript file: ``torchscript-cuda`` if torch sees a GPU, else ``onnx-cpu``
   when an ONNX export of the same weights lies beside it (same name, ``.onnx``),
-  else ``torchscript-cpu``.
+  else ``torchscript-cpu``;
+* a native file: ``native``.
 
-A backend of the other file format is served from the sibling file with the
-same name (``x.onnx`` <-> ``x.pt``) when it exists and holds the same weights.
+A backend of another file format is served from the sibling file with the
+same name (``x.onnx`` <-> ``x.pt`` <-> ``x.rtsepw``) when it exists and holds
+the same weights.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ import sys
 from rtsep.config import LATENCY_MODES, StftGeometry
 from rtsep.model.errors import BackendUnavailableError, ModelFileError, OptionError
 from rtsep.runtime.base import Runner
-from rtsep.runtime.modelfile import FORMAT_ONNX, FORMAT_TORCHSCRIPT, ModelFile
+from rtsep.runtime.modelfile import FORMAT_NATIVE, FORMAT_ONNX, FORMAT_TORCHSCRIPT, ModelFile
 
-BACKENDS = ("onnx-cpu", "onnx-cuda", "torchscript-cpu", "torchscript-cuda")
-SUFFIX_OF_FORMAT = {FORMAT_ONNX: ".onnx", FORMAT_TORCHSCRIPT: ".pt"}
+BACKENDS = ("onnx-cpu", "onnx-cuda", "torchscript-cpu", "torchscript-cuda", "native")
+SUFFIX_OF_FORMAT = {FORMAT_ONNX: ".onnx", FORMAT_TORCHSCRIPT: ".pt", FORMAT_NATIVE: ".rtsepw"}
 
 __all__ = ["BACKENDS", "ModelFile", "Runner", "available_backends", "load", "inspect"]
 
 
 def _format_of(backend: str) -> str:
+    if backend == "native":
+        return FORMAT_NATIVE
     return FORMAT_ONNX if backend.startswith("onnx") else FORMAT_TORCHSCRIPT
 
 
@@ -47,6 +53,8 @@ def _runner_class(backend: str):
         from rtsep.runtime.onnx_cuda import OnnxCudaRunner as cls
     elif backend == "torchscript-cpu":
         from rtsep.runtime.torchscript_cpu import TorchScriptCpuRunner as cls
+    elif backend == "native":
+        from rtsep.runtime.native import NativeRunner as cls
     else:
         from rtsep.runtime.torchscript_cuda import TorchScriptCudaRunner as cls
     return cls
@@ -63,7 +71,10 @@ def available_backends(*, check_torch_cuda: bool = True) -> dict[str, str | None
     from rtsep.runtime.onnx_cuda import cuda_provider_available
 
     has_torch = importlib.util.find_spec("torch") is not None
+    from rtsep import _core
+
     status: dict[str, str | None] = {"onnx-cpu": None}
+    status["native"] = None if hasattr(_core, "NativeModel") else "this build of rtsep._core lacks it"
     status["onnx-cuda"] = (None if cuda_provider_available()
                            else "needs onnxruntime-gpu with CUDA (pip install 'rtsep[gpu]')")
     status["torchscript-cpu"] = None if has_torch else "needs torch (pip install 'rtsep[train]')"
@@ -99,6 +110,8 @@ def _auto_order(model_file: ModelFile) -> list[str]:
 
     if model_file.format == FORMAT_ONNX:
         return (["onnx-cuda"] if cuda_provider_available() else []) + ["onnx-cpu"]
+    if model_file.format == FORMAT_NATIVE:
+        return ["native"]
     from rtsep.runtime.torchscript_cuda import cuda_available
 
     order = ["torchscript-cuda"] if cuda_available() else []
@@ -109,7 +122,7 @@ def _auto_order(model_file: ModelFile) -> list[str]:
 
 def load(path, backend: str = "auto", latency_mode: str = "default", sample_rate_hz: int = 48000,
          *, n_threads: int | None = None, expected_geometry: StftGeometry | None = None) -> Runner:
-    """Load an exported model (``.onnx`` or TorchScript ``.pt``) and return its :class:`Runner`.
+    """Load an exported model (``.onnx``, TorchScript ``.pt`` or native ``.rtsepw``) and return its :class:`Runner`.
 
     ``latency_mode``: ``"default"`` or ``"low"`` (same weights; picks the synthesis
     window and so ``runner.latency_samples``). ``sample_rate_hz`` must be one the

@@ -32,6 +32,8 @@ ONNX_METADATA_KEY = "rtsep"
 TORCHSCRIPT_EXTRA_FILE = "rtsep.json"
 FORMAT_ONNX = "onnx"
 FORMAT_TORCHSCRIPT = "torchscript"
+FORMAT_NATIVE = "native"
+_NATIVE_MAGIC = b"RTSEPNW\x00"
 ONNX_CHECKSUM_SCHEME = "sha256 of graph.initializer TensorProto bytes, in file order"
 TORCHSCRIPT_CHECKSUM_SCHEME = "sha256 of archive entries data.pkl, data/*, constants.pkl, constants/*"
 #: Names of the exported step graph's inputs/outputs besides the state tensors.
@@ -205,7 +207,7 @@ class ModelFile:
     """An exported model file, read and validated (no inference session).
 
     Attributes: ``path`` (Path), ``data`` (the file's bytes), ``format``
-    (``"onnx"`` or ``"torchscript"``), ``metadata`` (dict, validated),
+    (``"onnx"``, ``"torchscript"`` or ``"native"``), ``metadata`` (dict, validated),
     ``weights_sha256`` (as recomputed from the file).
     """
 
@@ -224,6 +226,12 @@ class ModelFile:
         if self.data.startswith(_ZIP_MAGIC):
             self.format = FORMAT_TORCHSCRIPT
             self.metadata, self.weights_sha256 = _torchscript_entries(self.path, self.data)
+        elif self.data.startswith(_NATIVE_MAGIC):
+            from rtsep.model.export_native import NativeModelFile  # no torch there
+
+            self.format = FORMAT_NATIVE
+            native = NativeModelFile(self.path)
+            self.metadata, self.weights_sha256 = native.metadata, native.weights_sha256
         else:
             self.format = FORMAT_ONNX
             props, self.weights_sha256, _ = _parse_onnx(self.path, self.data)

@@ -33,7 +33,7 @@ from rtsep.model.unet import MAG_EXPONENT, CausalUNet, UNetConfig
 class TrainConfig:
     """Everything that defines a run; stored in its checkpoints."""
 
-    data: str = "both"  # real | synth | both | musdb
+    data: str = "cross"  # real | synth | both | cross | musdb
     musdb_root: str | None = None
     sample_rates_hz: tuple = (44100, 48000)
     batch_size: int = 8

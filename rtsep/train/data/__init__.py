@@ -21,13 +21,16 @@ import os
 import numpy as np
 
 from rtsep.train.data.real import RealSongs
-from rtsep.train.data.sampler import Augmentation, MixedSource, SegmentSource
+from rtsep.train.data.sampler import Augmentation, CrossSource, MixedSource, SegmentSource
 from rtsep.train.data.synth import heldout_synthetic
 
-KINDS = ("real", "synth", "both", "musdb")
+KINDS = ("real", "synth", "both", "cross", "musdb")
 SPLITS = ("train", "valid")
 #: Share of segments drawn from the real songs when ``kind="both"``.
 REAL_WEIGHT = 0.4
+#: ``kind="cross"``: shares of real songs, synthetic songs, real vocals over synthetic
+#: accompaniment and synthetic vocals over real accompaniment.
+CROSS_WEIGHTS = (0.3, 0.35, 0.25, 0.1)
 
 
 class SeededSource:
@@ -66,6 +69,9 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     * ``synth``: songs pre-rendered into ``<cache_dir>/synth/<split>`` by
       ``rtsep make-data``;
     * ``both``: each segment from real (``real_weight``) or synthetic songs;
+    * ``cross``: as ``both``, plus segments with the vocals of the real songs
+      over synthetic accompaniment and vice versa (:data:`CROSS_WEIGHTS`);
+      validation as ``both``;
     * ``musdb``: ``<musdb_root>/train`` (valid: ``<musdb_root>/test``).
 
     ``data_root`` defaults to ``../shared/data`` next to the repository (or
@@ -98,10 +104,15 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
         source = real()
     elif kind == "synth":
         source = synth()
-    elif kind == "both":
+    elif kind == "both" or (kind == "cross" and split != "train"):
         if not 0.0 <= real_weight <= 1.0:
             raise ValueError(f"real_weight must be in [0, 1], got {real_weight}")
         source = MixedSource([real(), synth()], [real_weight, 1.0 - real_weight], name=f"both/{split}")
+    elif kind == "cross":
+        r, s = real(), synth()
+        source = MixedSource([r, s, CrossSource(r, s, "real-vocals/synth-accomp"),
+                              CrossSource(s, r, "synth-vocals/real-accomp")],
+                             list(CROSS_WEIGHTS), name="cross/train")
     else:
         from rtsep.train.data.musdb import MusdbSongs
 
@@ -110,5 +121,5 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     return SeededSource(source, seed)
 
 
-__all__ = ["Augmentation", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
+__all__ = ["Augmentation", "CROSS_WEIGHTS", "CrossSource", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
            "build_source", "heldout_synthetic"]

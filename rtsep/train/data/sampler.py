@@ -205,17 +205,19 @@ class SegmentSource:
             v, a = self._vocal_segment(rng) if want_vocals else self._instrumental_segment(rng)
             if want_vocals and self._lazy_activity and peak(v) < MIN_MIX_PEAK:
                 continue
-            v *= np.float32(db_to_gain(rng.uniform(*aug.vocals_gain_db)))
-            a *= np.float32(db_to_gain(rng.uniform(*aug.accompaniment_gain_db)))
-            if rng.random() < aug.p_channel_swap:
-                v = v[::-1]
-            if rng.random() < aug.p_channel_swap:
-                a = a[::-1]
-            mix_peak = peak(v + a)
-            if mix_peak < MIN_MIX_PEAK:
-                continue
-            return normalise(v, a, db_to_gain(rng.uniform(*aug.peak_db)) / mix_peak)
+            out = finish(v, a, aug, rng)
+            if out is not None:
+                return out
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
+
+    def vocal_stem(self, rng: np.random.Generator) -> np.ndarray:
+        """The raw vocals of a sung segment (no gains, swaps or normalisation)."""
+        return self._vocal_segment(rng)[0]
+
+    def accompaniment_stem(self, rng: np.random.Generator) -> np.ndarray:
+        """The raw accompaniment of a segment anywhere in a song (vocals left out)."""
+        i = int(rng.choice(len(self.songs), p=self._p_any))
+        return self._read(rng, i, None, self._speed(rng), vocals=False)[1]
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One segment as ``(mix, vocals)``, ``float32`` ``(2, segment_samples)``.
@@ -224,6 +226,23 @@ class SegmentSource:
         """
         mix, vocals, _ = self.sample_stems(rng)
         return mix, vocals
+
+
+def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Generator):
+    """Gains, channel swaps and peak normalisation of a picked pair of stems.
+
+    Returns ``(mix, vocals, accompaniment)``, or None when the mix is silent.
+    """
+    v = v * np.float32(db_to_gain(rng.uniform(*aug.vocals_gain_db)))
+    a = a * np.float32(db_to_gain(rng.uniform(*aug.accompaniment_gain_db)))
+    if rng.random() < aug.p_channel_swap:
+        v = v[::-1]
+    if rng.random() < aug.p_channel_swap:
+        a = a[::-1]
+    mix_peak = peak(v + a)
+    if mix_peak < MIN_MIX_PEAK:
+        return None
+    return normalise(v, a, db_to_gain(rng.uniform(*aug.peak_db)) / mix_peak)
 
 
 def normalise(vocals: np.ndarray, accompaniment: np.ndarray, gain: float
@@ -268,6 +287,48 @@ class MixedSource:
         """``(mix, vocals, accompaniment)`` from a randomly chosen source."""
         k = int(rng.choice(len(self.sources), p=self.weights))
         return self.sources[k].sample_stems(rng)
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
+        mix, vocals, _ = self.sample_stems(rng)
+        return mix, vocals
+
+
+class CrossSource:
+    """Vocals of one source's songs over the accompaniment of another's.
+
+    The cross-song remix of :class:`SegmentSource`, across sources: real singing
+    over synthetic band arrangements (rock, country, reggae, ...) that the real
+    songs lack, or synthetic singing over real productions. Tempo and key are
+    not aligned (as in MUSDB trainers' random remixing). Augmentation (gains,
+    swaps, peak) is ``vocal_source``'s.
+    """
+
+    def __init__(self, vocal_source: SegmentSource, accompaniment_source: SegmentSource,
+                 name: str = "cross"):
+        if (vocal_source.sample_rate_hz != accompaniment_source.sample_rate_hz
+                or vocal_source.segment_samples != accompaniment_source.segment_samples):
+            raise ValueError(f"{name}: sources differ in rate or segment length")
+        self.vocal_source = vocal_source
+        self.accompaniment_source = accompaniment_source
+        self.name = name
+        self.sample_rate_hz = vocal_source.sample_rate_hz
+        self.segment_samples = vocal_source.segment_samples
+
+    def __repr__(self) -> str:
+        return f"CrossSource({self.vocal_source.name} over {self.accompaniment_source.name})"
+
+    def sample_stems(self, rng: np.random.Generator):
+        """``(mix, vocals, accompaniment)``; every segment holds singing."""
+        aug = self.vocal_source.augmentation
+        for _ in range(_MAX_ATTEMPTS):
+            v = self.vocal_source.vocal_stem(rng)
+            if peak(v) < MIN_MIX_PEAK:
+                continue
+            out = finish(v, self.accompaniment_source.accompaniment_stem(rng), aug, rng)
+            if out is not None:
+                return out
+        raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""

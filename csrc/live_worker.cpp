@@ -1,0 +1,180 @@
+#include "live_worker.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+namespace rtsep {
+namespace {
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const NativeModel& checked_model(const std::shared_ptr<NativeModel>& model) {
+  if (!model) throw std::invalid_argument("LiveWorker: no model");
+  return *model;
+}
+
+const NativeLatencyMode& checked_mode(const NativeModel& model, const std::string& name) {
+  const NativeLatencyMode* mode = model.latency_mode(name);
+  if (mode == nullptr) {
+    throw std::invalid_argument("LiveWorker: the model has no '" + name + "' latency mode");
+  }
+  return *mode;
+}
+
+}  // namespace
+
+LiveWorker::LiveWorker(LiveBridge& bridge, std::shared_ptr<NativeModel> model,
+                       const std::string& latency_mode, std::size_t max_chunk_frames)
+    : bridge_(bridge),
+      model_(std::move(model)),
+      engine_(checked_model(model_).n_fft(), model_->hop_samples(), model_->analysis_window().data(),
+              checked_mode(*model_, latency_mode).synthesis_window.data(), 2,
+              std::max<std::size_t>(1, max_chunk_frames)),
+      max_chunk_(std::max<std::size_t>(1, max_chunk_frames)),
+      in_(2 * max_chunk_, 0.0f),
+      vocals_(2 * max_chunk_, 0.0f),
+      instrumental_(2 * max_chunk_, 0.0f),
+      mask_(2 * model_->n_bins(), 0.0f) {
+  if (!model_->supports_sample_rate(bridge.config().sample_rate_hz)) {
+    throw std::invalid_argument(
+        "LiveWorker: the model does not run at " +
+        std::to_string(static_cast<long long>(std::llround(bridge.config().sample_rate_hz))) + " Hz");
+  }
+  if (engine_.latency_samples() != checked_mode(*model_, latency_mode).latency_samples) {
+    throw std::invalid_argument("LiveWorker: engine latency differs from the model file's");
+  }
+  if (engine_.latency_samples() != bridge.engine_latency_samples()) {
+    throw std::invalid_argument("LiveWorker: engine latency " + std::to_string(engine_.latency_samples()) +
+                                " != the bridge's " + std::to_string(bridge.engine_latency_samples()));
+  }
+}
+
+LiveWorker::~LiveWorker() { stop(); }
+
+void LiveWorker::warm_up(std::size_t n_samples, std::size_t block_samples) {
+  if (running()) throw std::logic_error("LiveWorker: warm_up while running");
+  block_samples = std::clamp<std::size_t>(block_samples, 1, max_chunk_);
+  std::fill(in_.begin(), in_.end(), 0.0f);
+  for (std::size_t done = 0; done < std::max(n_samples, block_samples); done += block_samples) {
+    process_chunk(block_samples);
+  }
+  engine_.reset();
+  model_->reset();
+}
+
+void LiveWorker::process_chunk(std::size_t n) noexcept {
+  const auto stride = static_cast<std::ptrdiff_t>(max_chunk_);
+  const auto n_bins = static_cast<std::ptrdiff_t>(engine_.n_bins());
+  engine_.push_input(in_.data(), stride, n);  // fits: each chunk is pulled in full below
+  while (engine_.frames_ready() > 0) {
+    engine_.analyze();
+    model_->step(reinterpret_cast<const float*>(engine_.frame()), mask_.data());
+    engine_.synthesize(mask_.data(), n_bins);
+    n_frames_.store(n_frames_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  engine_.pull(vocals_.data(), stride, instrumental_.data(), stride, n);
+}
+
+void LiveWorker::start(int realtime_priority) {
+  if (thread_.joinable()) throw std::logic_error("LiveWorker: already started");
+  requested_priority_ = realtime_priority;
+  stop_.store(false, std::memory_order_relaxed);
+  scheduled_.store(false, std::memory_order_relaxed);
+  n_samples_.store(0, std::memory_order_relaxed);
+  n_frames_.store(0, std::memory_order_relaxed);
+  busy_ns_.store(0, std::memory_order_relaxed);
+  max_ratio_.store(0.0, std::memory_order_relaxed);
+  running_.store(true, std::memory_order_release);
+  thread_ = std::thread([this] { run(); });
+  // Wait (briefly) until the thread has set its scheduling, so scheduling() is final.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!scheduled_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void LiveWorker::stop() {
+  stop_.store(true, std::memory_order_release);
+  bridge_.wake_worker();
+  if (thread_.joinable()) thread_.join();
+  running_.store(false, std::memory_order_release);
+}
+
+void LiveWorker::stall(double seconds) noexcept {
+  stall_until_ns_.store(now_ns() + static_cast<std::int64_t>(seconds * 1e9), std::memory_order_release);
+  bridge_.wake_worker();
+}
+
+std::string LiveWorker::scheduling() const {
+  return scheduled_.load(std::memory_order_acquire) ? scheduling_ : std::string("normal");
+}
+
+LiveWorkerStats LiveWorker::stats() const noexcept {
+  LiveWorkerStats s;
+  s.n_samples = n_samples_.load(std::memory_order_relaxed);
+  s.n_frames = n_frames_.load(std::memory_order_relaxed);
+  s.busy_s = static_cast<double>(busy_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  s.max_chunk_busy_ratio = max_ratio_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void LiveWorker::run() noexcept {
+  if (requested_priority_ > 0) {
+#if defined(__unix__) || defined(__APPLE__)
+    sched_param param{};
+    param.sched_priority = requested_priority_;
+    const int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+    const std::string p = std::to_string(requested_priority_);
+    scheduling_ = err == 0 ? "SCHED_FIFO " + p
+                           : "normal (SCHED_FIFO " + p + " refused: " + std::strerror(err) + ")";
+#else
+    scheduling_ = "normal (SCHED_FIFO not available on this system)";
+#endif
+  }
+  scheduled_.store(true, std::memory_order_release);
+
+  const double rate = bridge_.config().sample_rate_hz;
+  const auto stride = static_cast<std::ptrdiff_t>(max_chunk_);
+  while (!stop_.load(std::memory_order_acquire)) {
+    const std::int64_t stall_left = stall_until_ns_.load(std::memory_order_acquire) - now_ns();
+    if (stall_left > 0) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::int64_t>(stall_left, 50000000)));
+      continue;
+    }
+    bridge_.wait_for_input(0.05);
+    while (!stop_.load(std::memory_order_acquire)) {
+      const std::size_t n = bridge_.pop_input(in_.data(), stride, max_chunk_);
+      if (n == 0) break;
+      const std::int64_t t0 = now_ns();
+      process_chunk(n);
+      const std::int64_t elapsed = now_ns() - t0;
+      std::size_t done = bridge_.push_output(vocals_.data(), stride, instrumental_.data(), stride, n);
+      while (done < n && !stop_.load(std::memory_order_acquire)) {
+        // The output ring is full only if the device stopped pulling; wait for it.
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        done += bridge_.push_output(vocals_.data() + done, stride, instrumental_.data() + done, stride,
+                                    n - done);
+      }
+      busy_ns_.store(busy_ns_.load(std::memory_order_relaxed) + elapsed, std::memory_order_relaxed);
+      n_samples_.store(n_samples_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+      const double ratio = static_cast<double>(elapsed) * 1e-9 * rate / static_cast<double>(n);
+      if (ratio > max_ratio_.load(std::memory_order_relaxed)) {
+        max_ratio_.store(ratio, std::memory_order_relaxed);
+      }
+    }
+  }
+}
+
+}  // namespace rtsep

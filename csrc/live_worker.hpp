@@ -1,0 +1,90 @@
+// LiveWorker: the model side of live monitoring as one native thread.
+//
+// input ring (LiveBridge) -> HopEngine (STFT) -> NativeModel::step -> HopEngine
+// (mask, iSTFT) -> output ring (LiveBridge), with no Python and so no GIL on the
+// way: nothing else in the process can hold this thread up by holding a lock it
+// needs. It is the live counterpart of rtsep_process in the C API.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hop_engine.hpp"
+#include "live_bridge.hpp"
+#include "native_model.hpp"
+
+namespace rtsep {
+
+/// Counters of a LiveWorker (cumulative since start()).
+struct LiveWorkerStats {
+  std::uint64_t n_samples = 0;        // input samples turned into output
+  std::uint64_t n_frames = 0;         // STFT frames through the model
+  double busy_s = 0.0;                // time spent computing
+  double max_chunk_busy_ratio = 0.0;  // worst compute time / audio duration of one chunk
+};
+
+/// Runs `model` over everything `bridge`'s callback pushes, one output sample per
+/// input sample, so the bridge's fixed delay holds. The engine's latency must
+/// equal bridge.engine_latency_samples(). All buffers are allocated in the
+/// constructor; the thread does not allocate.
+///
+/// The model is shared (it holds the stream state): while the worker runs, no
+/// other thread may step or reset it.
+class LiveWorker {
+ public:
+  /// Throws std::invalid_argument if the model cannot serve the bridge (sample
+  /// rate, latency mode, latency).
+  LiveWorker(LiveBridge& bridge, std::shared_ptr<NativeModel> model, const std::string& latency_mode,
+             std::size_t max_chunk_frames = 4096);
+  ~LiveWorker();
+  LiveWorker(const LiveWorker&) = delete;
+  LiveWorker& operator=(const LiveWorker&) = delete;
+
+  std::size_t latency_samples() const noexcept { return engine_.latency_samples(); }
+
+  /// Run the engine on n_samples of silence in blocks of block_samples (first-use
+  /// costs), then reset engine and model. Only before start().
+  void warm_up(std::size_t n_samples, std::size_t block_samples);
+  /// Start the thread. realtime_priority > 0 asks for SCHED_FIFO at that
+  /// priority (POSIX); scheduling() then says what the system granted.
+  void start(int realtime_priority);
+  /// Stop and join the thread (idempotent).
+  void stop();
+  /// Test hook: the thread does nothing for `seconds` (as a very late model step).
+  void stall(double seconds) noexcept;
+
+  bool running() const noexcept { return running_.load(std::memory_order_acquire); }
+  /// "normal", "SCHED_FIFO <p>" or "normal (SCHED_FIFO <p> refused: <reason>)".
+  /// Valid after start() returned.
+  std::string scheduling() const;
+  LiveWorkerStats stats() const noexcept;
+
+ private:
+  void run() noexcept;
+  void process_chunk(std::size_t n) noexcept;
+
+  LiveBridge& bridge_;
+  std::shared_ptr<NativeModel> model_;
+  HopEngine engine_;
+  std::size_t max_chunk_;
+  std::vector<float> in_, vocals_, instrumental_, mask_;  // planar (2, max_chunk); mask (2, n_bins)
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<std::int64_t> stall_until_ns_{0};
+  std::atomic<bool> scheduled_{false};
+  std::string scheduling_ = "normal";
+  int requested_priority_ = 0;
+
+  // Written by the thread, read by any.
+  std::atomic<std::uint64_t> n_samples_{0}, n_frames_{0};
+  std::atomic<std::int64_t> busy_ns_{0};
+  std::atomic<double> max_ratio_{0.0};
+};
+
+}  // namespace rtsep
