@@ -267,3 +267,20 @@ def test_pedalboard_style_chain(onnx_model):
     out = np.concatenate(outs, axis=1)
     assert out.shape == x.shape and out.dtype == np.float32 and np.isfinite(out).all()
     assert np.abs(out).max() > 0.01
+
+
+def test_native_export_gives_the_onnx_output(onnx_model):
+    """Processor on the .rtsepw export beside the ONNX model (the native backend) =
+    Processor on the ONNX model, to float tolerance."""
+    native = onnx_model.with_suffix(".rtsepw")
+    if not native.is_file():
+        pytest.skip(f"no native export beside {onnx_model.name}")
+    x = _audio(RATE_HZ // 2)
+    outputs = []
+    for model, backend in ((native, "auto"), (onnx_model, "onnx-cpu")):
+        proc = Processor(model, backend=backend)
+        proc.prepare(RATE_HZ, 441, 2)
+        outputs.append(_stream(proc, x, 441))
+    for got, want in zip(*outputs):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    assert np.abs(outputs[0][0]).max() > 1e-3
