@@ -97,3 +97,31 @@ def test_trained_checkpoint_exports_and_streams(tmp_path, musdb_root):
     x = (0.1 * np.random.default_rng(3).standard_normal((2, 8000))).astype(np.float32)
     vocals, instrumental = sep.separate(x, block_samples=333)
     np.testing.assert_allclose(vocals + instrumental, x, atol=1e-5)
+
+
+def test_snr_term_of_the_loss_is_the_mean_segment_snr_and_skips_silent_vocals():
+    import torch
+
+    from rtsep.train.trainer import segment_snr_db, separation_loss
+
+    gen = torch.Generator().manual_seed(0)
+    mix = torch.randn(3, 2, 40, 513, 2, generator=gen)
+    vocals = 0.5 * mix
+    vocals[2] = 0.0  # an instrumental segment: no vocal SNR for it
+    mask = torch.full((3, 2, 40, 513), 0.4)
+    plain = separation_loss(mask, mix, vocals, 4)
+    with_snr = separation_loss(mask, mix, vocals, 4, snr_weight=0.05)
+    est_v = mask.unsqueeze(-1) * mix
+    sl = slice(4, None)
+    snr_v = segment_snr_db(est_v[:, :, sl], vocals[:, :, sl])
+    snr_a = segment_snr_db((mix - est_v)[:, :, sl], (mix - vocals)[:, :, sl])
+    # mask 0.4 against a true 0.5: vocals SNR 20*log10(0.5/0.1), accompaniment 20*log10(0.5/0.1)
+    # where sung; for the silent segment the accompaniment is the mix, estimated at 0.6.
+    assert torch.allclose(snr_v[:2], torch.full((2,), 13.9794), atol=1e-3)
+    assert abs(float(snr_a[2]) - 20 * np.log10(1 / 0.4)) < 1e-3
+    expected = plain - 0.05 * (snr_a.sum() + snr_v[:2].sum()) / 5
+    assert torch.allclose(with_snr, expected, atol=1e-5)
+    # Gradients flow and are finite, including through the silent segment.
+    mask.requires_grad_(True)
+    separation_loss(mask, mix, vocals, 4, snr_weight=0.05).backward()
+    assert torch.isfinite(mask.grad).all() and mask.grad.abs().sum() > 0

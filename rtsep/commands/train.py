@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", help="start a new run from this checkpoint's weights")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--snr-weight", type=float, default=0.03,
+                        help="weight of the per-segment SNR (dB) term in the loss, beside the "
+                             "compressed-spectrum L1 terms (0: L1 only)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
                       segment_frames=args.segment_frames, lr=args.lr, total_steps=args.total_steps,
-                      valid_every=args.valid_every, seed=args.seed)
+                      valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
                       device=args.device)

@@ -39,6 +39,7 @@ class TrainConfig:
     batch_size: int = 8
     segment_frames: int = 384
     warmup_frames: int = 16
+    snr_weight: float = 0.03  # weight of the per-segment SNR (dB) term of the loss
     lr: float = 1e-3
     lr_min: float = 1e-4
     total_steps: int = 6000  # cosine schedule length (training may stop earlier)
@@ -69,9 +70,25 @@ def compressed(spec: torch.Tensor) -> torch.Tensor:
     return spec * mag.pow(MAG_EXPONENT - 1.0)
 
 
+def segment_snr_db(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Per-segment SNR (dB) in the STFT domain, ``(N, 2, T, F, 2)`` -> ``(N,)``.
+
+    By Parseval this is close to the time-domain SNR of the segment, and so to
+    the SDR that evaluation measures (per 1-s frame, before the median)."""
+    num = ref.pow(2).sum(dim=(1, 2, 3, 4))
+    den = (ref - est).pow(2).sum(dim=(1, 2, 3, 4))
+    return 10.0 * torch.log10((num + 1e-8) / (den + 1e-8))
+
+
 def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
-                    warmup_frames: int) -> torch.Tensor:
-    """Compressed-spectrum L1 loss on vocals and accompaniment (mask ``(N,2,T,F)``)."""
+                    warmup_frames: int, snr_weight: float = 0.0) -> torch.Tensor:
+    """Compressed-spectrum L1 loss on vocals and accompaniment (mask ``(N,2,T,F)``),
+    minus ``snr_weight`` times their mean per-segment SNR in dB (segments without
+    vocals count for the accompaniment only).
+
+    The L1 terms weigh every time-frequency bin after compression (quiet detail
+    matters); the SNR term weighs energy, as SDR does, with every segment equal
+    whatever its level (log ratio)."""
     est_v = mask.unsqueeze(-1) * mix
     est_a = mix - est_v
     acc = mix - vocals
@@ -82,6 +99,15 @@ def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
         mag_e = ce.pow(2).sum(-1).add(1e-8).sqrt()
         mag_r = cr.pow(2).sum(-1).add(1e-8).sqrt()
         loss = loss + (ce - cr).abs().mean() + (mag_e - mag_r).abs().mean()
+    if snr_weight > 0.0:
+        snr_a = segment_snr_db(est_a[:, :, sl], acc[:, :, sl])
+        v_energy = vocals[:, :, sl].pow(2).sum(dim=(1, 2, 3, 4))
+        m_energy = mix[:, :, sl].pow(2).sum(dim=(1, 2, 3, 4))
+        sung = v_energy > 1e-4 * m_energy  # vocals within 40 dB of the mix
+        snr_v = segment_snr_db(est_v[:, :, sl], vocals[:, :, sl])
+        n_terms = snr_a.numel() + int(sung.sum())
+        total = snr_a.sum() + torch.where(sung, snr_v, torch.zeros_like(snr_v)).sum()
+        loss = loss - snr_weight * total / n_terms
     return loss
 
 
@@ -203,7 +229,8 @@ class Trainer:
                 for i in range(0, mix.shape[0], 8):
                     m, v = mix[i:i + 8], voc[i:i + 8]
                     mask = self.model(m)
-                    losses.append(separation_loss(mask, m, v, self.cfg.warmup_frames).item())
+                    losses.append(separation_loss(mask, m, v, self.cfg.warmup_frames,
+                                                  self.cfg.snr_weight).item())
                     w = self.cfg.warmup_frames
                     ests.append((mask.unsqueeze(-1) * m)[:, :, w:])
                     refs.append(v[:, :, w:])
@@ -250,7 +277,7 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(self.step)
             mask = self.model(mix)
-            loss = separation_loss(mask, mix, voc, self.cfg.warmup_frames)
+            loss = separation_loss(mask, mix, voc, self.cfg.warmup_frames, self.cfg.snr_weight)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at step {self.step}")
             self.opt.zero_grad(set_to_none=True)
