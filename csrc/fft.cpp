@@ -1,9 +1,12 @@
 #include "fft.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "fft_avx2.hpp"
 
 namespace rtsep {
 namespace {
@@ -138,6 +141,16 @@ void split_even_odd(const float* __restrict x, float* __restrict zr, float* __re
   }
 }
 
+// z[k] = w[2k] x[2k] + i w[2k+1] x[2k+1], k < m.
+RTSEP_SIMD_CLONES
+void split_even_odd_windowed(const float* __restrict x, const float* __restrict w,
+                             float* __restrict zr, float* __restrict zi, std::size_t m) noexcept {
+  for (std::size_t k = 0; k < m; ++k) {
+    zr[k] = x[2 * k] * w[2 * k];
+    zi[k] = x[2 * k + 1] * w[2 * k + 1];
+  }
+}
+
 // Forward post-processing, bins 1 .. m-1 of the interleaved output o:
 // X[k] = E[k] + W^k O[k], E = (Z[k] + conj Z[m-k]) / 2, O = (Z[k] - conj Z[m-k]) / 2i,
 // W^k = cos - i sin.
@@ -186,41 +199,89 @@ void interleave_scaled(const float* __restrict zr, const float* __restrict zi, f
   }
 }
 
-}  // namespace
-
-RealFft::RealFft(std::size_t n_fft) : n_fft_(n_fft), n_half_(n_fft / 2) {
-  if (n_fft < 16 || n_fft > 65536 || (n_fft & (n_fft - 1)) != 0) {
-    throw std::invalid_argument("RealFft: n_fft must be a power of two in [16, 65536], got " +
-                                std::to_string(n_fft));
-  }
-  std::size_t n = n_half_;
+// Radix-4 stages (and a last radix-2 one when log2 n is odd) of an n-point
+// Stockham FFT, n >= 2, with their twiddles appended to twiddles.
+void plan_complex_fft(std::size_t n_points, std::vector<detail::FftStage>& stages,
+                      std::vector<float>& twiddles) {
+  std::size_t n = n_points;
   while (n >= 4) {
     const std::size_t m = n / 4;
-    stages_.push_back(Stage{n, 4, twiddles_.size()});
+    stages.push_back(detail::FftStage{n, 4, twiddles.size()});
     for (int j = 1; j <= 3; ++j) {
       for (std::size_t p = 0; p < m; ++p) {
-        twiddles_.push_back(static_cast<float>(std::cos(kTwoPi * double(j * p) / double(n))));
+        twiddles.push_back(static_cast<float>(std::cos(kTwoPi * double(j * p) / double(n))));
       }
       for (std::size_t p = 0; p < m; ++p) {
-        twiddles_.push_back(static_cast<float>(-std::sin(kTwoPi * double(j * p) / double(n))));
+        twiddles.push_back(static_cast<float>(-std::sin(kTwoPi * double(j * p) / double(n))));
       }
     }
     n = m;
   }
-  if (n == 2) stages_.push_back(Stage{2, 2, 0});
+  if (n == 2) stages.push_back(detail::FftStage{2, 2, 0});
+}
+
+constexpr std::size_t kMinAvx2Fft = 128;  // n_half = 8 m with m >= 8
+constexpr std::size_t kScratchAlignFloats = 8;  // 32 bytes
+
+}  // namespace
+
+bool RealFft::avx2_supported(std::size_t n_fft) noexcept {
+  return n_fft >= kMinAvx2Fft && n_fft <= 65536 && (n_fft & (n_fft - 1)) == 0 &&
+         detail::fft_avx2_cpu_ok();
+}
+
+RealFft::RealFft(std::size_t n_fft, FftKernel kernel)
+    : n_fft_(n_fft), n_half_(n_fft / 2), kernel_(FftKernel::portable) {
+  if (n_fft < 16 || n_fft > 65536 || (n_fft & (n_fft - 1)) != 0) {
+    throw std::invalid_argument("RealFft: n_fft must be a power of two in [16, 65536], got " +
+                                std::to_string(n_fft));
+  }
+  if (kernel == FftKernel::avx2 && !avx2_supported(n_fft)) {
+    throw std::invalid_argument("RealFft: the avx2 kernel needs an x86-64 CPU with AVX2 and FMA "
+                                "and n_fft >= 128, got n_fft " + std::to_string(n_fft));
+  }
+  if (kernel == FftKernel::avx2 || (kernel == FftKernel::automatic && avx2_supported(n_fft))) {
+    kernel_ = FftKernel::avx2;
+  }
+  if (kernel_ == FftKernel::avx2) {
+    const std::size_t m = n_half_ / 8;
+    plan_complex_fft(m, stages_, twiddles_);
+    lane_twiddles_.reserve(14 * m);
+    for (std::size_t g = 0; g < m / 8; ++g) {
+      for (std::size_t l = 1; l < 8; ++l) {
+        for (std::size_t j = 0; j < 8; ++j) {
+          const double a = kTwoPi * double(l * (8 * g + j)) / double(n_half_);
+          lane_twiddles_.push_back(static_cast<float>(std::cos(a)));
+        }
+        for (std::size_t j = 0; j < 8; ++j) {
+          const double a = kTwoPi * double(l * (8 * g + j)) / double(n_half_);
+          lane_twiddles_.push_back(static_cast<float>(-std::sin(a)));
+        }
+      }
+    }
+  } else {
+    plan_complex_fft(n_half_, stages_, twiddles_);
+  }
   post_cos_.resize(n_half_);
   post_sin_.resize(n_half_);
   for (std::size_t k = 0; k < n_half_; ++k) {
     post_cos_[k] = static_cast<float>(std::cos(kTwoPi * double(k) / double(n_fft_)));
     post_sin_[k] = static_cast<float>(std::sin(kTwoPi * double(k) / double(n_fft_)));
   }
-  scratch_.assign(4 * n_half_, 0.0f);
+  scratch_storage_.assign(4 * n_half_ + kScratchAlignFloats, 0.0f);
+}
+
+float* RealFft::scratch() noexcept {
+  // Aligned from the current storage address, so copies of a RealFft stay valid.
+  const auto address = reinterpret_cast<std::uintptr_t>(scratch_storage_.data());
+  const std::size_t misalign = (address / sizeof(float)) % kScratchAlignFloats;
+  return scratch_storage_.data() + (misalign == 0 ? 0 : kScratchAlignFloats - misalign);
 }
 
 void RealFft::complex_forward(float* xr, float* xi, float* yr, float* yi, float** res_r,
                               float** res_i) const noexcept {
   std::size_t s = 1;
-  for (const Stage& st : stages_) {
+  for (const detail::FftStage& st : stages_) {
     if (st.radix == 4) {
       radix4_stage(st.n, s, twiddles_.data() + st.twiddle_offset, xr, xi, yr, yi);
     } else {
@@ -235,12 +296,44 @@ void RealFft::complex_forward(float* xr, float* xi, float* yr, float* yi, float*
 }
 
 void RealFft::forward(const float* in, std::complex<float>* out) noexcept {
+  forward_windowed(in, nullptr, out);
+}
+
+void RealFft::forward_windowed(const float* in, const float* window,
+                               std::complex<float>* out) noexcept {
+  if (kernel_ == FftKernel::avx2) {
+    const detail::Avx2FftPlan plan{n_half_,           stages_.data(),   stages_.size(),
+                                   twiddles_.data(),  lane_twiddles_.data(), post_cos_.data(),
+                                   post_sin_.data()};
+    detail::avx2_real_forward(plan, in, window, reinterpret_cast<float*>(out), scratch());
+  } else {
+    portable_forward(in, window, out);
+  }
+}
+
+void RealFft::inverse(const std::complex<float>* in, float* out) noexcept {
+  if (kernel_ == FftKernel::avx2) {
+    const detail::Avx2FftPlan plan{n_half_,           stages_.data(),   stages_.size(),
+                                   twiddles_.data(),  lane_twiddles_.data(), post_cos_.data(),
+                                   post_sin_.data()};
+    detail::avx2_real_inverse(plan, reinterpret_cast<const float*>(in), out, scratch());
+  } else {
+    portable_inverse(in, out);
+  }
+}
+
+void RealFft::portable_forward(const float* in, const float* window,
+                               std::complex<float>* out) noexcept {
   const std::size_t m = n_half_;
-  float* ar = scratch_.data();
+  float* ar = scratch();
   float* ai = ar + m;
   float* br = ai + m;
   float* bi = br + m;
-  split_even_odd(in, ar, ai, m);
+  if (window != nullptr) {
+    split_even_odd_windowed(in, window, ar, ai, m);
+  } else {
+    split_even_odd(in, ar, ai, m);
+  }
   float* zr = nullptr;
   float* zi = nullptr;
   complex_forward(ar, ai, br, bi, &zr, &zi);
@@ -252,9 +345,9 @@ void RealFft::forward(const float* in, std::complex<float>* out) noexcept {
   real_forward_post(zr, zi, post_cos_.data(), post_sin_.data(), o, m);
 }
 
-void RealFft::inverse(const std::complex<float>* in, float* out) noexcept {
+void RealFft::portable_inverse(const std::complex<float>* in, float* out) noexcept {
   const std::size_t m = n_half_;
-  float* ar = scratch_.data();
+  float* ar = scratch();
   float* ai = ar + m;
   float* br = ai + m;
   float* bi = br + m;

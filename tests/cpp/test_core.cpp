@@ -4,12 +4,14 @@
 // sizes, Mixer and DelayLine. Exit status 0 when every check passes.
 //
 // Usage: test_core [n_stress_frames]   (default 5e6 stereo frames = 1e7 samples)
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "mixer.hpp"
 #include "ring_buffer.hpp"
 #include "stft.hpp"
+#include "stft_windows.hpp"
 
 namespace {
 
@@ -39,51 +42,10 @@ void check_close(double got, double want, double tol, const std::string& what) {
             std::to_string(tol) + ")");
 }
 
-constexpr double kPi = 3.14159265358979323846;
-
-// The window formulas of rtsep/config.py, re-implemented independently.
-std::vector<double> analysis_window(std::size_t n_fft, std::size_t hop) {
-  std::vector<double> w(n_fft);
-  const std::size_t n_rise = n_fft - hop;
-  for (std::size_t i = 0; i < n_rise; ++i) {
-    w[i] = std::sqrt(0.5 - 0.5 * std::cos(kPi * double(i) / double(n_rise)));
-  }
-  for (std::size_t i = 0; i < hop; ++i) {
-    w[n_rise + i] = std::sqrt(0.5 + 0.5 * std::cos(kPi * double(i) / double(hop)));
-  }
-  return w;
-}
-
-std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
-
-// mode "default": Hann of 2 hop at the end; "low": flat top of hop + 32 with
-// 32-sample sin^2 / cos^2 tapers. synthesis = product / analysis where product > 0.
-std::vector<float> synthesis_window(std::size_t n_fft, std::size_t hop, const std::string& mode) {
-  const std::vector<double> wa = analysis_window(n_fft, hop);
-  std::vector<double> target(n_fft, 0.0);
-  if (mode == "default") {
-    const std::size_t support = 2 * hop;
-    for (std::size_t m = 0; m < support; ++m) {
-      target[n_fft - support + m] = 0.5 - 0.5 * std::cos(2.0 * kPi * double(m) / double(support));
-    }
-  } else {
-    const std::size_t taper = 32;
-    const std::size_t support = hop + taper;
-    std::vector<double> seg(support, 1.0);
-    for (std::size_t j = 0; j < taper; ++j) {
-      const double s = std::sin(0.5 * kPi * (double(j) + 0.5) / double(taper));
-      const double c = std::cos(0.5 * kPi * (double(j) + 0.5) / double(taper));
-      seg[j] = s * s;
-      seg[support - taper + j] = c * c;
-    }
-    for (std::size_t m = 0; m < support; ++m) target[n_fft - support + m] = seg[m];
-  }
-  std::vector<float> ws(n_fft, 0.0f);
-  for (std::size_t i = 0; i < n_fft; ++i) {
-    if (target[i] > 0.0) ws[i] = static_cast<float>(target[i] / wa[i]);
-  }
-  return ws;
-}
+using rtsep_test::analysis_window;
+using rtsep_test::kPi;
+using rtsep_test::synthesis_window;
+using rtsep_test::to_float;
 
 std::vector<float> noise(std::size_t n, unsigned seed) {
   std::mt19937 gen(seed);
@@ -182,46 +144,160 @@ void test_ring_buffer_threads(std::size_t n_frames) {
 
 // ---------------------------------------------------------------------------
 
-void test_fft() {
-  for (std::size_t n = 16; n <= 8192; n *= 2) {
-    rtsep::RealFft fft(n);
-    const std::vector<float> x = noise(n, static_cast<unsigned>(n));
-    std::vector<std::complex<float>> spec(n / 2 + 1);
-    fft.forward(x.data(), spec.data());
-    std::vector<double> cos_table(n);
-    std::vector<double> sin_table(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      cos_table[i] = std::cos(2.0 * kPi * double(i) / double(n));
-      sin_table[i] = std::sin(2.0 * kPi * double(i) / double(n));
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+// Naive double-precision DFT of a real signal: bins 0..n/2.
+std::vector<std::complex<double>> naive_rdft(const std::vector<float>& x) {
+  const std::size_t n = x.size();
+  std::vector<double> cos_table(n);
+  std::vector<double> sin_table(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    cos_table[i] = std::cos(2.0 * kPi * double(i) / double(n));
+    sin_table[i] = std::sin(2.0 * kPi * double(i) / double(n));
+  }
+  std::vector<std::complex<double>> spec(n / 2 + 1);
+  for (std::size_t k = 0; k <= n / 2; ++k) {
+    double re = 0.0;
+    double im = 0.0;
+    for (std::size_t t = 0; t < n; ++t) {
+      const std::size_t idx = (k * t) % n;
+      re += double(x[t]) * cos_table[idx];
+      im -= double(x[t]) * sin_table[idx];
     }
-    double max_err = 0.0;
-    double max_abs = 0.0;
-    for (std::size_t k = 0; k <= n / 2; ++k) {
-      double re = 0.0;
-      double im = 0.0;
+    spec[k] = {re, im};
+  }
+  return spec;
+}
+
+// Max |got - want| over max |want|.
+double rel_err(const std::vector<std::complex<float>>& got,
+               const std::vector<std::complex<double>>& want) {
+  double max_err = 0.0;
+  double max_abs = 0.0;
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    const std::complex<double> g(got[k].real(), got[k].imag());
+    max_err = std::max(max_err, std::abs(g - want[k]));
+    max_abs = std::max(max_abs, std::abs(want[k]));
+  }
+  return max_err / max_abs;
+}
+
+// One kernel at one size against the naive DFT: forward, forward_windowed
+// (against the DFT of the windowed signal), inverse of the exact spectrum, and
+// inverse(forward(x)) == x. The large sizes use an O(n) check instead of the
+// O(n^2) DFT: the spectrum of a sum of bin-centred cosines is known exactly.
+void check_fft_kernel(std::size_t n, rtsep::FftKernel kernel) {
+  rtsep::RealFft fft(n, kernel);
+  const std::string tag = std::string(kernel == rtsep::FftKernel::avx2 ? "avx2" : "portable") +
+                          " n=" + std::to_string(n);
+  check(fft.kernel() == kernel, "kernel in use is the one asked for, " + tag);
+  const std::size_t n_bins = n / 2 + 1;
+  std::vector<std::complex<float>> spec(n_bins);
+  std::vector<float> back(n);
+  std::vector<float> x;
+  std::vector<std::complex<double>> want;
+  if (n <= 8192) {
+    x = noise(n, static_cast<unsigned>(n));
+    want = naive_rdft(x);
+  } else {
+    // x[t] = sum over a few bins b of a_b cos(2 pi b t / n + phi_b): X[b] = n/2 a_b e^(i phi_b)
+    // (n a_b cos phi_b for b = 0 and b = n/2), 0 elsewhere.
+    const std::size_t bins[] = {0, 1, 3, 77, n / 4 - 1, n / 4, n / 2 - 5, n / 2};
+    const double amps[] = {0.1, 0.5, -0.3, 0.25, 0.7, -0.2, 0.4, 0.05};
+    const double phases[] = {0.0, 0.3, 1.1, -2.0, 0.5, 2.9, -0.7, 0.0};
+    x.assign(n, 0.0f);
+    want.assign(n_bins, 0.0);
+    std::vector<double> xd(n, 0.0);
+    for (std::size_t j = 0; j < 8; ++j) {
+      const std::size_t b = bins[j];
+      const bool edge = b == 0 || b == n / 2;
       for (std::size_t t = 0; t < n; ++t) {
-        const std::size_t idx = (k * t) % n;
-        re += double(x[t]) * cos_table[idx];
-        im -= double(x[t]) * sin_table[idx];
+        xd[t] += amps[j] * std::cos(2.0 * kPi * double((b * t) % n) / double(n) + phases[j]);
       }
-      max_err = std::max(max_err, std::hypot(re - spec[k].real(), im - spec[k].imag()));
-      max_abs = std::max(max_abs, std::hypot(re, im));
+      want[b] += (edge ? double(n) * amps[j] * std::cos(phases[j]) : 0.5 * double(n) * amps[j]) *
+                 (edge ? std::complex<double>(1.0, 0.0) : std::polar(1.0, phases[j]));
     }
-    check(max_err <= 1e-5 * max_abs, "fft " + std::to_string(n) + " vs naive DFT, rel err " +
-                                          std::to_string(max_err / max_abs));
-    std::vector<float> back(n);
-    fft.inverse(spec.data(), back.data());
-    double max_back = 0.0;
-    for (std::size_t t = 0; t < n; ++t) max_back = std::max(max_back, double(std::fabs(back[t] - x[t])));
-    check(max_back <= 1e-5, "inverse(forward(x)) == x for n=" + std::to_string(n));
+    for (std::size_t t = 0; t < n; ++t) x[t] = static_cast<float>(xd[t]);
+  }
+  fft.forward(x.data(), spec.data());
+  const double err = rel_err(spec, want);
+  // float32 input rounding alone gives ~1e-7 relative; the check leaves room for log2 n.
+  check(err <= 1e-5, "fft vs naive DFT, " + tag + ", rel err " + sci(err));
+
+  // Windowed: the DFT of w * x, with a window that is not symmetric.
+  std::vector<float> w(n);
+  std::vector<float> wx(n);
+  for (std::size_t t = 0; t < n; ++t) {
+    w[t] = static_cast<float>(0.5 + 0.4 * std::sin(0.37 * double(t)) + 0.1 * double(t) / double(n));
+    wx[t] = w[t] * x[t];
+  }
+  std::vector<std::complex<float>> spec_w(n_bins);
+  fft.forward_windowed(x.data(), w.data(), spec_w.data());
+  std::vector<std::complex<float>> spec_ref(n_bins);
+  fft.forward(wx.data(), spec_ref.data());
+  double err_w = 0.0;
+  if (n <= 8192) {
+    err_w = rel_err(spec_w, naive_rdft(wx));
+  } else {
+    std::vector<std::complex<double>> ref(spec_ref.begin(), spec_ref.end());
+    err_w = rel_err(spec_w, ref);
+  }
+  check(err_w <= 1e-5, "forward_windowed == fft(window * x), " + tag + ", rel err " + sci(err_w));
+
+  // Inverse of the exact spectrum, and the round trip.
+  std::vector<std::complex<float>> exact(n_bins);
+  for (std::size_t k = 0; k < n_bins; ++k) {
+    exact[k] = {static_cast<float>(want[k].real()), static_cast<float>(want[k].imag())};
+  }
+  // The imaginary parts of bins 0 and n/2 must be ignored.
+  exact[0].imag(123.0f);
+  exact[n / 2].imag(-77.0f);
+  fft.inverse(exact.data(), back.data());
+  double max_x = 0.0;
+  double max_inv = 0.0;
+  for (std::size_t t = 0; t < n; ++t) {
+    max_x = std::max(max_x, double(std::fabs(x[t])));
+    max_inv = std::max(max_inv, double(std::fabs(back[t] - x[t])));
+  }
+  check(max_inv <= 1e-5 * max_x, "inverse of the exact spectrum, " + tag + ", rel err " +
+                                     sci(max_inv / max_x));
+  fft.inverse(spec.data(), back.data());
+  double max_back = 0.0;
+  for (std::size_t t = 0; t < n; ++t) max_back = std::max(max_back, double(std::fabs(back[t] - x[t])));
+  check(max_back <= 1e-5 * max_x, "inverse(forward(x)) == x, " + tag);
+}
+
+void test_fft() {
+  for (std::size_t n = 16; n <= 65536; n *= 2) {
+    check_fft_kernel(n, rtsep::FftKernel::portable);
+    if (rtsep::RealFft::avx2_supported(n)) check_fft_kernel(n, rtsep::FftKernel::avx2);
+    const rtsep::RealFft automatic(n);
+    check(automatic.kernel() ==
+              (rtsep::RealFft::avx2_supported(n) ? rtsep::FftKernel::avx2 : rtsep::FftKernel::portable),
+          "automatic picks avx2 exactly where it is supported, n=" + std::to_string(n));
+  }
+  std::printf("fft: avx2 kernel %s on this machine\n",
+              rtsep::RealFft::avx2_supported(1024) ? "tested" : "not available (portable only)");
+  for (std::size_t bad_n : {std::size_t(1000), std::size_t(8), std::size_t(131072)}) {
+    bool threw = false;
+    try {
+      rtsep::RealFft bad(bad_n);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    check(threw, "RealFft rejects n_fft=" + std::to_string(bad_n));
   }
   bool threw = false;
   try {
-    rtsep::RealFft bad(1000);
+    rtsep::RealFft small(64, rtsep::FftKernel::avx2);
   } catch (const std::invalid_argument&) {
     threw = true;
   }
-  check(threw, "RealFft rejects a non-power-of-two size");
+  check(threw, "RealFft(64, avx2) is refused (the avx2 kernel needs n_fft >= 128)");
 }
 
 // ---------------------------------------------------------------------------

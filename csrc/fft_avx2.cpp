@@ -1,0 +1,448 @@
+// The AVX2 + FMA kernel of RealFft (see fft.hpp for the method).
+//
+// Data layout: split format (real parts in one array, imaginary parts in
+// another), n_half = 8 m complex points, seen as m vectors of 8 floats. Vector t
+// of the first pass holds points 8 t + l in its lanes; the m-point FFTs over
+// vectors treat a vector exactly like a scalar, so every load and store is a
+// whole aligned vector whatever the stage. The last pass (lane_pass) turns the
+// eight lane-wise results into the natural order.
+//
+// The functions carry target attributes instead of the whole file being
+// compiled with -mavx2, so the build needs no special flags and the portable
+// kernel stays runnable on CPUs without AVX2; RealFft only calls in here after
+// fft_avx2_cpu_ok().
+#include "fft_avx2.hpp"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(__GNUC__) || defined(__clang__)
+#define RTSEP_FFT_AVX2 1
+#define RTSEP_AVX2 __attribute__((target("avx2,fma")))
+#define RTSEP_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+#elif defined(_MSC_VER)
+#define RTSEP_FFT_AVX2 1
+#define RTSEP_AVX2
+#define RTSEP_AVX2_INLINE __forceinline
+#endif
+#endif
+
+#if defined(RTSEP_FFT_AVX2)
+#include <immintrin.h>
+#if defined(_MSC_VER)
+#include <intrin.h>
+#endif
+#endif
+
+namespace rtsep {
+namespace detail {
+
+#if defined(RTSEP_FFT_AVX2)
+
+namespace {
+
+#if defined(_MSC_VER)
+#if defined(__clang__)
+__attribute__((target("xsave")))
+#endif
+bool query_cpu() noexcept {
+  int r[4];
+  __cpuid(r, 0);
+  if (r[0] < 7) return false;
+  __cpuid(r, 1);
+  const bool fma = (r[2] >> 12) & 1;
+  const bool osxsave = (r[2] >> 27) & 1;
+  const bool avx = (r[2] >> 28) & 1;
+  if (!fma || !osxsave || !avx) return false;
+  if ((_xgetbv(0) & 6) != 6) return false;  // the OS saves the YMM registers
+  __cpuidex(r, 7, 0);
+  return (r[1] >> 5) & 1;  // AVX2
+}
+#else
+bool query_cpu() noexcept {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+// One complex value per lane, split into real and imaginary vectors.
+struct Cv {
+  __m256 r;
+  __m256 i;
+};
+
+RTSEP_AVX2_INLINE Cv add(Cv a, Cv b) { return {_mm256_add_ps(a.r, b.r), _mm256_add_ps(a.i, b.i)}; }
+RTSEP_AVX2_INLINE Cv sub(Cv a, Cv b) { return {_mm256_sub_ps(a.r, b.r), _mm256_sub_ps(a.i, b.i)}; }
+RTSEP_AVX2_INLINE Cv mul(Cv a, __m256 wr, __m256 wi) {
+  return {_mm256_fmsub_ps(a.r, wr, _mm256_mul_ps(a.i, wi)),
+          _mm256_fmadd_ps(a.r, wi, _mm256_mul_ps(a.i, wr))};
+}
+RTSEP_AVX2_INLINE Cv load(const float* re, const float* im) {
+  return {_mm256_loadu_ps(re), _mm256_loadu_ps(im)};
+}
+RTSEP_AVX2_INLINE void store(float* re, float* im, Cv a) {
+  _mm256_storeu_ps(re, a.r);
+  _mm256_storeu_ps(im, a.i);
+}
+
+// 16 floats x[0..15] = 8 interleaved complex values -> real and imaginary
+// vectors, lanes in the order 0 1 4 5 2 3 6 7 (one shuffle each; callers that
+// need natural order permute afterwards).
+RTSEP_AVX2_INLINE Cv deinterleave_lanes_0145(__m256 a, __m256 b) {
+  return {_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+          _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))};
+}
+
+// p[0..15] = a0 b0 a1 b1 ... a7 b7.
+RTSEP_AVX2_INLINE void store_interleaved(float* p, __m256 a, __m256 b) {
+  const __m256 lo = _mm256_unpacklo_ps(a, b);  // a0 b0 a1 b1 | a4 b4 a5 b5
+  const __m256 hi = _mm256_unpackhi_ps(a, b);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  _mm256_storeu_ps(p, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+RTSEP_AVX2_INLINE __m256 reverse(__m256 v) {
+  return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+}
+
+// In-place 8 x 8 transpose: v[r] lane c <-> v[c] lane r.
+RTSEP_AVX2_INLINE void transpose8(__m256 (&v)[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]);
+  const __m256 t1 = _mm256_unpackhi_ps(v[0], v[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]);
+  const __m256 t3 = _mm256_unpackhi_ps(v[2], v[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]);
+  const __m256 t5 = _mm256_unpackhi_ps(v[4], v[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]);
+  const __m256 t7 = _mm256_unpackhi_ps(v[6], v[7]);
+  // u_c = rows 0-3 of columns c (low half) and c + 4 (high half).
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Radix-4 decimation-in-frequency butterfly (sign -), twiddles applied to the
+// outputs 1..3, as the portable kernel's radix4_stage.
+RTSEP_AVX2_INLINE void radix4(Cv a0, Cv a1, Cv a2, Cv a3, const __m256 (&w)[6], Cv& y0, Cv& y1,
+                              Cv& y2, Cv& y3) {
+  const Cv b0 = add(a0, a2);
+  const Cv b1 = sub(a0, a2);
+  const Cv b2 = add(a1, a3);
+  const Cv b3 = {_mm256_sub_ps(a1.i, a3.i), _mm256_sub_ps(a3.r, a1.r)};  // -i (a1 - a3)
+  y0 = add(b0, b2);
+  y1 = mul(add(b1, b3), w[0], w[1]);
+  y2 = mul(sub(b0, b2), w[2], w[3]);
+  y3 = mul(sub(b1, b3), w[4], w[5]);
+}
+
+RTSEP_AVX2_INLINE void broadcast_twiddles(const float* tw, std::size_t m, std::size_t p,
+                                          __m256 (&w)[6]) {
+  for (int j = 0; j < 6; ++j) w[j] = _mm256_broadcast_ss(tw + j * m + p);
+}
+
+// One radix-4 Stockham stage over vectors (element e at float offset 8 e): s
+// interleaved sub-transforms of length n, element p of sub-transform q at
+// q + s p, go to 4 s sub-transforms of length n / 4, element p of the one for
+// residue r of q at q + s (4 p + r).
+RTSEP_AVX2 void vector_radix4_stage(std::size_t n, std::size_t s, const float* tw,
+                                    const float* xr, const float* xi, float* yr,
+                                    float* yi) noexcept {
+  const std::size_t m = n / 4;
+  const std::size_t in_step = 8 * s * m;
+  const std::size_t out_step = 8 * s;
+  for (std::size_t p = 0; p < m; ++p) {
+    __m256 w[6];
+    broadcast_twiddles(tw, m, p, w);
+    for (std::size_t q = 0; q < s; ++q) {
+      const std::size_t i = 8 * (q + s * p);
+      const std::size_t o = 8 * (q + 4 * s * p);
+      Cv y0, y1, y2, y3;
+      radix4(load(xr + i, xi + i), load(xr + i + in_step, xi + i + in_step),
+             load(xr + i + 2 * in_step, xi + i + 2 * in_step),
+             load(xr + i + 3 * in_step, xi + i + 3 * in_step), w, y0, y1, y2, y3);
+      store(yr + o, yi + o, y0);
+      store(yr + o + out_step, yi + o + out_step, y1);
+      store(yr + o + 2 * out_step, yi + o + 2 * out_step, y2);
+      store(yr + o + 3 * out_step, yi + o + 3 * out_step, y3);
+    }
+  }
+}
+
+// Final radix-2 stage over vectors (sub-transform length 2, no twiddles).
+RTSEP_AVX2 void vector_radix2_stage(std::size_t s, const float* xr, const float* xi, float* yr,
+                                    float* yi) noexcept {
+  for (std::size_t q = 0; q < s; ++q) {
+    const Cv a = load(xr + 8 * q, xi + 8 * q);
+    const Cv b = load(xr + 8 * (q + s), xi + 8 * (q + s));
+    store(yr + 8 * q, yi + 8 * q, add(a, b));
+    store(yr + 8 * (q + s), yi + 8 * (q + s), sub(a, b));
+  }
+}
+
+// The first stage of the forward transform (n = m, s = 1), reading the real
+// input directly: points z[k] = x[2k] + i x[2k+1] (times the window), vector t
+// = z[8t .. 8t+7] with lanes in the order 0 1 4 5 2 3 6 7 (lane_pass undoes it).
+template <bool kWindowed>
+RTSEP_AVX2 void forward_first_stage(std::size_t n, const float* tw, const float* x,
+                                    const float* window, float* yr, float* yi) noexcept {
+  const std::size_t m = n / 4;
+  for (std::size_t p = 0; p < m; ++p) {
+    __m256 w[6];
+    broadcast_twiddles(tw, m, p, w);
+    Cv a[4];
+    for (std::size_t j = 0; j < 4; ++j) {
+      const std::size_t f = 16 * (p + j * m);
+      __m256 lo = _mm256_loadu_ps(x + f);
+      __m256 hi = _mm256_loadu_ps(x + f + 8);
+      if (kWindowed) {
+        lo = _mm256_mul_ps(lo, _mm256_loadu_ps(window + f));
+        hi = _mm256_mul_ps(hi, _mm256_loadu_ps(window + f + 8));
+      }
+      a[j] = deinterleave_lanes_0145(lo, hi);
+    }
+    Cv y0, y1, y2, y3;
+    radix4(a[0], a[1], a[2], a[3], w, y0, y1, y2, y3);
+    const std::size_t o = 32 * p;
+    store(yr + o, yi + o, y0);
+    store(yr + o + 8, yi + o + 8, y1);
+    store(yr + o + 16, yi + o + 16, y2);
+    store(yr + o + 24, yi + o + 24, y3);
+  }
+}
+
+// Runs stages[first..] of the m-point vector FFT starting at stride s; the
+// data ping-pongs between (xr, xi) and (yr, yi). Returns the pair holding the
+// result in *res_r, *res_i.
+void run_vector_stages(const Avx2FftPlan& plan, std::size_t first, std::size_t s, float* xr,
+                       float* xi, float* yr, float* yi, float** res_r, float** res_i) noexcept {
+  for (std::size_t k = first; k < plan.n_stages; ++k) {
+    const FftStage& st = plan.stages[k];
+    if (st.radix == 4) {
+      vector_radix4_stage(st.n, s, plan.twiddles + st.twiddle_offset, xr, xi, yr, yi);
+    } else {
+      vector_radix2_stage(s, xr, xi, yr, yi);
+    }
+    float* t = xr;
+    xr = yr;
+    yr = t;
+    t = xi;
+    xi = yi;
+    yi = t;
+    s *= st.radix;
+  }
+  *res_r = xr;
+  *res_i = xi;
+}
+
+// X[k1 + m k2] = sum_l W8^(l k2) W^(l k1) Y_l[k1], where Y_l[k1] is lane l of
+// vector k1 of the m-point FFTs. Per block of 8 vectors: transpose (the vectors
+// then run over k1, one per l), twiddle, radix-8 across l, store 8 natural-order
+// vectors. kLanes0145: the lanes hold l in the order 0 1 4 5 2 3 6 7 (the
+// forward first stage's); else 0..7. kInterleavedSwapped: write the result as
+// interleaved floats (imaginary part first: the inverse's swap trick) to out,
+// else split to (out_r, out_i).
+template <bool kLanes0145, bool kInterleavedSwapped>
+RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* yr, const float* yi,
+                          float* out_r, float* out_i, float* out) noexcept {
+  // Lane holding l; the 0 1 4 5 2 3 6 7 order is its own inverse.
+  constexpr int kLane[8] = {0, 1, kLanes0145 ? 4 : 2, kLanes0145 ? 5 : 3,
+                            kLanes0145 ? 2 : 4, kLanes0145 ? 3 : 5, 6, 7};
+  const __m256 h = _mm256_set1_ps(0.70710678118654752f);
+  for (std::size_t g = 0; g < m / 8; ++g) {
+    __m256 re[8];
+    __m256 im[8];
+    for (int j = 0; j < 8; ++j) {
+      re[j] = _mm256_loadu_ps(yr + 64 * g + 8 * j);
+      im[j] = _mm256_loadu_ps(yi + 64 * g + 8 * j);
+    }
+    transpose8(re);
+    transpose8(im);
+    Cv u[8];
+    u[0] = {re[kLane[0]], im[kLane[0]]};
+    const float* tw = lane_tw + 112 * g;
+    for (int l = 1; l < 8; ++l) {
+      u[l] = mul({re[kLane[l]], im[kLane[l]]}, _mm256_loadu_ps(tw + 16 * (l - 1)),
+                 _mm256_loadu_ps(tw + 16 * (l - 1) + 8));
+    }
+    // Radix 8, decimation in frequency: pairs (l, l + 4), then two 4-point DFTs.
+    const Cv b0 = add(u[0], u[4]);
+    const Cv b1 = add(u[1], u[5]);
+    const Cv b2 = add(u[2], u[6]);
+    const Cv b3 = add(u[3], u[7]);
+    const Cv d0 = sub(u[0], u[4]);
+    const Cv d1 = sub(u[1], u[5]);
+    const Cv d2 = sub(u[2], u[6]);
+    const Cv d3 = sub(u[3], u[7]);
+    // Even outputs: 4-point DFT of b.
+    const Cv bp = add(b0, b2);
+    const Cv bq = sub(b0, b2);
+    const Cv br = add(b1, b3);
+    const Cv bs = sub(b1, b3);
+    Cv out_k[8];
+    out_k[0] = add(bp, br);
+    out_k[4] = sub(bp, br);
+    out_k[2] = {_mm256_add_ps(bq.r, bs.i), _mm256_sub_ps(bq.i, bs.r)};  // bq - i bs
+    out_k[6] = {_mm256_sub_ps(bq.r, bs.i), _mm256_add_ps(bq.i, bs.r)};  // bq + i bs
+    // Odd outputs: 4-point DFT of c_l = d_l W8^l, W8 = (1 - i) / sqrt 2;
+    // c2 = -i d2 and c1, c3 are folded into the sums below.
+    const Cv cp = {_mm256_add_ps(d0.r, d2.i), _mm256_sub_ps(d0.i, d2.r)};  // c0 + c2
+    const Cv cq = {_mm256_sub_ps(d0.r, d2.i), _mm256_add_ps(d0.i, d2.r)};  // c0 - c2
+    const __m256 s1 = _mm256_add_ps(d1.r, d1.i);  // c1 = h (s1 + i t1)
+    const __m256 t1 = _mm256_sub_ps(d1.i, d1.r);
+    const __m256 s3 = _mm256_add_ps(d3.r, d3.i);  // c3 = h (t3 - i s3)
+    const __m256 t3 = _mm256_sub_ps(d3.i, d3.r);
+    const Cv cr = {_mm256_mul_ps(h, _mm256_add_ps(s1, t3)),
+                   _mm256_mul_ps(h, _mm256_sub_ps(t1, s3))};  // c1 + c3
+    const Cv cs = {_mm256_mul_ps(h, _mm256_sub_ps(s1, t3)),
+                   _mm256_mul_ps(h, _mm256_add_ps(t1, s3))};  // c1 - c3
+    out_k[1] = add(cp, cr);
+    out_k[5] = sub(cp, cr);
+    out_k[3] = {_mm256_add_ps(cq.r, cs.i), _mm256_sub_ps(cq.i, cs.r)};  // cq - i cs
+    out_k[7] = {_mm256_sub_ps(cq.r, cs.i), _mm256_add_ps(cq.i, cs.r)};  // cq + i cs
+    for (std::size_t k2 = 0; k2 < 8; ++k2) {
+      const std::size_t k = m * k2 + 8 * g;
+      if (kInterleavedSwapped) {
+        store_interleaved(out + 2 * k, out_k[k2].i, out_k[k2].r);
+      } else {
+        store(out_r + k, out_i + k, out_k[k2]);
+      }
+    }
+  }
+}
+
+// Forward post-processing, from the n_half-point FFT Z (natural order, split)
+// to bins 0..n_half of the real input's spectrum (interleaved). For k and
+// n_half - k together: E = (Z[k] + conj Z[n-k]) / 2, O = (Z[k] - conj Z[n-k]) / 2i,
+// X[k] = E + W^k O, X[n-k] = conj(E - W^k O), W^k = cos - i sin (angle 2 pi k / n_fft).
+RTSEP_AVX2 void forward_post(std::size_t nh, const float* zr, const float* zi,
+                             const float* cos_k, const float* sin_k, float* o) noexcept {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  for (std::size_t k0 = 1; k0 + 7 <= nh / 2; k0 += 8) {
+    const std::size_t j0 = nh - k0 - 7;  // lanes k0 + i pair with nh - k0 - i = j0 + 7 - i
+    const __m256 zkr = _mm256_loadu_ps(zr + k0);
+    const __m256 zki = _mm256_loadu_ps(zi + k0);
+    const __m256 zjr = reverse(_mm256_loadu_ps(zr + j0));
+    const __m256 zji = reverse(_mm256_loadu_ps(zi + j0));
+    const __m256 er = _mm256_mul_ps(half, _mm256_add_ps(zkr, zjr));
+    const __m256 ei = _mm256_mul_ps(half, _mm256_sub_ps(zki, zji));
+    const __m256 odd_r = _mm256_mul_ps(half, _mm256_add_ps(zki, zji));
+    const __m256 odd_i = _mm256_mul_ps(half, _mm256_sub_ps(zjr, zkr));
+    const __m256 c = _mm256_loadu_ps(cos_k + k0);
+    const __m256 s = _mm256_loadu_ps(sin_k + k0);
+    const __m256 wor = _mm256_fmadd_ps(odd_r, c, _mm256_mul_ps(odd_i, s));
+    const __m256 woi = _mm256_fmsub_ps(odd_i, c, _mm256_mul_ps(odd_r, s));
+    store_interleaved(o + 2 * k0, _mm256_add_ps(er, wor), _mm256_add_ps(ei, woi));
+    store_interleaved(o + 2 * j0, reverse(_mm256_sub_ps(er, wor)),
+                      reverse(_mm256_sub_ps(woi, ei)));
+  }
+  o[0] = zr[0] + zi[0];
+  o[1] = 0.0f;
+  o[2 * nh] = zr[0] - zi[0];
+  o[2 * nh + 1] = 0.0f;
+}
+
+// Inverse pre-processing, bins (interleaved) -> Z / n_half with real and
+// imaginary parts swapped (idft(z) = swap(dft(swap(z)))): ar = Im Z, ai = Re Z.
+// E = (X[k] + conj X[n-k]) / 2, O = (X[k] - conj X[n-k]) / 2 * conj W^k,
+// Z[k] = E + i O and Z[n-k] = conj E + i conj O.
+RTSEP_AVX2 void inverse_pre(std::size_t nh, const float* x, const float* cos_k,
+                            const float* sin_k, float* ar, float* ai) noexcept {
+  const float scale = 0.5f / static_cast<float>(nh);
+  const __m256 h = _mm256_set1_ps(scale);
+  // deinterleave_lanes_0145 gives bins 0 1 4 5 2 3 6 7; these put them in order
+  // 0..7, or 7..0.
+  const __m256i in_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+  const __m256i reversed = _mm256_setr_epi32(7, 6, 3, 2, 5, 4, 1, 0);
+  for (std::size_t k0 = 1; k0 + 7 <= nh / 2; k0 += 8) {
+    const std::size_t j0 = nh - k0 - 7;
+    const Cv xk = deinterleave_lanes_0145(_mm256_loadu_ps(x + 2 * k0),
+                                          _mm256_loadu_ps(x + 2 * k0 + 8));
+    const Cv xj = deinterleave_lanes_0145(_mm256_loadu_ps(x + 2 * j0),
+                                          _mm256_loadu_ps(x + 2 * j0 + 8));
+    const __m256 xkr = _mm256_permutevar8x32_ps(xk.r, in_order);
+    const __m256 xki = _mm256_permutevar8x32_ps(xk.i, in_order);
+    const __m256 xjr = _mm256_permutevar8x32_ps(xj.r, reversed);
+    const __m256 xji = _mm256_permutevar8x32_ps(xj.i, reversed);
+    const __m256 er = _mm256_mul_ps(h, _mm256_add_ps(xkr, xjr));
+    const __m256 ei = _mm256_mul_ps(h, _mm256_sub_ps(xki, xji));
+    const __m256 dr = _mm256_mul_ps(h, _mm256_sub_ps(xkr, xjr));
+    const __m256 di = _mm256_mul_ps(h, _mm256_add_ps(xki, xji));
+    const __m256 c = _mm256_loadu_ps(cos_k + k0);
+    const __m256 s = _mm256_loadu_ps(sin_k + k0);
+    const __m256 odd_r = _mm256_fmsub_ps(dr, c, _mm256_mul_ps(di, s));
+    const __m256 odd_i = _mm256_fmadd_ps(dr, s, _mm256_mul_ps(di, c));
+    _mm256_storeu_ps(ai + k0, _mm256_sub_ps(er, odd_i));
+    _mm256_storeu_ps(ar + k0, _mm256_add_ps(ei, odd_r));
+    _mm256_storeu_ps(ai + j0, reverse(_mm256_add_ps(er, odd_i)));
+    _mm256_storeu_ps(ar + j0, reverse(_mm256_sub_ps(odd_r, ei)));
+  }
+  // k = 0 pairs bin 0 with bin n; both are taken as real (a real signal's are).
+  ai[0] = scale * (x[0] + x[2 * nh]);
+  ar[0] = scale * (x[0] - x[2 * nh]);
+}
+
+}  // namespace
+
+bool fft_avx2_cpu_ok() noexcept {
+  static const bool ok = query_cpu();
+  return ok;
+}
+
+void avx2_real_forward(const Avx2FftPlan& plan, const float* in, const float* window, float* out,
+                       float* scratch) noexcept {
+  const std::size_t nh = plan.n_half;
+  const std::size_t m = nh / 8;
+  float* ar = scratch;
+  float* ai = ar + nh;
+  float* br = ai + nh;
+  float* bi = br + nh;
+  const float* tw0 = plan.twiddles + plan.stages[0].twiddle_offset;
+  if (window != nullptr) {
+    forward_first_stage<true>(m, tw0, in, window, ar, ai);
+  } else {
+    forward_first_stage<false>(m, tw0, in, nullptr, ar, ai);
+  }
+  float* yr = nullptr;
+  float* yi = nullptr;
+  run_vector_stages(plan, 1, 4, ar, ai, br, bi, &yr, &yi);
+  float* zr = yr == ar ? br : ar;
+  float* zi = yr == ar ? bi : ai;
+  lane_pass<true, false>(m, plan.lane_twiddles, yr, yi, zr, zi, nullptr);
+  forward_post(nh, zr, zi, plan.post_cos, plan.post_sin, out);
+}
+
+void avx2_real_inverse(const Avx2FftPlan& plan, const float* in, float* out,
+                       float* scratch) noexcept {
+  const std::size_t nh = plan.n_half;
+  float* ar = scratch;
+  float* ai = ar + nh;
+  float* br = ai + nh;
+  float* bi = br + nh;
+  inverse_pre(nh, in, plan.post_cos, plan.post_sin, ar, ai);
+  float* yr = nullptr;
+  float* yi = nullptr;
+  run_vector_stages(plan, 0, 1, ar, ai, br, bi, &yr, &yi);
+  lane_pass<false, true>(nh / 8, plan.lane_twiddles, yr, yi, nullptr, nullptr, out);
+}
+
+#else  // no AVX2 kernel on this target
+
+bool fft_avx2_cpu_ok() noexcept { return false; }
+void avx2_real_forward(const Avx2FftPlan&, const float*, const float*, float*, float*) noexcept {}
+void avx2_real_inverse(const Avx2FftPlan&, const float*, float*, float*) noexcept {}
+
+#endif
+
+}  // namespace detail
+}  // namespace rtsep
