@@ -69,7 +69,7 @@ bool HopEngine::synthesize(const float* mask, std::ptrdiff_t channel_stride) noe
     }
   }
   n_nonfinite_mask_ += n_bad;
-  return finish_synthesis();
+  return finish_synthesis(masked_.data());
 }
 
 bool HopEngine::synthesize_complex(const std::complex<float>* mask,
@@ -94,18 +94,17 @@ bool HopEngine::synthesize_complex(const std::complex<float>* mask,
     }
   }
   n_nonfinite_mask_ += n_bad;
-  return finish_synthesis();
+  return finish_synthesis(masked_.data());
 }
 
 bool HopEngine::synthesize_identity() noexcept {
   if (!frame_pending_ || vocals_out_.available_write() < hop_) return false;
-  std::copy(frame_.begin(), frame_.end(), masked_.begin());
-  return finish_synthesis();
+  return finish_synthesis(frame_.data());
 }
 
-bool HopEngine::finish_synthesis() noexcept {
+bool HopEngine::finish_synthesis(const std::complex<float>* spectrum) noexcept {
   const auto hop_stride = static_cast<std::ptrdiff_t>(hop_);
-  istft_.synthesize_hop(masked_.data(), vocals_hop_.data(), hop_stride);
+  istft_.synthesize_hop(spectrum, vocals_hop_.data(), hop_stride);
   // The iSTFT just emitted input samples [t - support, t - support + hop), where
   // t is the end of the frame, i.e. history positions [n_fft - support, ... + hop).
   const std::size_t dry_offset = stft_.n_fft() - istft_.support_samples();

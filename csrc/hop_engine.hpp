@@ -106,7 +106,8 @@ class HopEngine {
   void reset() noexcept;
 
  private:
-  bool finish_synthesis() noexcept;  // iSTFT of masked_, dry/instrumental, FIFOs
+  // iSTFT of spectrum (n_channels, n_bins), dry/instrumental, FIFOs.
+  bool finish_synthesis(const std::complex<float>* spectrum) noexcept;
 
   std::size_t hop_;
   std::size_t n_channels_;

@@ -20,6 +20,21 @@ void check_common(std::size_t n_fft, std::size_t hop_samples, const float* windo
   }
 }
 
+// dst[i] = src[i], or 0 where src[i] is NaN or +-Inf; returns how many were
+// replaced. Tests the exponent bits (all ones: not finite), which vectorises.
+std::uint64_t copy_finite(const float* __restrict src, float* __restrict dst,
+                          std::size_t n) noexcept {
+  std::uint32_t n_bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, src + i, sizeof bits);
+    const bool finite = (bits & 0x7f800000u) != 0x7f800000u;
+    dst[i] = finite ? src[i] : 0.0f;
+    n_bad += finite ? 0u : 1u;
+  }
+  return n_bad;
+}
+
 }  // namespace
 
 std::size_t synthesis_support_samples(const float* window, std::size_t n) noexcept {
@@ -34,11 +49,17 @@ std::size_t synthesis_support_samples(const float* window, std::size_t n) noexce
 
 StreamingStft::StreamingStft(std::size_t n_fft, std::size_t hop_samples,
                              const float* analysis_window, std::size_t n_channels)
-    : n_fft_(n_fft), hop_(hop_samples), n_channels_(n_channels), fft_(n_fft), age_samples_(n_fft) {
+    : n_fft_(n_fft),
+      hop_(hop_samples),
+      n_channels_(n_channels),
+      fft_(n_fft),
+      // Room for about n_fft more samples (whole hops) after a full window: the
+      // move back to the start happens once per that many samples.
+      history_capacity_(n_fft + hop_samples * std::max<std::size_t>(1, n_fft / hop_samples)),
+      age_samples_(n_fft) {
   check_common(n_fft, hop_samples, analysis_window, n_channels, "StreamingStft");
   window_.assign(analysis_window, analysis_window + n_fft);
-  history_.assign(n_channels * n_fft, 0.0f);
-  windowed_.assign(n_fft, 0.0f);
+  history_.assign(n_channels * history_capacity_, 0.0f);
   pending_.assign(n_channels * hop_samples, 0.0f);
 }
 
@@ -46,23 +67,17 @@ void StreamingStft::analyze_hop(const float* hop_in, std::ptrdiff_t channel_stri
                                 std::complex<float>* frame_out) noexcept {
   const std::size_t n_bins = n_fft_ / 2 + 1;
   const std::size_t n_keep = n_fft_ - hop_;
+  const bool full = history_start_ + n_fft_ + hop_ > history_capacity_;
   std::uint64_t n_bad = 0;
   for (std::size_t c = 0; c < n_channels_; ++c) {
-    float* h = history_.data() + c * n_fft_;
-    std::memmove(h, h + hop_, n_keep * sizeof(float));
-    const float* src = hop_in + static_cast<std::ptrdiff_t>(c) * channel_stride;
-    float* dst = h + n_keep;
-    for (std::size_t i = 0; i < hop_; ++i) {
-      const float v = src[i];
-      const bool finite = std::isfinite(v);
-      dst[i] = finite ? v : 0.0f;
-      n_bad += finite ? 0 : 1;
-    }
-    const float* w = window_.data();
-    float* xw = windowed_.data();
-    for (std::size_t i = 0; i < n_fft_; ++i) xw[i] = h[i] * w[i];
-    fft_.forward(xw, frame_out + c * n_bins);
+    float* row = history_.data() + c * history_capacity_;
+    if (full) std::memmove(row, row + history_start_ + hop_, n_keep * sizeof(float));
+    const std::size_t start = full ? 0 : history_start_ + hop_;
+    n_bad += copy_finite(hop_in + static_cast<std::ptrdiff_t>(c) * channel_stride,
+                         row + start + n_keep, hop_);
+    fft_.forward_windowed(row + start, window_.data(), frame_out + c * n_bins);
   }
+  history_start_ = full ? 0 : history_start_ + hop_;
   n_nonfinite_replaced_ += n_bad;
   age_samples_ = 0;
 }
@@ -137,6 +152,7 @@ std::size_t StreamingStft::flush(std::complex<float>* frames_out) noexcept {
 
 void StreamingStft::reset() noexcept {
   std::fill(history_.begin(), history_.end(), 0.0f);
+  history_start_ = 0;
   std::fill(pending_.begin(), pending_.end(), 0.0f);
   n_pending_ = 0;
   age_samples_ = n_fft_;
@@ -160,22 +176,29 @@ StreamingIstft::StreamingIstft(std::size_t n_fft, std::size_t hop_samples,
   }
   window_tail_.assign(synthesis_window + (n_fft - support_), synthesis_window + n_fft);
   time_.assign(n_fft, 0.0f);
-  accumulator_.assign(n_channels * support_, 0.0f);
+  carry_.assign(n_channels * (support_ - hop_), 0.0f);
 }
 
 void StreamingIstft::synthesize_hop(const std::complex<float>* frame, float* out,
                                     std::ptrdiff_t channel_stride) noexcept {
   const std::size_t n_bins = n_fft_ / 2 + 1;
-  const std::size_t offset = n_fft_ - support_;
+  const std::size_t n_carry = support_ - hop_;
+  const std::size_t n_out_carried = std::min(hop_, n_carry);
+  const float* t = time_.data() + (n_fft_ - support_);
+  const float* w = window_tail_.data();
   for (std::size_t c = 0; c < n_channels_; ++c) {
     fft_.inverse(frame + c * n_bins, time_.data());
-    float* acc = accumulator_.data() + c * support_;
-    const float* t = time_.data() + offset;
-    const float* w = window_tail_.data();
-    for (std::size_t i = 0; i < support_; ++i) acc[i] += t[i] * w[i];
-    std::memcpy(out + static_cast<std::ptrdiff_t>(c) * channel_stride, acc, hop_ * sizeof(float));
-    std::memmove(acc, acc + hop_, (support_ - hop_) * sizeof(float));
-    std::fill(acc + (support_ - hop_), acc + support_, 0.0f);
+    float* carry = carry_.data() + c * n_carry;
+    float* y = out + static_cast<std::ptrdiff_t>(c) * channel_stride;
+    // Overlap-add in one pass: the first hop samples of (carry + windowed
+    // frame) go out, the rest becomes the new carry (moved down by hop).
+    for (std::size_t i = 0; i < n_out_carried; ++i) y[i] = carry[i] + t[i] * w[i];
+    for (std::size_t i = n_out_carried; i < hop_; ++i) y[i] = t[i] * w[i];
+    const std::size_t n_still_carried = n_carry > hop_ ? n_carry - hop_ : 0;
+    for (std::size_t i = 0; i < n_still_carried; ++i) {
+      carry[i] = carry[i + hop_] + t[i + hop_] * w[i + hop_];
+    }
+    for (std::size_t i = n_still_carried; i < n_carry; ++i) carry[i] = t[i + hop_] * w[i + hop_];
   }
 }
 
@@ -188,16 +211,15 @@ void StreamingIstft::process(const std::complex<float>* frames, std::size_t n_fr
 }
 
 void StreamingIstft::flush(float* out, std::ptrdiff_t channel_stride) noexcept {
-  const std::size_t n_tail = support_ - hop_;
+  const std::size_t n_carry = support_ - hop_;
   for (std::size_t c = 0; c < n_channels_; ++c) {
-    float* acc = accumulator_.data() + c * support_;
-    std::memcpy(out + static_cast<std::ptrdiff_t>(c) * channel_stride, acc, n_tail * sizeof(float));
-    std::fill(acc, acc + support_, 0.0f);
+    float* carry = carry_.data() + c * n_carry;
+    std::memcpy(out + static_cast<std::ptrdiff_t>(c) * channel_stride, carry,
+                n_carry * sizeof(float));
+    std::fill(carry, carry + n_carry, 0.0f);
   }
 }
 
-void StreamingIstft::reset() noexcept {
-  std::fill(accumulator_.begin(), accumulator_.end(), 0.0f);
-}
+void StreamingIstft::reset() noexcept { std::fill(carry_.begin(), carry_.end(), 0.0f); }
 
 }  // namespace rtsep

@@ -63,7 +63,9 @@ class StreamingStft {
   std::size_t flush(std::complex<float>* frames_out) noexcept;
 
   /// The last n_fft (sanitised) input samples of channel c, oldest first.
-  const float* history(std::size_t c) const noexcept { return history_.data() + c * n_fft_; }
+  const float* history(std::size_t c) const noexcept {
+    return history_.data() + c * history_capacity_ + history_start_;
+  }
 
   /// Back to the constructed state (zero history, nothing pending, counter 0).
   void reset() noexcept;
@@ -74,8 +76,13 @@ class StreamingStft {
   std::size_t n_channels_;
   RealFft fft_;
   std::vector<float> window_;     // (n_fft)
-  std::vector<float> history_;    // (n_channels, n_fft)
-  std::vector<float> windowed_;   // (n_fft)
+  // (n_channels, history_capacity_): the last n_fft samples of channel c are
+  // [history_start_, history_start_ + n_fft) of its row. A hop is appended in
+  // place; only when the row is full are the newest n_fft - hop samples moved
+  // back to its start, every few hops instead of on every one.
+  std::vector<float> history_;
+  std::size_t history_capacity_;
+  std::size_t history_start_ = 0;
   std::vector<float> pending_;    // (n_channels, hop)
   std::size_t n_pending_ = 0;
   // Samples fed after the newest real input sample (flush padding), saturating
@@ -131,7 +138,9 @@ class StreamingIstft {
   RealFft fft_;
   std::vector<float> window_tail_;   // (support): the non-zero end of the synthesis window
   std::vector<float> time_;          // (n_fft)
-  std::vector<float> accumulator_;   // (n_channels, support)
+  // (n_channels, support - hop): the overlap-add sums still waiting for later
+  // frames, i.e. output samples [hop, support) of the frames so far.
+  std::vector<float> carry_;
 };
 
 /// Number of samples from the first non-zero value of window[0:n] to its end;
