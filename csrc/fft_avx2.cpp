@@ -1,11 +1,14 @@
 // The AVX2 + FMA kernel of RealFft (see fft.hpp for the method).
 //
-// Data layout: split format (real parts in one array, imaginary parts in
-// another), n_half = 8 m complex points, seen as m vectors of 8 floats. Vector t
-// of the first pass holds points 8 t + l in its lanes; the m-point FFTs over
-// vectors treat a vector exactly like a scalar, so every load and store is a
-// whole aligned vector whatever the stage. The last pass (lane_pass) turns the
-// eight lane-wise results into the natural order.
+// Data layout: n_half = 8 m complex points, seen as m complex vectors of 8
+// lanes. Vector t of the first pass holds points 8 t + l in its lanes; the
+// m-point FFTs over vectors treat a vector exactly like a scalar, so every load
+// and store is a whole vector whatever the stage. Between passes a complex
+// vector is a block of 16 floats (8 real parts, then 8 imaginary parts), so one
+// pointer addresses both halves; the real pre/post-processing, which pairs
+// point k with n_half - k (not on the 8-lane grid), uses split arrays instead
+// (real parts in one array, imaginary parts in another). The last pass
+// (lane_pass) turns the eight lane-wise results into the natural order.
 //
 // The functions carry target attributes instead of the whole file being
 // compiled with -mavx2, so the build needs no special flags and the portable
@@ -82,6 +85,12 @@ RTSEP_AVX2_INLINE void store(float* re, float* im, Cv a) {
   _mm256_storeu_ps(re, a.r);
   _mm256_storeu_ps(im, a.i);
 }
+// A complex vector as a block of 16 floats: 8 real parts, then 8 imaginary parts.
+RTSEP_AVX2_INLINE Cv load_block(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+RTSEP_AVX2_INLINE void store_block(float* p, Cv a) {
+  _mm256_storeu_ps(p, a.r);
+  _mm256_storeu_ps(p + 8, a.i);
+}
 
 // 16 floats x[0..15] = 8 interleaved complex values -> real and imaginary
 // vectors, lanes in the order 0 1 4 5 2 3 6 7 (one shuffle each; callers that
@@ -151,51 +160,55 @@ RTSEP_AVX2_INLINE void broadcast_twiddles(const float* tw, std::size_t m, std::s
   for (int j = 0; j < 6; ++j) w[j] = _mm256_broadcast_ss(tw + j * m + p);
 }
 
-// One radix-4 Stockham stage over vectors (element e at float offset 8 e): s
-// interleaved sub-transforms of length n, element p of sub-transform q at
-// q + s p, go to 4 s sub-transforms of length n / 4, element p of the one for
-// residue r of q at q + s (4 p + r).
+// One radix-4 Stockham stage over vectors: s interleaved sub-transforms of
+// length n, element p of sub-transform q at q + s p, go to 4 s sub-transforms
+// of length n / 4, element p of the one for residue r of q at q + s (4 p + r).
+// Output in blocks (element e at y + 16 e); input in blocks too, or with
+// kSplitIn in split arrays (element e at xr + 8 e, xi + 8 e).
+template <bool kSplitIn>
 RTSEP_AVX2 void vector_radix4_stage(std::size_t n, std::size_t s, const float* tw,
-                                    const float* xr, const float* xi, float* yr,
-                                    float* yi) noexcept {
+                                    const float* x, const float* xr, const float* xi,
+                                    float* y) noexcept {
   const std::size_t m = n / 4;
-  const std::size_t in_step = 8 * s * m;
-  const std::size_t out_step = 8 * s;
+  const std::size_t out_step = 16 * s;
   for (std::size_t p = 0; p < m; ++p) {
     __m256 w[6];
     broadcast_twiddles(tw, m, p, w);
+    float* y0 = y + 16 * 4 * s * p;
     for (std::size_t q = 0; q < s; ++q) {
-      const std::size_t i = 8 * (q + s * p);
-      const std::size_t o = 8 * (q + 4 * s * p);
-      Cv y0, y1, y2, y3;
-      radix4(load(xr + i, xi + i), load(xr + i + in_step, xi + i + in_step),
-             load(xr + i + 2 * in_step, xi + i + 2 * in_step),
-             load(xr + i + 3 * in_step, xi + i + 3 * in_step), w, y0, y1, y2, y3);
-      store(yr + o, yi + o, y0);
-      store(yr + o + out_step, yi + o + out_step, y1);
-      store(yr + o + 2 * out_step, yi + o + 2 * out_step, y2);
-      store(yr + o + 3 * out_step, yi + o + 3 * out_step, y3);
+      Cv a[4];
+      for (std::size_t j = 0; j < 4; ++j) {
+        const std::size_t e = q + s * (p + j * m);
+        a[j] = kSplitIn ? load(xr + 8 * e, xi + 8 * e) : load_block(x + 16 * e);
+      }
+      Cv y0v, y1v, y2v, y3v;
+      radix4(a[0], a[1], a[2], a[3], w, y0v, y1v, y2v, y3v);
+      float* o = y0 + 16 * q;
+      store_block(o, y0v);
+      store_block(o + out_step, y1v);
+      store_block(o + 2 * out_step, y2v);
+      store_block(o + 3 * out_step, y3v);
     }
   }
 }
 
-// Final radix-2 stage over vectors (sub-transform length 2, no twiddles).
-RTSEP_AVX2 void vector_radix2_stage(std::size_t s, const float* xr, const float* xi, float* yr,
-                                    float* yi) noexcept {
+// Final radix-2 stage over vectors (sub-transform length 2, no twiddles), blocks.
+RTSEP_AVX2 void vector_radix2_stage(std::size_t s, const float* x, float* y) noexcept {
   for (std::size_t q = 0; q < s; ++q) {
-    const Cv a = load(xr + 8 * q, xi + 8 * q);
-    const Cv b = load(xr + 8 * (q + s), xi + 8 * (q + s));
-    store(yr + 8 * q, yi + 8 * q, add(a, b));
-    store(yr + 8 * (q + s), yi + 8 * (q + s), sub(a, b));
+    const Cv a = load_block(x + 16 * q);
+    const Cv b = load_block(x + 16 * (q + s));
+    store_block(y + 16 * q, add(a, b));
+    store_block(y + 16 * (q + s), sub(a, b));
   }
 }
 
 // The first stage of the forward transform (n = m, s = 1), reading the real
 // input directly: points z[k] = x[2k] + i x[2k+1] (times the window), vector t
 // = z[8t .. 8t+7] with lanes in the order 0 1 4 5 2 3 6 7 (lane_pass undoes it).
+// Output in blocks.
 template <bool kWindowed>
 RTSEP_AVX2 void forward_first_stage(std::size_t n, const float* tw, const float* x,
-                                    const float* window, float* yr, float* yi) noexcept {
+                                    const float* window, float* y) noexcept {
   const std::size_t m = n / 4;
   for (std::size_t p = 0; p < m; ++p) {
     __m256 w[6];
@@ -213,48 +226,45 @@ RTSEP_AVX2 void forward_first_stage(std::size_t n, const float* tw, const float*
     }
     Cv y0, y1, y2, y3;
     radix4(a[0], a[1], a[2], a[3], w, y0, y1, y2, y3);
-    const std::size_t o = 32 * p;
-    store(yr + o, yi + o, y0);
-    store(yr + o + 8, yi + o + 8, y1);
-    store(yr + o + 16, yi + o + 16, y2);
-    store(yr + o + 24, yi + o + 24, y3);
+    float* o = y + 64 * p;
+    store_block(o, y0);
+    store_block(o + 16, y1);
+    store_block(o + 32, y2);
+    store_block(o + 48, y3);
   }
 }
 
-// Runs stages[first..] of the m-point vector FFT starting at stride s; the
-// data ping-pongs between (xr, xi) and (yr, yi). Returns the pair holding the
-// result in *res_r, *res_i.
-void run_vector_stages(const Avx2FftPlan& plan, std::size_t first, std::size_t s, float* xr,
-                       float* xi, float* yr, float* yi, float** res_r, float** res_i) noexcept {
+// Runs stages[first..] of the m-point vector FFT starting at stride s, in
+// blocks; the data ping-pongs between x and y. Returns the buffer holding the
+// result.
+float* run_vector_stages(const Avx2FftPlan& plan, std::size_t first, std::size_t s, float* x,
+                         float* y) noexcept {
   for (std::size_t k = first; k < plan.n_stages; ++k) {
     const FftStage& st = plan.stages[k];
     if (st.radix == 4) {
-      vector_radix4_stage(st.n, s, plan.twiddles + st.twiddle_offset, xr, xi, yr, yi);
+      vector_radix4_stage<false>(st.n, s, plan.twiddles + st.twiddle_offset, x, nullptr, nullptr,
+                                 y);
     } else {
-      vector_radix2_stage(s, xr, xi, yr, yi);
+      vector_radix2_stage(s, x, y);
     }
-    float* t = xr;
-    xr = yr;
-    yr = t;
-    t = xi;
-    xi = yi;
-    yi = t;
+    float* t = x;
+    x = y;
+    y = t;
     s *= st.radix;
   }
-  *res_r = xr;
-  *res_i = xi;
+  return x;
 }
 
 // X[k1 + m k2] = sum_l W8^(l k2) W^(l k1) Y_l[k1], where Y_l[k1] is lane l of
 // vector k1 of the m-point FFTs. Per block of 8 vectors: transpose (the vectors
 // then run over k1, one per l), twiddle, radix-8 across l, store 8 natural-order
-// vectors. kLanes0145: the lanes hold l in the order 0 1 4 5 2 3 6 7 (the
-// forward first stage's); else 0..7. kInterleavedSwapped: write the result as
-// interleaved floats (imaginary part first: the inverse's swap trick) to out,
-// else split to (out_r, out_i).
+// vectors. Input y in blocks. kLanes0145: the lanes hold l in the order
+// 0 1 4 5 2 3 6 7 (the forward first stage's); else 0..7. kInterleavedSwapped:
+// write the result as interleaved floats (imaginary part first: the inverse's
+// swap trick) to out, else split to (out_r, out_i).
 template <bool kLanes0145, bool kInterleavedSwapped>
-RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* yr, const float* yi,
-                          float* out_r, float* out_i, float* out) noexcept {
+RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* y, float* out_r,
+                          float* out_i, float* out) noexcept {
   // Lane holding l; the 0 1 4 5 2 3 6 7 order is its own inverse.
   constexpr int kLane[8] = {0, 1, kLanes0145 ? 4 : 2, kLanes0145 ? 5 : 3,
                             kLanes0145 ? 2 : 4, kLanes0145 ? 3 : 5, 6, 7};
@@ -263,8 +273,8 @@ RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* yr, 
     __m256 re[8];
     __m256 im[8];
     for (int j = 0; j < 8; ++j) {
-      re[j] = _mm256_loadu_ps(yr + 64 * g + 8 * j);
-      im[j] = _mm256_loadu_ps(yi + 64 * g + 8 * j);
+      re[j] = _mm256_loadu_ps(y + 128 * g + 16 * j);
+      im[j] = _mm256_loadu_ps(y + 128 * g + 16 * j + 8);
     }
     transpose8(re);
     transpose8(im);
@@ -403,37 +413,30 @@ void avx2_real_forward(const Avx2FftPlan& plan, const float* in, const float* wi
                        float* scratch) noexcept {
   const std::size_t nh = plan.n_half;
   const std::size_t m = nh / 8;
-  float* ar = scratch;
-  float* ai = ar + nh;
-  float* br = ai + nh;
-  float* bi = br + nh;
+  float* a = scratch;
+  float* b = scratch + 2 * nh;
   const float* tw0 = plan.twiddles + plan.stages[0].twiddle_offset;
   if (window != nullptr) {
-    forward_first_stage<true>(m, tw0, in, window, ar, ai);
+    forward_first_stage<true>(m, tw0, in, window, a);
   } else {
-    forward_first_stage<false>(m, tw0, in, nullptr, ar, ai);
+    forward_first_stage<false>(m, tw0, in, nullptr, a);
   }
-  float* yr = nullptr;
-  float* yi = nullptr;
-  run_vector_stages(plan, 1, 4, ar, ai, br, bi, &yr, &yi);
-  float* zr = yr == ar ? br : ar;
-  float* zi = yr == ar ? bi : ai;
-  lane_pass<true, false>(m, plan.lane_twiddles, yr, yi, zr, zi, nullptr);
-  forward_post(nh, zr, zi, plan.post_cos, plan.post_sin, out);
+  const float* y = run_vector_stages(plan, 1, 4, a, b);
+  float* z = y == a ? b : a;  // split: real parts z[0..nh), imaginary z[nh..2nh)
+  lane_pass<true, false>(m, plan.lane_twiddles, y, z, z + nh, nullptr);
+  forward_post(nh, z, z + nh, plan.post_cos, plan.post_sin, out);
 }
 
 void avx2_real_inverse(const Avx2FftPlan& plan, const float* in, float* out,
                        float* scratch) noexcept {
   const std::size_t nh = plan.n_half;
-  float* ar = scratch;
-  float* ai = ar + nh;
-  float* br = ai + nh;
-  float* bi = br + nh;
-  inverse_pre(nh, in, plan.post_cos, plan.post_sin, ar, ai);
-  float* yr = nullptr;
-  float* yi = nullptr;
-  run_vector_stages(plan, 0, 1, ar, ai, br, bi, &yr, &yi);
-  lane_pass<false, true>(nh / 8, plan.lane_twiddles, yr, yi, nullptr, nullptr, out);
+  float* a = scratch;
+  float* b = scratch + 2 * nh;
+  inverse_pre(nh, in, plan.post_cos, plan.post_sin, a, a + nh);  // split
+  const FftStage& st0 = plan.stages[0];
+  vector_radix4_stage<true>(st0.n, 1, plan.twiddles + st0.twiddle_offset, nullptr, a, a + nh, b);
+  const float* y = run_vector_stages(plan, 1, 4, b, a);
+  lane_pass<false, true>(nh / 8, plan.lane_twiddles, y, nullptr, nullptr, out);
 }
 
 #else  // no AVX2 kernel on this target
