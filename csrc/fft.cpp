@@ -246,16 +246,20 @@ RealFft::RealFft(std::size_t n_fft, FftKernel kernel)
   if (kernel_ == FftKernel::avx2) {
     const std::size_t m = n_half_ / 8;
     plan_complex_fft(m, stages_, twiddles_);
-    lane_twiddles_.reserve(14 * m);
-    for (std::size_t g = 0; g < m / 8; ++g) {
-      for (std::size_t l = 1; l < 8; ++l) {
-        for (std::size_t j = 0; j < 8; ++j) {
-          const double a = kTwoPi * double(l * (8 * g + j)) / double(n_half_);
-          lane_twiddles_.push_back(static_cast<float>(std::cos(a)));
-        }
-        for (std::size_t j = 0; j < 8; ++j) {
-          const double a = kTwoPi * double(l * (8 * g + j)) / double(n_half_);
-          lane_twiddles_.push_back(static_cast<float>(-std::sin(a)));
+    lane_twiddles_.reserve(28 * m);
+    const std::size_t natural[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    const std::size_t order_0145[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+    for (const std::size_t* order : {natural, order_0145}) {
+      for (std::size_t g = 0; g < m / 8; ++g) {
+        for (std::size_t l = 1; l < 8; ++l) {
+          for (std::size_t j = 0; j < 8; ++j) {
+            const double a = kTwoPi * double(l * (8 * g + order[j])) / double(n_half_);
+            lane_twiddles_.push_back(static_cast<float>(std::cos(a)));
+          }
+          for (std::size_t j = 0; j < 8; ++j) {
+            const double a = kTwoPi * double(l * (8 * g + order[j])) / double(n_half_);
+            lane_twiddles_.push_back(static_cast<float>(-std::sin(a)));
+          }
         }
       }
     }
@@ -276,6 +280,18 @@ float* RealFft::scratch() noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(scratch_storage_.data());
   const std::size_t misalign = (address / sizeof(float)) % kScratchAlignFloats;
   return scratch_storage_.data() + (misalign == 0 ? 0 : kScratchAlignFloats - misalign);
+}
+
+detail::Avx2FftPlan RealFft::avx2_plan() const noexcept {
+  const std::size_t n_lane = lane_twiddles_.size() / 2;
+  return detail::Avx2FftPlan{n_half_,
+                             stages_.data(),
+                             stages_.size(),
+                             twiddles_.data(),
+                             lane_twiddles_.data(),
+                             lane_twiddles_.data() + n_lane,
+                             post_cos_.data(),
+                             post_sin_.data()};
 }
 
 void RealFft::complex_forward(float* xr, float* xi, float* yr, float* yi, float** res_r,
@@ -302,10 +318,7 @@ void RealFft::forward(const float* in, std::complex<float>* out) noexcept {
 void RealFft::forward_windowed(const float* in, const float* window,
                                std::complex<float>* out) noexcept {
   if (kernel_ == FftKernel::avx2) {
-    const detail::Avx2FftPlan plan{n_half_,           stages_.data(),   stages_.size(),
-                                   twiddles_.data(),  lane_twiddles_.data(), post_cos_.data(),
-                                   post_sin_.data()};
-    detail::avx2_real_forward(plan, in, window, reinterpret_cast<float*>(out), scratch());
+    detail::avx2_real_forward(avx2_plan(), in, window, reinterpret_cast<float*>(out), scratch());
   } else {
     portable_forward(in, window, out);
   }
@@ -313,10 +326,7 @@ void RealFft::forward_windowed(const float* in, const float* window,
 
 void RealFft::inverse(const std::complex<float>* in, float* out) noexcept {
   if (kernel_ == FftKernel::avx2) {
-    const detail::Avx2FftPlan plan{n_half_,           stages_.data(),   stages_.size(),
-                                   twiddles_.data(),  lane_twiddles_.data(), post_cos_.data(),
-                                   post_sin_.data()};
-    detail::avx2_real_inverse(plan, reinterpret_cast<const float*>(in), out, scratch());
+    detail::avx2_real_inverse(avx2_plan(), reinterpret_cast<const float*>(in), out, scratch());
   } else {
     portable_inverse(in, out);
   }

@@ -30,6 +30,7 @@ enum class FftKernel {
 };
 
 namespace detail {
+struct Avx2FftPlan;
 struct FftStage {
   std::size_t n;               // sub-transform length entering the stage
   std::size_t radix;           // 4 or 2
@@ -74,6 +75,7 @@ class RealFft {
   void portable_forward(const float* in, const float* window, std::complex<float>* out) noexcept;
   void portable_inverse(const std::complex<float>* in, float* out) noexcept;
   float* scratch() noexcept;  // 4 * n_half_ floats, 32-byte aligned
+  detail::Avx2FftPlan avx2_plan() const noexcept;
 
   std::size_t n_fft_;
   std::size_t n_half_;
@@ -84,7 +86,8 @@ class RealFft {
   std::vector<detail::FftStage> stages_;
   std::vector<float> twiddles_;
   // avx2 only: per block g of 8 vectors and l = 1..7, W^(l (8 g + j)), j < 8
-  // (8 real parts, then 8 imaginary parts), W = exp(-2 pi i / n_half_).
+  // (8 real parts, then 8 imaginary parts), W = exp(-2 pi i / n_half_); then
+  // the same table with j in the order 0 1 4 5 2 3 6 7 (see fft_avx2.hpp).
   std::vector<float> lane_twiddles_;
   std::vector<float> post_cos_;  // cos(2 pi k / n_fft), k < n_half_
   std::vector<float> post_sin_;  // sin(2 pi k / n_fft), k < n_half_

@@ -257,24 +257,29 @@ float* run_vector_stages(const Avx2FftPlan& plan, std::size_t first, std::size_t
 
 // X[k1 + m k2] = sum_l W8^(l k2) W^(l k1) Y_l[k1], where Y_l[k1] is lane l of
 // vector k1 of the m-point FFTs. Per block of 8 vectors: transpose (the vectors
-// then run over k1, one per l), twiddle, radix-8 across l, store 8 natural-order
-// vectors. Input y in blocks. kLanes0145: the lanes hold l in the order
-// 0 1 4 5 2 3 6 7 (the forward first stage's); else 0..7. kInterleavedSwapped:
-// write the result as interleaved floats (imaginary part first: the inverse's
-// swap trick) to out, else split to (out_r, out_i).
+// then run over k1, one per l), twiddle, radix-8 across l, store 8 vectors of
+// consecutive k. Input y in blocks. kLanes0145: the lanes of y hold l in the
+// order 0 1 4 5 2 3 6 7 (the forward first stage's); else 0..7.
+// kInterleavedSwapped: write the result as interleaved floats (imaginary part
+// first: the inverse's swap trick) to out, else split to (out_r, out_i). For
+// the interleaved output the rows are taken in the order 0 1 4 5 2 3 6 7, so
+// the transposed vectors hold k1 in that order (lane_tw must match), which
+// makes the interleaving two unpacks instead of four shuffles.
 template <bool kLanes0145, bool kInterleavedSwapped>
 RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* y, float* out_r,
                           float* out_i, float* out) noexcept {
   // Lane holding l; the 0 1 4 5 2 3 6 7 order is its own inverse.
   constexpr int kLane[8] = {0, 1, kLanes0145 ? 4 : 2, kLanes0145 ? 5 : 3,
                             kLanes0145 ? 2 : 4, kLanes0145 ? 3 : 5, 6, 7};
+  constexpr int kRow[8] = {0, 1, kInterleavedSwapped ? 4 : 2, kInterleavedSwapped ? 5 : 3,
+                           kInterleavedSwapped ? 2 : 4, kInterleavedSwapped ? 3 : 5, 6, 7};
   const __m256 h = _mm256_set1_ps(0.70710678118654752f);
   for (std::size_t g = 0; g < m / 8; ++g) {
     __m256 re[8];
     __m256 im[8];
     for (int j = 0; j < 8; ++j) {
-      re[j] = _mm256_loadu_ps(y + 128 * g + 16 * j);
-      im[j] = _mm256_loadu_ps(y + 128 * g + 16 * j + 8);
+      re[j] = _mm256_loadu_ps(y + 128 * g + 16 * kRow[j]);
+      im[j] = _mm256_loadu_ps(y + 128 * g + 16 * kRow[j] + 8);
     }
     transpose8(re);
     transpose8(im);
@@ -323,7 +328,9 @@ RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* y, f
     for (std::size_t k2 = 0; k2 < 8; ++k2) {
       const std::size_t k = m * k2 + 8 * g;
       if (kInterleavedSwapped) {
-        store_interleaved(out + 2 * k, out_k[k2].i, out_k[k2].r);
+        // Lanes hold k + 0 1 4 5 2 3 6 7: unpacklo gives k..k+3, unpackhi k+4..k+7.
+        _mm256_storeu_ps(out + 2 * k, _mm256_unpacklo_ps(out_k[k2].i, out_k[k2].r));
+        _mm256_storeu_ps(out + 2 * k + 8, _mm256_unpackhi_ps(out_k[k2].i, out_k[k2].r));
       } else {
         store(out_r + k, out_i + k, out_k[k2]);
       }
@@ -436,7 +443,7 @@ void avx2_real_inverse(const Avx2FftPlan& plan, const float* in, float* out,
   const FftStage& st0 = plan.stages[0];
   vector_radix4_stage<true>(st0.n, 1, plan.twiddles + st0.twiddle_offset, nullptr, a, a + nh, b);
   const float* y = run_vector_stages(plan, 1, 4, b, a);
-  lane_pass<false, true>(nh / 8, plan.lane_twiddles, y, nullptr, nullptr, out);
+  lane_pass<false, true>(nh / 8, plan.lane_twiddles_0145, y, nullptr, nullptr, out);
 }
 
 #else  // no AVX2 kernel on this target

@@ -19,7 +19,9 @@ struct Avx2FftPlan {
   const FftStage* stages;      // the m-point FFT over vectors; stages[0] is radix 4
   std::size_t n_stages;
   const float* twiddles;       // per radix-4 stage: w1r, w1i, w2r, w2i, w3r, w3i (n/4 each)
-  const float* lane_twiddles;  // per block g < m/8, l = 1..7: 8 real, then 8 imaginary parts
+  const float* lane_twiddles;  // per block g < m/8, l = 1..7: W^(l (8 g + j)), j = 0..7:
+                               // 8 real, then 8 imaginary parts (W = exp(-2 pi i / n_half))
+  const float* lane_twiddles_0145;  // the same with j in the order 0 1 4 5 2 3 6 7
   const float* post_cos;       // cos(2 pi k / n_fft), k < n_half
   const float* post_sin;       // sin(2 pi k / n_fft), k < n_half
 };
