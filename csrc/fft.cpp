@@ -220,6 +220,40 @@ void plan_complex_fft(std::size_t n_points, std::vector<detail::FftStage>& stage
   if (n == 2) stages.push_back(detail::FftStage{2, 2, 0});
 }
 
+// Stages of an n-point Stockham FFT over vectors (the avx2 kernel), n >= 8: a
+// radix-8 first stage (the forward kernel fuses it with reading the input),
+// then radix 8 while possible, ending with 4, 4 (rather than 8, 2: a radix-2
+// pass costs a full pass for little work) or 4 or 2 as log2 n requires.
+// Twiddles per stage: for r = 1..radix-1, W_n^(r p) real parts, then imaginary
+// parts, p < n / radix.
+void plan_vector_fft(std::size_t n_points, std::vector<detail::FftStage>& stages,
+                     std::vector<float>& twiddles) {
+  std::size_t log2_rest = 0;
+  while ((std::size_t(8) << log2_rest) < n_points) ++log2_rest;
+  std::vector<std::size_t> radices{8};
+  while (log2_rest >= 3 && log2_rest != 4) {
+    radices.push_back(8);
+    log2_rest -= 3;
+  }
+  if (log2_rest == 4) radices.insert(radices.end(), {4, 4});
+  if (log2_rest == 2) radices.push_back(4);
+  if (log2_rest == 1) radices.push_back(2);
+  std::size_t n = n_points;
+  for (const std::size_t radix : radices) {
+    const std::size_t m = n / radix;
+    stages.push_back(detail::FftStage{n, radix, twiddles.size()});
+    for (std::size_t r = 1; r < radix; ++r) {
+      for (std::size_t p = 0; p < m; ++p) {
+        twiddles.push_back(static_cast<float>(std::cos(kTwoPi * double(r * p) / double(n))));
+      }
+      for (std::size_t p = 0; p < m; ++p) {
+        twiddles.push_back(static_cast<float>(-std::sin(kTwoPi * double(r * p) / double(n))));
+      }
+    }
+    n = m;
+  }
+}
+
 constexpr std::size_t kMinAvx2Fft = 128;  // n_half = 8 m with m >= 8
 constexpr std::size_t kScratchAlignFloats = 8;  // 32 bytes
 
@@ -245,7 +279,7 @@ RealFft::RealFft(std::size_t n_fft, FftKernel kernel)
   }
   if (kernel_ == FftKernel::avx2) {
     const std::size_t m = n_half_ / 8;
-    plan_complex_fft(m, stages_, twiddles_);
+    plan_vector_fft(m, stages_, twiddles_);
     lane_twiddles_.reserve(28 * m);
     const std::size_t natural[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     const std::size_t order_0145[8] = {0, 1, 4, 5, 2, 3, 6, 7};

@@ -6,11 +6,12 @@
 //   stage when needed), plain C++ that compilers auto-vectorise;
 // * avx2 (x86-64 CPUs with AVX2 and FMA, n_fft >= 128, picked at run time): the
 //   n_fft/2 = 8 M complex points are taken as M vectors of 8 (lane l of vector t
-//   holds point 8 t + l), M-point FFTs run on whole vectors (eight at once, no
-//   shuffles), then one pass transposes 8 x 8 blocks, applies the twiddles and
-//   finishes with radix-8 butterflies across the former lanes (the "four-step"
-//   split N = M * 8). Windowing, de-interleaving and scaling are folded into
-//   the first and last passes.
+//   holds point 8 t + l), M-point FFTs (radix-8 stages, a radix-4 or -2 one
+//   where needed) run on whole vectors (eight at once, no shuffles), then one
+//   pass transposes 8 x 8 blocks, applies the twiddles and finishes with
+//   radix-8 butterflies across the former lanes (the "four-step" split
+//   N = M * 8). Windowing, de-interleaving and scaling are folded into the
+//   first and last passes.
 // Both give numpy.fft.rfft / irfft to float32 accuracy; they do not round alike.
 // All tables and scratch are allocated in the constructor; forward() and
 // inverse() never allocate.
@@ -80,9 +81,9 @@ class RealFft {
   std::size_t n_fft_;
   std::size_t n_half_;
   FftKernel kernel_;
-  // portable: stages of the n_half_-point FFT; avx2: of the n_half_/8-point
-  // FFT over vectors. twiddles_ per radix-4 stage: w1r, w1i, w2r, w2i, w3r, w3i
-  // (n/4 each).
+  // portable: radix-4/2 stages of the n_half_-point FFT; avx2: radix-8/4/2
+  // stages of the n_half_/8-point FFT over vectors. twiddles_ per radix-R
+  // stage, r = 1..R-1: W_n^(r p) real parts, then imaginary parts (n/R each).
   std::vector<detail::FftStage> stages_;
   std::vector<float> twiddles_;
   // avx2 only: per block g of 8 vectors and l = 1..7, W^(l (8 g + j)), j < 8

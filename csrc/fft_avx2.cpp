@@ -155,20 +155,111 @@ RTSEP_AVX2_INLINE void radix4(Cv a0, Cv a1, Cv a2, Cv a3, const __m256 (&w)[6], 
   y3 = mul(sub(b1, b3), w[4], w[5]);
 }
 
+// out[r] = sum_j u[j] W8^(j r), W8 = exp(-2 pi i / 8): decimation in
+// frequency, pairs (j, j + 4), then two 4-point DFTs.
+RTSEP_AVX2_INLINE void dft8(const Cv (&u)[8], Cv (&out)[8]) {
+  const __m256 h = _mm256_set1_ps(0.70710678118654752f);
+  const Cv b0 = add(u[0], u[4]);
+  const Cv b1 = add(u[1], u[5]);
+  const Cv b2 = add(u[2], u[6]);
+  const Cv b3 = add(u[3], u[7]);
+  const Cv d0 = sub(u[0], u[4]);
+  const Cv d1 = sub(u[1], u[5]);
+  const Cv d2 = sub(u[2], u[6]);
+  const Cv d3 = sub(u[3], u[7]);
+  // Even outputs: 4-point DFT of b.
+  const Cv bp = add(b0, b2);
+  const Cv bq = sub(b0, b2);
+  const Cv br = add(b1, b3);
+  const Cv bs = sub(b1, b3);
+  out[0] = add(bp, br);
+  out[4] = sub(bp, br);
+  out[2] = {_mm256_add_ps(bq.r, bs.i), _mm256_sub_ps(bq.i, bs.r)};  // bq - i bs
+  out[6] = {_mm256_sub_ps(bq.r, bs.i), _mm256_add_ps(bq.i, bs.r)};  // bq + i bs
+  // Odd outputs: 4-point DFT of c_l = d_l W8^l, W8 = (1 - i) / sqrt 2;
+  // c2 = -i d2 and c1, c3 are folded into the sums below.
+  const Cv cp = {_mm256_add_ps(d0.r, d2.i), _mm256_sub_ps(d0.i, d2.r)};  // c0 + c2
+  const Cv cq = {_mm256_sub_ps(d0.r, d2.i), _mm256_add_ps(d0.i, d2.r)};  // c0 - c2
+  const __m256 s1 = _mm256_add_ps(d1.r, d1.i);  // c1 = h (s1 + i t1)
+  const __m256 t1 = _mm256_sub_ps(d1.i, d1.r);
+  const __m256 s3 = _mm256_add_ps(d3.r, d3.i);  // c3 = h (t3 - i s3)
+  const __m256 t3 = _mm256_sub_ps(d3.i, d3.r);
+  const Cv cr = {_mm256_mul_ps(h, _mm256_add_ps(s1, t3)),
+                 _mm256_mul_ps(h, _mm256_sub_ps(t1, s3))};  // c1 + c3
+  const Cv cs = {_mm256_mul_ps(h, _mm256_sub_ps(s1, t3)),
+                 _mm256_mul_ps(h, _mm256_add_ps(t1, s3))};  // c1 - c3
+  out[1] = add(cp, cr);
+  out[5] = sub(cp, cr);
+  out[3] = {_mm256_add_ps(cq.r, cs.i), _mm256_sub_ps(cq.i, cs.r)};  // cq - i cs
+  out[7] = {_mm256_sub_ps(cq.r, cs.i), _mm256_add_ps(cq.i, cs.r)};  // cq + i cs
+}
+
 RTSEP_AVX2_INLINE void broadcast_twiddles(const float* tw, std::size_t m, std::size_t p,
                                           __m256 (&w)[6]) {
   for (int j = 0; j < 6; ++j) w[j] = _mm256_broadcast_ss(tw + j * m + p);
 }
 
+// Only used as the last stage (n = 4), where every twiddle is 1.
+RTSEP_AVX2 void vector_radix4_last_stage(std::size_t s, const float* x, float* y) noexcept {
+  for (std::size_t q = 0; q < s; ++q) {
+    const Cv a0 = load_block(x + 16 * q);
+    const Cv a1 = load_block(x + 16 * (q + s));
+    const Cv a2 = load_block(x + 16 * (q + 2 * s));
+    const Cv a3 = load_block(x + 16 * (q + 3 * s));
+    const Cv b0 = add(a0, a2);
+    const Cv b1 = sub(a0, a2);
+    const Cv b2 = add(a1, a3);
+    const Cv b3 = {_mm256_sub_ps(a1.i, a3.i), _mm256_sub_ps(a3.r, a1.r)};  // -i (a1 - a3)
+    store_block(y + 16 * q, add(b0, b2));
+    store_block(y + 16 * (q + s), add(b1, b3));
+    store_block(y + 16 * (q + 2 * s), sub(b0, b2));
+    store_block(y + 16 * (q + 3 * s), sub(b1, b3));
+  }
+}
+
+// One radix-8 Stockham stage over vectors: s interleaved sub-transforms of
+// length n, element p of sub-transform q at q + s p, go to 8 s sub-transforms
+// of length n / 8, element p of the one for residue r of q at q + s (8 p + r).
+// Output in blocks (element e at y + 16 e); input in blocks too, or with
+// kSplitIn in split arrays (element e at xr + 8 e, xi + 8 e).
+// tw: for r = 1..7, W_n^(r p) real parts then imaginary parts (m = n / 8 each).
+// kTwiddles false: n = 8 (every twiddle is 1).
+template <bool kSplitIn, bool kTwiddles>
+RTSEP_AVX2 void vector_radix8_stage(std::size_t n, std::size_t s, const float* tw,
+                                    const float* x, const float* xr, const float* xi,
+                                    float* y) noexcept {
+  const std::size_t m = n / 8;
+  const std::size_t out_step = 16 * s;
+  for (std::size_t p = 0; p < m; ++p) {
+    float* y0 = y + 16 * 8 * s * p;
+    for (std::size_t q = 0; q < s; ++q) {
+      Cv a[8];
+      for (std::size_t j = 0; j < 8; ++j) {
+        const std::size_t e = q + s * (p + j * m);
+        a[j] = kSplitIn ? load(xr + 8 * e, xi + 8 * e) : load_block(x + 16 * e);
+      }
+      Cv o[8];
+      dft8(a, o);
+      float* out = y0 + 16 * q;
+      store_block(out, o[0]);
+      for (std::size_t r = 1; r < 8; ++r) {
+        Cv v = o[r];
+        if (kTwiddles) {
+          v = mul(v, _mm256_broadcast_ss(tw + (2 * r - 2) * m + p),
+                  _mm256_broadcast_ss(tw + (2 * r - 1) * m + p));
+        }
+        store_block(out + r * out_step, v);
+      }
+    }
+  }
+}
+
 // One radix-4 Stockham stage over vectors: s interleaved sub-transforms of
 // length n, element p of sub-transform q at q + s p, go to 4 s sub-transforms
 // of length n / 4, element p of the one for residue r of q at q + s (4 p + r).
-// Output in blocks (element e at y + 16 e); input in blocks too, or with
-// kSplitIn in split arrays (element e at xr + 8 e, xi + 8 e).
-template <bool kSplitIn>
+// In and out in blocks (element e at x + 16 e).
 RTSEP_AVX2 void vector_radix4_stage(std::size_t n, std::size_t s, const float* tw,
-                                    const float* x, const float* xr, const float* xi,
-                                    float* y) noexcept {
+                                    const float* x, float* y) noexcept {
   const std::size_t m = n / 4;
   const std::size_t out_step = 16 * s;
   for (std::size_t p = 0; p < m; ++p) {
@@ -178,8 +269,7 @@ RTSEP_AVX2 void vector_radix4_stage(std::size_t n, std::size_t s, const float* t
     for (std::size_t q = 0; q < s; ++q) {
       Cv a[4];
       for (std::size_t j = 0; j < 4; ++j) {
-        const std::size_t e = q + s * (p + j * m);
-        a[j] = kSplitIn ? load(xr + 8 * e, xi + 8 * e) : load_block(x + 16 * e);
+        a[j] = load_block(x + 16 * (q + s * (p + j * m)));
       }
       Cv y0v, y1v, y2v, y3v;
       radix4(a[0], a[1], a[2], a[3], w, y0v, y1v, y2v, y3v);
@@ -202,19 +292,17 @@ RTSEP_AVX2 void vector_radix2_stage(std::size_t s, const float* x, float* y) noe
   }
 }
 
-// The first stage of the forward transform (n = m, s = 1), reading the real
-// input directly: points z[k] = x[2k] + i x[2k+1] (times the window), vector t
-// = z[8t .. 8t+7] with lanes in the order 0 1 4 5 2 3 6 7 (lane_pass undoes it).
-// Output in blocks.
+// The first stage of the forward transform (radix 8, n = m, s = 1), reading
+// the real input directly: points z[k] = x[2k] + i x[2k+1] (times the window),
+// vector t = z[8t .. 8t+7] with lanes in the order 0 1 4 5 2 3 6 7 (lane_pass
+// undoes it). Output in blocks.
 template <bool kWindowed>
 RTSEP_AVX2 void forward_first_stage(std::size_t n, const float* tw, const float* x,
                                     const float* window, float* y) noexcept {
-  const std::size_t m = n / 4;
+  const std::size_t m = n / 8;
   for (std::size_t p = 0; p < m; ++p) {
-    __m256 w[6];
-    broadcast_twiddles(tw, m, p, w);
-    Cv a[4];
-    for (std::size_t j = 0; j < 4; ++j) {
+    Cv a[8];
+    for (std::size_t j = 0; j < 8; ++j) {
       const std::size_t f = 16 * (p + j * m);
       __m256 lo = _mm256_loadu_ps(x + f);
       __m256 hi = _mm256_loadu_ps(x + f + 8);
@@ -224,13 +312,15 @@ RTSEP_AVX2 void forward_first_stage(std::size_t n, const float* tw, const float*
       }
       a[j] = deinterleave_lanes_0145(lo, hi);
     }
-    Cv y0, y1, y2, y3;
-    radix4(a[0], a[1], a[2], a[3], w, y0, y1, y2, y3);
-    float* o = y + 64 * p;
-    store_block(o, y0);
-    store_block(o + 16, y1);
-    store_block(o + 32, y2);
-    store_block(o + 48, y3);
+    Cv o[8];
+    dft8(a, o);
+    float* out = y + 128 * p;
+    store_block(out, o[0]);
+    for (std::size_t r = 1; r < 8; ++r) {
+      // m == 1 (n_fft 128) has all twiddles 1 and multiplies by them exactly.
+      store_block(out + 16 * r, mul(o[r], _mm256_broadcast_ss(tw + (2 * r - 2) * m + p),
+                                    _mm256_broadcast_ss(tw + (2 * r - 1) * m + p)));
+    }
   }
 }
 
@@ -241,9 +331,15 @@ float* run_vector_stages(const Avx2FftPlan& plan, std::size_t first, std::size_t
                          float* y) noexcept {
   for (std::size_t k = first; k < plan.n_stages; ++k) {
     const FftStage& st = plan.stages[k];
-    if (st.radix == 4) {
-      vector_radix4_stage<false>(st.n, s, plan.twiddles + st.twiddle_offset, x, nullptr, nullptr,
-                                 y);
+    const float* tw = plan.twiddles + st.twiddle_offset;
+    if (st.radix == 8 && st.n > 8) {
+      vector_radix8_stage<false, true>(st.n, s, tw, x, nullptr, nullptr, y);
+    } else if (st.radix == 8) {
+      vector_radix8_stage<false, false>(st.n, s, tw, x, nullptr, nullptr, y);
+    } else if (st.radix == 4 && st.n > 4) {
+      vector_radix4_stage(st.n, s, tw, x, y);
+    } else if (st.radix == 4) {
+      vector_radix4_last_stage(s, x, y);
     } else {
       vector_radix2_stage(s, x, y);
     }
@@ -273,7 +369,6 @@ RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* y, f
                             kLanes0145 ? 2 : 4, kLanes0145 ? 3 : 5, 6, 7};
   constexpr int kRow[8] = {0, 1, kInterleavedSwapped ? 4 : 2, kInterleavedSwapped ? 5 : 3,
                            kInterleavedSwapped ? 2 : 4, kInterleavedSwapped ? 3 : 5, 6, 7};
-  const __m256 h = _mm256_set1_ps(0.70710678118654752f);
   for (std::size_t g = 0; g < m / 8; ++g) {
     __m256 re[8];
     __m256 im[8];
@@ -290,41 +385,8 @@ RTSEP_AVX2 void lane_pass(std::size_t m, const float* lane_tw, const float* y, f
       u[l] = mul({re[kLane[l]], im[kLane[l]]}, _mm256_loadu_ps(tw + 16 * (l - 1)),
                  _mm256_loadu_ps(tw + 16 * (l - 1) + 8));
     }
-    // Radix 8, decimation in frequency: pairs (l, l + 4), then two 4-point DFTs.
-    const Cv b0 = add(u[0], u[4]);
-    const Cv b1 = add(u[1], u[5]);
-    const Cv b2 = add(u[2], u[6]);
-    const Cv b3 = add(u[3], u[7]);
-    const Cv d0 = sub(u[0], u[4]);
-    const Cv d1 = sub(u[1], u[5]);
-    const Cv d2 = sub(u[2], u[6]);
-    const Cv d3 = sub(u[3], u[7]);
-    // Even outputs: 4-point DFT of b.
-    const Cv bp = add(b0, b2);
-    const Cv bq = sub(b0, b2);
-    const Cv br = add(b1, b3);
-    const Cv bs = sub(b1, b3);
     Cv out_k[8];
-    out_k[0] = add(bp, br);
-    out_k[4] = sub(bp, br);
-    out_k[2] = {_mm256_add_ps(bq.r, bs.i), _mm256_sub_ps(bq.i, bs.r)};  // bq - i bs
-    out_k[6] = {_mm256_sub_ps(bq.r, bs.i), _mm256_add_ps(bq.i, bs.r)};  // bq + i bs
-    // Odd outputs: 4-point DFT of c_l = d_l W8^l, W8 = (1 - i) / sqrt 2;
-    // c2 = -i d2 and c1, c3 are folded into the sums below.
-    const Cv cp = {_mm256_add_ps(d0.r, d2.i), _mm256_sub_ps(d0.i, d2.r)};  // c0 + c2
-    const Cv cq = {_mm256_sub_ps(d0.r, d2.i), _mm256_add_ps(d0.i, d2.r)};  // c0 - c2
-    const __m256 s1 = _mm256_add_ps(d1.r, d1.i);  // c1 = h (s1 + i t1)
-    const __m256 t1 = _mm256_sub_ps(d1.i, d1.r);
-    const __m256 s3 = _mm256_add_ps(d3.r, d3.i);  // c3 = h (t3 - i s3)
-    const __m256 t3 = _mm256_sub_ps(d3.i, d3.r);
-    const Cv cr = {_mm256_mul_ps(h, _mm256_add_ps(s1, t3)),
-                   _mm256_mul_ps(h, _mm256_sub_ps(t1, s3))};  // c1 + c3
-    const Cv cs = {_mm256_mul_ps(h, _mm256_sub_ps(s1, t3)),
-                   _mm256_mul_ps(h, _mm256_add_ps(t1, s3))};  // c1 - c3
-    out_k[1] = add(cp, cr);
-    out_k[5] = sub(cp, cr);
-    out_k[3] = {_mm256_add_ps(cq.r, cs.i), _mm256_sub_ps(cq.i, cs.r)};  // cq - i cs
-    out_k[7] = {_mm256_sub_ps(cq.r, cs.i), _mm256_add_ps(cq.i, cs.r)};  // cq + i cs
+    dft8(u, out_k);
     for (std::size_t k2 = 0; k2 < 8; ++k2) {
       const std::size_t k = m * k2 + 8 * g;
       if (kInterleavedSwapped) {
@@ -428,7 +490,7 @@ void avx2_real_forward(const Avx2FftPlan& plan, const float* in, const float* wi
   } else {
     forward_first_stage<false>(m, tw0, in, nullptr, a);
   }
-  const float* y = run_vector_stages(plan, 1, 4, a, b);
+  const float* y = run_vector_stages(plan, 1, 8, a, b);
   float* z = y == a ? b : a;  // split: real parts z[0..nh), imaginary z[nh..2nh)
   lane_pass<true, false>(m, plan.lane_twiddles, y, z, z + nh, nullptr);
   forward_post(nh, z, z + nh, plan.post_cos, plan.post_sin, out);
@@ -440,9 +502,14 @@ void avx2_real_inverse(const Avx2FftPlan& plan, const float* in, float* out,
   float* a = scratch;
   float* b = scratch + 2 * nh;
   inverse_pre(nh, in, plan.post_cos, plan.post_sin, a, a + nh);  // split
-  const FftStage& st0 = plan.stages[0];
-  vector_radix4_stage<true>(st0.n, 1, plan.twiddles + st0.twiddle_offset, nullptr, a, a + nh, b);
-  const float* y = run_vector_stages(plan, 1, 4, b, a);
+  const FftStage& st0 = plan.stages[0];  // radix 8, n = nh / 8
+  if (st0.n > 8) {
+    vector_radix8_stage<true, true>(st0.n, 1, plan.twiddles + st0.twiddle_offset, nullptr, a,
+                                    a + nh, b);
+  } else {
+    vector_radix8_stage<true, false>(st0.n, 1, nullptr, nullptr, a, a + nh, b);
+  }
+  const float* y = run_vector_stages(plan, 1, 8, b, a);
   lane_pass<false, true>(nh / 8, plan.lane_twiddles_0145, y, nullptr, nullptr, out);
 }
 

@@ -16,9 +16,10 @@ bool fft_avx2_cpu_ok() noexcept;
 /// The tables of one size, owned by the RealFft.
 struct Avx2FftPlan {
   std::size_t n_half;          // complex points, n_fft / 2 = 8 * m, m >= 8
-  const FftStage* stages;      // the m-point FFT over vectors; stages[0] is radix 4
-  std::size_t n_stages;
-  const float* twiddles;       // per radix-4 stage: w1r, w1i, w2r, w2i, w3r, w3i (n/4 each)
+  const FftStage* stages;      // the m-point FFT over vectors: radix 8 stages (at least one),
+  std::size_t n_stages;        // then one radix 4 or 2 stage where log2 m is not a multiple of 3
+  const float* twiddles;       // per radix-R stage, r = 1..R-1: W_n^(r p) real parts, then
+                               // imaginary parts (n/R each)
   const float* lane_twiddles;  // per block g < m/8, l = 1..7: W^(l (8 g + j)), j = 0..7:
                                // 8 real, then 8 imaginary parts (W = exp(-2 pi i / n_half))
   const float* lane_twiddles_0145;  // the same with j in the order 0 1 4 5 2 3 6 7
