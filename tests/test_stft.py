@@ -33,9 +33,13 @@ def _block_sizes(n_samples: int, seed: int) -> list[int]:
     return sizes
 
 
+@pytest.mark.parametrize("kernel", ["portable", "avx2"])
 @pytest.mark.parametrize("n_fft", FFT_SIZES)
-def test_fft_matches_numpy(n_fft: int) -> None:
-    fft = _core.RealFft(n_fft)
+def test_fft_matches_numpy(n_fft: int, kernel: str) -> None:
+    if kernel == "avx2" and not _core.RealFft.avx2_supported(n_fft):
+        pytest.skip("the avx2 kernel needs an x86-64 CPU with AVX2 and FMA, and n_fft >= 128")
+    fft = _core.RealFft(n_fft, kernel=kernel)
+    assert fft.kernel == kernel
     x = _noise(8, n_fft, seed=n_fft)
     spec = fft.forward(x)
     assert spec.dtype == np.complex64 and spec.shape == (8, n_fft // 2 + 1)
@@ -48,6 +52,18 @@ def test_fft_matches_numpy(n_fft: int) -> None:
     bins[:, -1].imag = 0.0
     assert _rel_err(fft.inverse(bins), np.fft.irfft(bins.astype(np.complex128), n=n_fft)) <= 1e-5
     assert np.max(np.abs(fft.inverse(spec) - x)) <= 1e-5
+
+
+def test_fft_kernel_choice() -> None:
+    for n_fft in FFT_SIZES:
+        want = "avx2" if _core.RealFft.avx2_supported(n_fft) else "portable"
+        assert _core.RealFft(n_fft).kernel == want
+    assert not _core.RealFft.avx2_supported(64)
+    with pytest.raises(ValueError, match="n_fft >= 128"):
+        _core.RealFft(64, kernel="avx2")
+    with pytest.raises(ValueError, match="kernel must be"):
+        _core.RealFft(1024, kernel="fast")
+    assert "kernel=" in repr(_core.RealFft(1024))
 
 
 def test_fft_inverse_ignores_imaginary_dc_and_nyquist() -> None:

@@ -219,11 +219,29 @@ there, leaves the rest of ``out`` untouched and counts the missing frames in
       });
 }
 
+rtsep::FftKernel fft_kernel_of(const std::string& name) {
+  if (name == "auto") return rtsep::FftKernel::automatic;
+  if (name == "portable") return rtsep::FftKernel::portable;
+  if (name == "avx2") return rtsep::FftKernel::avx2;
+  throw py::value_error("kernel must be 'auto', 'portable' or 'avx2', got '" + name + "'");
+}
+
 void bind_fft(py::module_& m) {
   using rtsep::RealFft;
   py::class_<RealFft>(m, "RealFft", "Real FFT of a power-of-two size in [16, 65536] (float32).")
-      .def(py::init([](long long n_fft) { return new RealFft(positive(n_fft, "n_fft")); }),
-           py::arg("n_fft"))
+      .def(py::init([](long long n_fft, const std::string& kernel) {
+             return new RealFft(positive(n_fft, "n_fft"), fft_kernel_of(kernel));
+           }),
+           py::arg("n_fft"), py::arg("kernel") = "auto",
+           "kernel: 'auto' (avx2 where the CPU and size allow, else portable), 'portable', or "
+           "'avx2' (ValueError where unsupported).")
+      .def_static("avx2_supported", &RealFft::avx2_supported, py::arg("n_fft"),
+                  "True when this build and CPU can run the avx2 kernel for n_fft (>= 128).")
+      .def_property_readonly("kernel",
+                             [](const RealFft& self) {
+                               return self.kernel() == rtsep::FftKernel::avx2 ? "avx2" : "portable";
+                             },
+                             "The kernel in use: 'avx2' or 'portable'.")
       .def_property_readonly("n_fft", &RealFft::n_fft)
       .def_property_readonly("n_bins", &RealFft::n_bins)
       .def(
@@ -263,7 +281,10 @@ void bind_fft(py::module_& m) {
           "irfft of each row: complex64 (n_frames, n_bins) -> float32 (n_frames, n_fft), like "
           "numpy.fft.irfft (imaginary parts of DC and Nyquist ignored).")
       .def("__repr__",
-           [](const RealFft& self) { return "RealFft(n_fft=" + std::to_string(self.n_fft()) + ")"; });
+           [](const RealFft& self) {
+             return "RealFft(n_fft=" + std::to_string(self.n_fft()) + ", kernel='" +
+                    (self.kernel() == rtsep::FftKernel::avx2 ? "avx2" : "portable") + "')";
+           });
 }
 
 void bind_stft(py::module_& m) {
