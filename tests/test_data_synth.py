@@ -199,7 +199,7 @@ def test_synth_source_segments(cache_dir, rate):
                        seed=0, cache_dir=cache_dir)
     rng = np.random.default_rng(1)
     n_silent = n_sung = 0
-    for _ in range(40):
+    for _ in range(80):
         mix, vocals, accompaniment = src.sample_stems(rng)
         assert mix.shape == vocals.shape == (2, rate) and mix.dtype == np.float32
         assert np.array_equal(mix, vocals + accompaniment)
@@ -208,7 +208,7 @@ def test_synth_source_segments(cache_dir, rate):
         m_rms = np.sqrt(np.mean(mix.astype(np.float64) ** 2))
         n_silent += v_rms < 1e-3 * m_rms
         n_sung += v_rms > 0.05 * m_rms
-    assert n_sung >= 25 and n_silent >= 1
+    assert n_sung >= 50 and n_silent >= 1  # p_no_vocals 0.1: about 8 silent expected
     a = build_source(kind="synth", split="train", sample_rate_hz=rate, segment_samples=rate,
                      cache_dir=cache_dir, seed=4)
     m1, v1 = a.sample()

@@ -39,6 +39,9 @@ class Augmentation:
     * ``p_channel_swap``: per stem, swap left and right;
     * ``p_speed`` / ``speed_range``: resample-based speed (tempo and pitch) change;
     * ``peak_db``: the normalised mix peak, dBFS (at most 0);
+    * ``p_eq``: per stem, a random tone change (low shelf, presence peak, high
+      shelf, each within ``eq_gain_db``): microphones, rooms and mixes other
+      than the training songs' (e.g. raw, unprocessed tracks);
     * ``active_rel_db`` / ``silent_rel_db``: a 100 ms hop of vocals is active
       above (silent below) this level relative to the song's loud vocal level
       (95th percentile of its hop levels); ``min_active_fraction`` of a vocal
@@ -54,12 +57,15 @@ class Augmentation:
     p_speed: float = 0.5
     speed_range: tuple[float, float] = (0.94, 1.06)
     peak_db: tuple[float, float] = (-20.0, -0.5)
+    p_eq: float = 0.5
+    eq_gain_db: float = 6.0
     active_rel_db: float = -30.0
     silent_rel_db: float = -55.0
     min_active_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed"):
+        for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed",
+                     "p_eq"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Augmentation.{name} must be in [0, 1], got {value}")
@@ -73,7 +79,7 @@ class Augmentation:
     def validation(cls) -> "Augmentation":
         """Plain segments for validation: no remix, gains, swaps or speed change."""
         return cls(p_remix=0.0, vocals_gain_db=(0.0, 0.0), accompaniment_gain_db=(0.0, 0.0),
-                   p_channel_swap=0.0, p_speed=0.0, peak_db=(-12.0, -1.0))
+                   p_channel_swap=0.0, p_speed=0.0, peak_db=(-12.0, -1.0), p_eq=0.0)
 
     def with_(self, **changes) -> "Augmentation":
         return replace(self, **changes)
@@ -205,7 +211,7 @@ class SegmentSource:
             v, a = self._vocal_segment(rng) if want_vocals else self._instrumental_segment(rng)
             if want_vocals and self._lazy_activity and peak(v) < MIN_MIX_PEAK:
                 continue
-            out = finish(v, a, aug, rng)
+            out = finish(v, a, aug, rng, self.sample_rate_hz)
             if out is not None:
                 return out
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
@@ -228,11 +234,32 @@ class SegmentSource:
         return mix, vocals
 
 
-def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Generator):
-    """Gains, channel swaps and peak normalisation of a picked pair of stems.
+def random_eq(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int, max_db: float
+              ) -> np.ndarray:
+    """``x`` ``(2, n)`` through a random low shelf, presence peak and high shelf
+    (pedalboard biquads), each within +-``max_db``; float32, same shape."""
+    import pedalboard as pb
+
+    board = pb.Pedalboard([
+        pb.LowShelfFilter(float(rng.uniform(80, 400)), float(rng.uniform(-max_db, max_db))),
+        pb.PeakFilter(float(rng.uniform(600, 5000)), float(rng.uniform(-max_db, max_db)),
+                      float(rng.uniform(0.4, 1.5))),
+        pb.HighShelfFilter(float(rng.uniform(2500, 10000)), float(rng.uniform(-max_db, max_db))),
+    ])
+    return board(np.ascontiguousarray(x, dtype=np.float32), float(sample_rate_hz)).astype(
+        np.float32, copy=False)
+
+
+def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Generator,
+           sample_rate_hz: int = 44100):
+    """Tone changes, gains, channel swaps and peak normalisation of a picked pair of stems.
 
     Returns ``(mix, vocals, accompaniment)``, or None when the mix is silent.
     """
+    if aug.p_eq > 0 and rng.random() < aug.p_eq:
+        v = random_eq(v, rng, sample_rate_hz, aug.eq_gain_db)
+    if aug.p_eq > 0 and rng.random() < aug.p_eq:
+        a = random_eq(a, rng, sample_rate_hz, aug.eq_gain_db)
     v = v * np.float32(db_to_gain(rng.uniform(*aug.vocals_gain_db)))
     a = a * np.float32(db_to_gain(rng.uniform(*aug.accompaniment_gain_db)))
     if rng.random() < aug.p_channel_swap:
@@ -325,7 +352,8 @@ class CrossSource:
             v = self.vocal_source.vocal_stem(rng)
             if peak(v) < MIN_MIX_PEAK:
                 continue
-            out = finish(v, self.accompaniment_source.accompaniment_stem(rng), aug, rng)
+            out = finish(v, self.accompaniment_source.accompaniment_stem(rng), aug, rng,
+                         self.sample_rate_hz)
             if out is not None:
                 return out
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
