@@ -70,14 +70,21 @@ def compressed(spec: torch.Tensor) -> torch.Tensor:
     return spec * mag.pow(MAG_EXPONENT - 1.0)
 
 
+#: The SNR term saturates here (dB): a segment already separated this well stops
+#: pulling, which bounds the term's gradient (1 / error energy otherwise).
+SNR_CEILING_DB = 30.0
+
+
 def segment_snr_db(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Per-segment SNR (dB) in the STFT domain, ``(N, 2, T, F, 2)`` -> ``(N,)``.
+    """Per-segment SNR (dB) in the STFT domain, ``(N, 2, T, F, 2)`` -> ``(N,)``,
+    softly capped at :data:`SNR_CEILING_DB`.
 
     By Parseval this is close to the time-domain SNR of the segment, and so to
     the SDR that evaluation measures (per 1-s frame, before the median)."""
     num = ref.pow(2).sum(dim=(1, 2, 3, 4))
     den = (ref - est).pow(2).sum(dim=(1, 2, 3, 4))
-    return 10.0 * torch.log10((num + 1e-8) / (den + 1e-8))
+    tau = 10.0 ** (-SNR_CEILING_DB / 10.0)
+    return 10.0 * torch.log10((num + 1e-8) / (den + tau * num + 1e-8))
 
 
 def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
