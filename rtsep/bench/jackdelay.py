@@ -533,13 +533,15 @@ class Player:
 
 def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,
                    sample_rate_hz: int = 48000, latency_mode: str = "default",
-                   backend: str | None = None, realtime_server: bool = True,
+                   backend: str | None = None, realtime_server: bool = False,
                    log=lambda msg: None) -> dict:
     """Run ``rtsep monitor`` (karaoke output, ``model_path``) on a private JACK
     server for ``duration_s``, fed ``audio`` in a loop; returns its summary counters.
 
-    ``realtime_server``: start jackd realtime (its own default, how audio users
-    run it; it falls back to normal scheduling where the system refuses).
+    ``realtime_server``: start jackd realtime (``-R``; it falls back to normal
+    scheduling where the system refuses). Off by default: on the 2-core dev VM a
+    realtime dummy server stalled as often and gave no fewer misses than
+    ``--no-realtime`` (the setting DEVELOPERS.md gives for this machine).
 
     Returns ``{"skipped": reason}`` or a dict with ``duration_s``, ``n_blocks``,
     ``n_misses``, ``miss_rate``, ``n_xruns``, ``total_latency_samples``,

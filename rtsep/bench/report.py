@@ -135,10 +135,12 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
         if sched.get("monitor_runs"):
             first = sched["monitor_runs"][0]
             server = first.get("jack_server") or {}
-            server_note = {True: "realtime (SCHED_FIFO, jackd's default)",
-                           False: "not realtime (the system refused SCHED_FIFO)",
-                           None: "realtime requested" if server.get("realtime_requested")
-                           else "not realtime"}[server.get("realtime_active")]
+            if not server.get("realtime_requested"):
+                server_note = "started with --no-realtime"
+            else:
+                server_note = {True: "realtime (SCHED_FIFO)",
+                               False: "realtime asked for, refused by the system",
+                               None: "realtime asked for"}[server.get("realtime_active")]
             out.append("\n`rtsep monitor` as a user runs it (backend "
                        f"{first.get('backend')}, worker {(first.get('worker') or {}).get('scheduling')}) "
                        f"on a JACK dummy server, {server_note}, fed the benchmark audio in a loop "
