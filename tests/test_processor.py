@@ -283,4 +283,4 @@ def test_native_export_gives_the_onnx_output(onnx_model):
         outputs.append(_stream(proc, x, 441))
     for got, want in zip(*outputs):
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
-    assert np.abs(outputs[0][0]).max() > 1e-3
+    assert np.abs(outputs[0][0]).max() > 1e-5  # the model ran (not silence, whatever its weights)
