@@ -16,6 +16,7 @@
 #include "fft.hpp"
 #include "hop_engine.hpp"
 #include "stft_windows.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -36,13 +37,7 @@ double best_seconds(int n_repeats, Fn&& fn) {
   return best;
 }
 
-std::vector<float> noise(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, 0.3f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using rtsep_test::noise;
 
 void bench_real_fft(int n_repeats) {
   std::printf("RealFft, ns per transform (best of %d)\n", n_repeats);

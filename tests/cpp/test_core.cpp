@@ -22,38 +22,18 @@
 #include "ring_buffer.hpp"
 #include "stft.hpp"
 #include "stft_windows.hpp"
+#include "test_support.hpp"
 
 namespace {
 
-int g_n_checks = 0;
-int g_n_failures = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_n_checks;
-  if (!ok) {
-    ++g_n_failures;
-    std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-  }
-}
-
-void check_close(double got, double want, double tol, const std::string& what) {
-  check(std::fabs(got - want) <= tol,
-        what + " (got " + std::to_string(got) + ", want " + std::to_string(want) + " +- " +
-            std::to_string(tol) + ")");
-}
+using rtsep_test::check;
+using rtsep_test::check_close;
+using rtsep_test::noise;
 
 using rtsep_test::analysis_window;
 using rtsep_test::kPi;
 using rtsep_test::synthesis_window;
 using rtsep_test::to_float;
-
-std::vector<float> noise(std::size_t n, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist(0.0f, 0.3f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
 
 // ---------------------------------------------------------------------------
 
@@ -545,6 +525,5 @@ int main(int argc, char** argv) {
   test_hop_engine_misuse_and_nonfinite();
   test_mixer();
   test_delay_line();
-  std::printf("%d checks, %d failures\n", g_n_checks, g_n_failures);
-  return g_n_failures == 0 ? 0 : 1;
+  return rtsep_test::report("");
 }

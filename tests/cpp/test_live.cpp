@@ -22,19 +22,11 @@
 #include "live_bridge.hpp"
 #include "live_worker.hpp"
 #include "native_model.hpp"
+#include "test_support.hpp"
 
 namespace {
 
-int g_n_checks = 0;
-int g_n_failures = 0;
-
-void check(bool ok, const std::string& what) {
-  ++g_n_checks;
-  if (!ok) {
-    ++g_n_failures;
-    std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-  }
-}
+using rtsep_test::check;
 
 constexpr std::size_t kBlock = 128;
 constexpr std::size_t kMargin = kBlock + 192;
@@ -49,11 +41,8 @@ struct Run {
 Run play(rtsep::LiveBridge& bridge, rtsep::LiveWorker& worker, std::size_t n_blocks,
          const std::function<bool(std::size_t)>& late) {
   Run r;
-  r.in.resize(2 * kBlock * n_blocks);
   r.out.resize(4 * kBlock * n_blocks);
-  std::mt19937 rng(7);
-  std::normal_distribution<float> noise(0.0f, 0.1f);
-  for (float& v : r.in) v = noise(rng);
+  r.in = rtsep_test::noise(2 * kBlock * n_blocks, 7, 0.1f);
   std::uint64_t fed = 0;
   for (std::size_t k = 0; k < n_blocks; ++k) {
     bridge.process(r.in.data() + 2 * kBlock * k, r.out.data() + 4 * kBlock * k, kBlock, 0);
@@ -155,6 +144,5 @@ int main(int argc, char** argv) {
     check(max_seen.load() > 0, tag + "the watcher saw the counters move");
   }
 
-  std::printf("test_live: %d checks, %d failures\n", g_n_checks, g_n_failures);
-  return g_n_failures == 0 ? 0 : 1;
+  return rtsep_test::report("test_live: ");
 }
