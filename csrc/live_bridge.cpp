@@ -10,6 +10,9 @@
 
 #if defined(__linux__)
 #include <ctime>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #endif
 
 namespace rtsep {
@@ -141,6 +144,7 @@ void LiveBridge::reset() noexcept {
   input_frames_total_ = 0;
   output_frames_total_ = 0;
   first_callback_ns_ = -1;
+  callback_cpu_.store(-1, std::memory_order_relaxed);
   last_callback_ns_ = 0;
   current_gap_ns_ = 0;
   max_callback_gap_ns_.store(0, std::memory_order_relaxed);
@@ -182,6 +186,9 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
     gap_histogram_[histogram_bin(current_gap_ns_)].add(1);
   }
   last_callback_ns_ = t;
+#if defined(__linux__)
+  callback_cpu_.store(sched_getcpu(), std::memory_order_relaxed);  // vDSO: no system call
+#endif
   n_callbacks_.add(1);
   if (status_flags & kXrunMask) n_xrun_callbacks_.add(1);
   if (status_flags & kInputUnderflow) n_input_underflow_.add(1);

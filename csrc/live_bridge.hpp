@@ -189,6 +189,8 @@ class LiveBridge {
   bool wait_for_input(double timeout_s) noexcept;
   /// Wake a waiting worker (used to stop it).
   void wake_worker() noexcept;
+  /// The CPU the last callback ran on (Linux), or -1 (unknown / none yet).
+  int callback_cpu() const noexcept { return callback_cpu_.load(std::memory_order_relaxed); }
 
   // ---- recorder thread -------------------------------------------------------
 
@@ -289,6 +291,7 @@ class LiveBridge {
   std::int64_t last_callback_ns_ = 0;         // audio thread
   std::int64_t current_gap_ns_ = 0;           // audio thread
   std::atomic<std::int64_t> max_callback_gap_ns_{0};
+  std::atomic<int> callback_cpu_{-1};        // written by the audio thread
   std::atomic<std::int64_t> max_response_ns_{0};
   Counter n_responses_, n_response_dropped_;
   std::vector<Counter> gap_histogram_;       // LiveTiming::kHistogramBins

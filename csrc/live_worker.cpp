@@ -87,9 +87,11 @@ void LiveWorker::process_chunk(std::size_t n) noexcept {
   engine_.pull(vocals_.data(), stride, instrumental_.data(), stride, n);
 }
 
-void LiveWorker::start(int realtime_priority) {
+void LiveWorker::start(int realtime_priority, bool follow_callback_cpu) {
   if (thread_.joinable()) throw std::logic_error("LiveWorker: already started");
   requested_priority_ = realtime_priority;
+  follow_callback_cpu_ = follow_callback_cpu;
+  n_cpu_moves_.store(0, std::memory_order_relaxed);
   stop_.store(false, std::memory_order_relaxed);
   scheduled_.store(false, std::memory_order_relaxed);
   n_samples_.store(0, std::memory_order_relaxed);
@@ -127,7 +129,26 @@ LiveWorkerStats LiveWorker::stats() const noexcept {
   s.n_frames = n_frames_.load(std::memory_order_relaxed);
   s.busy_s = static_cast<double>(busy_ns_.load(std::memory_order_relaxed)) * 1e-9;
   s.max_chunk_busy_ratio = max_ratio_.load(std::memory_order_relaxed);
+  s.n_cpu_moves = n_cpu_moves_.load(std::memory_order_relaxed);
   return s;
+}
+
+void LiveWorker::follow_callback_cpu(int& pinned_cpu) noexcept {
+#if defined(__linux__)
+  const int cpu = bridge_.callback_cpu();
+  if (cpu < 0 || cpu == pinned_cpu || cpu >= CPU_SETSIZE) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  // Refused (e.g. the CPU is outside this process's cpuset): stay where we are
+  // and do not try that CPU again until the callback moves.
+  pinned_cpu = cpu;
+  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0) {
+    n_cpu_moves_.store(n_cpu_moves_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+#else
+  (void)pinned_cpu;
+#endif
 }
 
 void LiveWorker::run() noexcept {
@@ -147,12 +168,14 @@ void LiveWorker::run() noexcept {
 
   const double rate = bridge_.config().sample_rate_hz;
   const auto stride = static_cast<std::ptrdiff_t>(max_chunk_);
+  int pinned_cpu = -1;
   while (!stop_.load(std::memory_order_acquire)) {
     const std::int64_t stall_left = stall_until_ns_.load(std::memory_order_acquire) - now_ns();
     if (stall_left > 0) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::int64_t>(stall_left, 50000000)));
       continue;
     }
+    if (follow_callback_cpu_) follow_callback_cpu(pinned_cpu);
     bridge_.wait_for_input(0.05);
     while (!stop_.load(std::memory_order_acquire)) {
       const std::size_t n = bridge_.pop_input(in_.data(), stride, max_chunk_);

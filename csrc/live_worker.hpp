@@ -26,6 +26,7 @@ struct LiveWorkerStats {
   std::uint64_t n_frames = 0;         // STFT frames through the model
   double busy_s = 0.0;                // time spent computing
   double max_chunk_busy_ratio = 0.0;  // worst compute time / audio duration of one chunk
+  std::uint64_t n_cpu_moves = 0;      // follow_callback_cpu: times the thread moved CPU
 };
 
 /// Runs `model` over everything `bridge`'s callback pushes, one output sample per
@@ -52,7 +53,11 @@ class LiveWorker {
   void warm_up(std::size_t n_samples, std::size_t block_samples);
   /// Start the thread. realtime_priority > 0 asks for SCHED_FIFO at that
   /// priority (POSIX); scheduling() then says what the system granted.
-  void start(int realtime_priority);
+  /// follow_callback_cpu (Linux): before each wait, bind the thread to the CPU
+  /// the device callback last ran on, so that the callback's wake-up lands on a
+  /// CPU that is awake (it just ran the callback) instead of an idle one, whose
+  /// wake-up can take milliseconds (deep idle states, idle virtual CPUs).
+  void start(int realtime_priority, bool follow_callback_cpu = false);
   /// Stop and join the thread (idempotent).
   void stop();
   /// Test hook: the thread does nothing for `seconds` (as a very late model step).
@@ -67,6 +72,7 @@ class LiveWorker {
  private:
   void run() noexcept;
   void process_chunk(std::size_t n) noexcept;
+  void follow_callback_cpu(int& pinned_cpu) noexcept;
 
   LiveBridge& bridge_;
   std::shared_ptr<NativeModel> model_;
@@ -80,11 +86,13 @@ class LiveWorker {
   std::atomic<bool> scheduled_{false};
   std::string scheduling_ = "normal";
   int requested_priority_ = 0;
+  bool follow_callback_cpu_ = false;
 
   // Written by the thread, read by any.
   std::atomic<std::uint64_t> n_samples_{0}, n_frames_{0};
   std::atomic<std::int64_t> busy_ns_{0};
   std::atomic<double> max_ratio_{0.0};
+  std::atomic<std::uint64_t> n_cpu_moves_{0};
 };
 
 }  // namespace rtsep

@@ -392,6 +392,8 @@ def test_devices_lists_the_jack_system_device(jack_server):  # noqa: F811
     (["--output-channels", "1,2,3"], "takes 2 or 1 channel"),
     (["--model", "/nonexistent/model.onnx"], "model.onnx"),
     (["--midi", "no-such-port"], "no MIDI input port matches"),
+    (["--worker-cpu", "nowhere"], "--worker-cpu: invalid choice"),
+    (["--cpu-dma-latency", "soon"], "expected microseconds or 'off'"),
 ])
 def test_bad_options_are_one_line_errors(jack_server, args, message):  # noqa: F811
     result = run_cli(jack_server, "monitor", "--model", "identity", "--duration", "1", *args)
@@ -447,6 +449,10 @@ def sixty_seconds(jack_server, tmp_path, *args):  # noqa: F811
           f"callback gap max {t['max_callback_gap_ms']:.2f} ms; misses with regular host timing "
           f"{t['n_misses_regular_host']} of {t['n_misses_recorded']} recorded")
     assert t["n_callbacks"] == summary["stats"]["n_callbacks"]
+    if summary["backend"] == "native" and "any" not in args:
+        # The native worker follows the callback's CPU by default.
+        assert "callback's CPU" in summary["worker"]["scheduling"]
+        assert summary["worker"]["n_cpu_moves"] >= 1
     # Start-up (model load, stream start) is part of --duration: allow a few seconds.
     assert summary["stats"]["n_frames"] >= 55 * RATE_HZ
     return summary

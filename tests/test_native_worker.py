@@ -8,6 +8,8 @@ up without changing the delay. The bridge's timing record is checked here too.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import numpy as np
@@ -134,6 +136,48 @@ def test_native_worker_output_equals_the_offline_engine_delayed_by_the_margin():
     timing = bridge.timing()
     assert timing["n_responses"] == timing["n_callbacks"] == -(-x.shape[1] // BLOCK)
     assert timing["misses"] == []
+
+
+@needs_native_model
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux thread affinity and two CPUs")
+def test_native_worker_follows_the_callbacks_cpu():
+    runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
+    bridge = make_bridge(runner.latency_samples, "both")
+    assert bridge.callback_cpu == -1
+    worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
+    worker.warm_up(4096, BLOCK)
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    x = music(RATE_HZ)
+    half = (x.shape[1] // 2) // BLOCK * BLOCK
+    out = np.zeros((x.shape[1], 4), np.float32)
+    seen = []
+
+    def callbacks():  # the "device" thread: first half on one CPU, second half on another
+        for start in range(0, x.shape[1], BLOCK):
+            if start in (0, half):
+                if start:
+                    seen.append(bridge.callback_cpu)
+                os.sched_setaffinity(0, {cpus[start // half]})  # this thread only
+            stop = min(start + BLOCK, x.shape[1])
+            bridge.process(np.ascontiguousarray(x[:, start:stop].T), out[start:stop])
+            wait_for(lambda: worker.stats()["n_samples"] >= stop)
+        seen.append(bridge.callback_cpu)
+
+    worker.start(0, True)
+    try:
+        t = threading.Thread(target=callbacks)
+        t.start()
+        t.join()
+    finally:
+        worker.stop()
+    assert seen == cpus
+    assert worker.stats()["n_cpu_moves"] == 2  # onto the first CPU, then onto the second
+    # Moving between CPUs changes nothing in the output.
+    out = out.T
+    vocals, _ = Separator(load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)).process(x)
+    n = x.shape[1] - MARGIN
+    np.testing.assert_allclose(out[0:2, MARGIN:], vocals[:, :n], atol=1e-6, rtol=0)
 
 
 @needs_native_model

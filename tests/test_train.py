@@ -62,6 +62,9 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
     assert [int(r["step"]) for r in rows] == [3, 6]
     assert all(np.isfinite(float(r["valid_loss"])) for r in rows)
     weights_after_6 = {k: v.clone() for k, v in t1.model.state_dict().items()}
+    ema_after_6 = {k: v.clone() for k, v in t1.ema.module.state_dict().items()}
+    # The moving average trails the raw weights; it is what best.pt holds.
+    assert any(not torch.equal(ema_after_6[k], v) for k, v in weights_after_6.items())
 
     # A new Trainer on the same folder resumes: same weights, step counter and optimizer.
     t2 = Trainer(run, _config(musdb_root), cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu")
@@ -69,6 +72,8 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
     for k, v in t2.model.state_dict().items():
         assert torch.equal(v, weights_after_6[k]), k
     assert t2.opt.state_dict()["state"], "optimizer state was not restored"
+    for k, v in t2.ema.module.state_dict().items():
+        assert torch.equal(v, ema_after_6[k]), f"moving average not restored: {k}"
     t2.train(minutes=5, max_steps=3)
     assert t2.step == 9
     rows = list(csv.DictReader((run / "log.csv").open()))
@@ -76,6 +81,10 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
     changed = any(not torch.equal(v, weights_after_6[k]) for k, v in t2.model.state_dict().items())
     assert changed, "resumed training did not update the weights"
 
+    best, best_meta = load_checkpoint(run / "best.pt")
+    if best_meta["train_state"]["step"] == 9:
+        for k, v in best.state_dict().items():
+            assert torch.equal(v, t2.ema.module.state_dict()[k]), k
     model, meta = load_checkpoint(run / "last.pt")
     assert meta["train_state"]["step"] == 9
     assert meta["extra"]["training_data"] == "musdb"

@@ -263,8 +263,10 @@ NativeModelError (a ValueError) for a missing, corrupt or mismatched file.
 The live worker as one native thread: the bridge's input ring -> STFT ->
 NativeModel -> iSTFT -> the bridge's output ring, no Python (so no GIL) on the
 way. ``LiveWorker(bridge, model, latency_mode, max_chunk_frames)``; the engine
-latency must equal ``bridge.engine_latency_samples``. ``start(realtime_priority)``
-asks for SCHED_FIFO when > 0 (``scheduling`` says what was granted); ``stop()``
+latency must equal ``bridge.engine_latency_samples``. ``start(realtime_priority,
+follow_callback_cpu)`` asks for SCHED_FIFO when > 0 (``scheduling`` says what was
+granted) and, with follow_callback_cpu, keeps the thread on the CPU the device
+callback last ran on (``stats()['n_cpu_moves']`` counts the moves); ``stop()``
 joins the thread. While it runs, nothing else may step or reset ``model``.
 )doc")
       .def(py::init([](LiveBridge& bridge, std::shared_ptr<NativeModel> model,
@@ -289,7 +291,8 @@ joins the thread. While it runs, nothing else may step or reset ``model``.
           py::arg("n_samples") = 4096, py::arg("block_samples") = 128,
           "Run silence through once (first-use costs), then reset. Before start().")
       .def("start", &LiveWorker::start, py::arg("realtime_priority") = 0,
-           py::call_guard<py::gil_scoped_release>())
+           py::arg("follow_callback_cpu") = false, py::call_guard<py::gil_scoped_release>(),
+           "Start the thread; follow_callback_cpu: keep it on the CPU of the last device callback.")
       .def("stop", &LiveWorker::stop, py::call_guard<py::gil_scoped_release>())
       .def("stall", &LiveWorker::stall, py::arg("seconds"),
            "Test hook: the thread does nothing for `seconds`.")
@@ -303,6 +306,7 @@ joins the thread. While it runs, nothing else may step or reset ``model``.
         d["n_frames"] = s.n_frames;
         d["busy_s"] = s.busy_s;
         d["max_chunk_busy_ratio"] = s.max_chunk_busy_ratio;
+        d["n_cpu_moves"] = s.n_cpu_moves;
         return d;
       });
 }
@@ -484,6 +488,8 @@ and ``push_output``; one recorder thread calls ``pop_record``.
       .def_property_readonly("on_worker_output", &LiveBridge::on_worker_output,
                              "False while the output plays the fallback.")
       .def_property_readonly("engine_latency_samples", &LiveBridge::engine_latency_samples)
+      .def_property_readonly("callback_cpu", &LiveBridge::callback_cpu,
+                             "CPU the last callback ran on (Linux), -1 if unknown")
       .def_property_readonly("margin_samples", &LiveBridge::margin_samples)
       .def_property_readonly("total_latency_samples", &LiveBridge::total_latency_samples)
       .def_property_readonly("n_routed_channels", &LiveBridge::n_routed_channels)

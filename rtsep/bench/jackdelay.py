@@ -534,9 +534,10 @@ class Player:
 def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,
                    sample_rate_hz: int = 48000, latency_mode: str = "default",
                    backend: str | None = None, realtime_server: bool = False,
-                   log=lambda msg: None) -> dict:
+                   extra_args: tuple[str, ...] = (), log=lambda msg: None) -> dict:
     """Run ``rtsep monitor`` (karaoke output, ``model_path``) on a private JACK
     server for ``duration_s``, fed ``audio`` in a loop; returns its summary counters.
+    ``extra_args``: more ``rtsep monitor`` options (e.g. ``("--worker-cpu", "any")``).
 
     ``realtime_server``: start jackd realtime (``-R``; it falls back to normal
     scheduling where the system refuses). Off by default: on the 2-core dev VM a
@@ -565,6 +566,7 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
                                        output_mode="instrumental", backend=backend)
         if argv is None:
             return {"skipped": reason}
+        argv = argv + list(extra_args)
         player = Player(server, audio)
         try:
             with open(stderr_path, "wb") as stderr:

@@ -35,6 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="run the model worker thread SCHED_FIFO at priority N (Linux; needs "
                           "permission, e.g. the audio group's rtprio limit; where refused it runs "
                           f"at normal priority and says so); 0 = normal (default {DEFAULT_REALTIME_PRIORITY})")
+    dev.add_argument("--worker-cpu", choices=("follow", "any"), default="follow",
+                     help="native worker thread: follow = run it on the CPU the audio callback last "
+                          "ran on, so its wake-up never waits for an idle CPU to come out of a deep "
+                          "idle state; any = let the scheduler place it (default follow)")
+    dev.add_argument("--cpu-dma-latency", type=_cpu_latency, default=None, metavar="USEC|off",
+                     help="while running, ask Linux to keep every CPU's wake-up latency under USEC "
+                          "(PM QoS /dev/cpu_dma_latency, as cyclictest does): idle CPUs then poll "
+                          "instead of sleeping deeply, so the worker wakes on time; costs power. "
+                          "Needs write access to the device (root or a udev rule); where refused "
+                          "it says so and runs without. Default off: on the 2-vCPU VM of "
+                          "benchmarks/RESULTS.md it did not help")
     mix = parser.add_argument_group("output")
     mix.add_argument("--mode", choices=("vocals", "instrumental", "both", "mix"), default="instrumental",
                      help="what to play: instrumental (karaoke, default), vocals, both (vocals on one "
@@ -72,6 +83,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_group.add_argument("--jack-name", default="rtsep", help=argparse.SUPPRESS)
 
 
+def _cpu_latency(text: str) -> int | None:
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected microseconds or 'off', got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected microseconds >= 0 or 'off', got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from rtsep.live.devices import parse_channels
     from rtsep.live.session import MonitorOptions, run_monitor
@@ -84,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode, vocal_gain_db=args.vocal_gain_db,
         instrumental_gain_db=args.instrumental_gain_db, model=args.model, backend=args.backend,
         latency_mode=args.latency, safety_ms=args.safety_ms,
-        realtime_priority=args.realtime_priority, midi=args.midi,
+        realtime_priority=args.realtime_priority, cpu_dma_latency_us=args.cpu_dma_latency,
+        worker_cpu=args.worker_cpu,
+        midi=args.midi,
         midi_learn=args.midi_learn, midi_map=args.midi_map, duration_s=args.duration,
         record=args.record, summary_json=args.summary_json,
         stall_worker_at_s=args.stall_worker_at, stall_ms=args.stall_ms,

@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--segment-frames", type=int, default=384)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-min", type=float, default=1e-4, help="end of the cosine LR schedule")
+    parser.add_argument("--ema-decay", type=float, default=0.997,
+                        help="moving average of the weights, validated and kept in best.pt (0: off)")
     parser.add_argument("--valid-every", type=int, default=200)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     parser.add_argument("--cache-dir", default="cache", help="decoded/pre-rendered data cache")
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from rtsep.train.trainer import Trainer, TrainConfig
 
     cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
-                      segment_frames=args.segment_frames, lr=args.lr, total_steps=args.total_steps,
+                      segment_frames=args.segment_frames, lr=args.lr, lr_min=args.lr_min,
+                      ema_decay=args.ema_decay, total_steps=args.total_steps,
                       valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,

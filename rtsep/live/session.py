@@ -30,6 +30,7 @@ from pathlib import Path
 
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
+from rtsep.live.cpu_latency import CpuLatencyRequest
 
 MODES = ("vocals", "instrumental", "both", "mix")
 #: Cross-fade to and from the fallback, in ms (at most the safety margin).
@@ -63,6 +64,8 @@ class MonitorOptions:
     latency_mode: str = "default"
     safety_ms: float = DEFAULT_SAFETY_MS
     realtime_priority: int = DEFAULT_REALTIME_PRIORITY
+    worker_cpu: str = "follow"  # native worker: follow the callback's CPU, or "any"
+    cpu_dma_latency_us: int | None = None  # PM QoS wake-up latency held while running (None: off)
     midi: str | None = None
     midi_learn: bool = False
     midi_map: str | None = None
@@ -118,6 +121,10 @@ def check_options(opts: MonitorOptions) -> None:
         raise UserError(f"--safety-ms must be in 0..200, got {opts.safety_ms}")
     if not 0 <= opts.realtime_priority <= 99:
         raise UserError(f"--realtime-priority must be in 0..99, got {opts.realtime_priority}")
+    if opts.worker_cpu not in ("follow", "any"):
+        raise UserError(f"--worker-cpu must be follow or any, got {opts.worker_cpu!r}")
+    if opts.cpu_dma_latency_us is not None and not 0 <= opts.cpu_dma_latency_us <= 10_000_000:
+        raise UserError(f"--cpu-dma-latency must be off or 0..10000000 us, got {opts.cpu_dma_latency_us}")
     if opts.duration_s is not None and opts.duration_s <= 0:
         raise UserError(f"--duration must be > 0, got {opts.duration_s}")
     if opts.midi_learn and opts.midi is None:
@@ -245,10 +252,12 @@ class Session:
         self.opts, self.sd, self.plan, self.bridge, self.summary, self.log = (
             opts, sd, plan, bridge, summary, log)
         worker_class = NativeWorker if getattr(separator.runner, "backend", "") == "native" else Worker
+        kwargs = {"follow_callback_cpu": opts.worker_cpu == "follow"} if worker_class is NativeWorker else {}
         self.worker = worker_class(bridge, separator, max_chunk_samples=MAX_WORKER_CHUNK_SAMPLES,
-                                   realtime_priority=opts.realtime_priority)
+                                   realtime_priority=opts.realtime_priority, **kwargs)
         self.stop = _Stop()
         self.controller = self.midi_input = self.recorder = self.stream = None
+        self.cpu_latency = None
         self.started_at: float | None = None
         self._map_saved = False
         try:
@@ -307,6 +316,8 @@ class Session:
             # far lives until the end, so move it out of the collector's sight.
             gc.collect()
             gc.freeze()
+            self.cpu_latency = CpuLatencyRequest(self.opts.cpu_dma_latency_us)
+            self.summary["cpu_dma_latency"] = self.cpu_latency.status
             self.worker.start()
             if self.recorder is not None:
                 self.recorder.start()
@@ -346,6 +357,8 @@ class Session:
                 self.stream.close()
             self.stream = None
         self.worker.stop()
+        if self.cpu_latency is not None:
+            self.cpu_latency.release()
         if self.recorder is not None:
             self.recorder.stop()
         if self.midi_input is not None:
@@ -366,6 +379,8 @@ class Session:
               f"{s['worker_deadline_blocks']} block(s) ({deadline_ms:.2f} ms)", file=log)
         if self.opts.realtime_priority > 0:
             print(f"rtsep monitor: worker scheduling: {self.worker.scheduling}", file=log)
+        if self.cpu_latency is not None and self.opts.cpu_dma_latency_us is not None:
+            print(f"rtsep monitor: CPU wake-up latency limit: {self.cpu_latency.status}", file=log)
         if self.controller is not None:
             learn = (" (learn: move the vocal level CC, then the instrumental level CC)"
                      if self.controller.learning else "")
@@ -461,7 +476,8 @@ class Session:
             "stopped_by": self.stop.reason or "end",
             "misses": stats["n_missed_blocks"], "xruns": stats["n_xrun_callbacks"], "stats": stats,
             "worker": {"load": w.load, "max_chunk_load": w.max_chunk_busy_ratio,
-                       "n_samples": w.n_samples, "scheduling": w.scheduling},
+                       "n_samples": w.n_samples, "scheduling": w.scheduling,
+                       "n_cpu_moves": getattr(w, "n_cpu_moves", None)},
             "midi": None if c is None else c.stats(),
             "record": None if self.recorder is None else {"path": str(self.recorder.path),
                                                           "n_samples": self.recorder.n_samples},

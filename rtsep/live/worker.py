@@ -161,7 +161,7 @@ class NativeWorker:
     """
 
     def __init__(self, bridge, separator, max_chunk_samples: int = 4096,
-                 realtime_priority: int = 0) -> None:
+                 realtime_priority: int = 0, follow_callback_cpu: bool = False) -> None:
         from rtsep import _core
 
         runner = separator.runner
@@ -171,6 +171,7 @@ class NativeWorker:
         self.bridge = bridge
         self.sample_rate_hz = float(bridge.sample_rate_hz)
         self.realtime_priority = int(realtime_priority)
+        self.follow_callback_cpu = bool(follow_callback_cpu)
         self._worker = _core.LiveWorker(bridge, runner.native_model, runner.latency_mode,
                                         int(max_chunk_samples))
         self._started = False
@@ -180,7 +181,7 @@ class NativeWorker:
         self._worker.warm_up(n_samples, block_samples)
 
     def start(self) -> None:
-        self._worker.start(max(0, self.realtime_priority))
+        self._worker.start(max(0, self.realtime_priority), self.follow_callback_cpu)
         self._started = True
 
     def stop(self, timeout_s: float = 2.0) -> None:  # noqa: ARG002 - joins (bounded by one chunk)
@@ -191,7 +192,12 @@ class NativeWorker:
 
     @property
     def scheduling(self) -> str:
-        return self._worker.scheduling + " (native thread)"
+        cpu = ", on the callback's CPU" if self.follow_callback_cpu else ""
+        return self._worker.scheduling + f" (native thread{cpu})"
+
+    @property
+    def n_cpu_moves(self) -> int:
+        return int(self._worker.stats()["n_cpu_moves"])
 
     @property
     def alive(self) -> bool:

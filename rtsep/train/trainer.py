@@ -42,6 +42,7 @@ class TrainConfig:
     snr_weight: float = 0.03  # weight of the per-segment SNR (dB) term of the loss
     lr: float = 1e-3
     lr_min: float = 1e-4
+    ema_decay: float = 0.997  # exponential moving average of the weights (0: off)
     total_steps: int = 6000  # cosine schedule length (training may stop earlier)
     grad_clip: float = 5.0
     valid_every: int = 200
@@ -164,6 +165,14 @@ class Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
         if "optimizer" in self.train_state:
             self.opt.load_state_dict(self.train_state["optimizer"])
+        self.ema = None
+        if cfg.ema_decay > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay),
+                                     use_buffers=True)
+            if "ema" in self.train_state:
+                self.ema.load_state_dict(self.train_state["ema"])
         self.step = int(self.train_state.get("step", 0))
         self.elapsed_s = float(self.train_state.get("elapsed_s", 0.0))
         self.best_sdr_db = float(self.train_state.get("best_sdr_db", -1e9))
@@ -228,33 +237,43 @@ class Trainer:
         p = min(1.0, (step - warm) / max(1, c.total_steps - warm))
         return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1 + math.cos(math.pi * p))
 
+    def eval_model(self) -> torch.nn.Module:
+        """The weights that are validated and shipped: the moving average when on."""
+        return self.ema.module if self.ema is not None else self.model
+
     def validate(self) -> tuple[float, float]:
-        self.model.eval()
+        model = self.eval_model()
+        model.eval()
         losses, ests, refs = [], [], []
         with torch.no_grad():
             for mix, voc in self._valid_set():
                 for i in range(0, mix.shape[0], 8):
                     m, v = mix[i:i + 8], voc[i:i + 8]
-                    mask = self.model(m)
+                    mask = model(m)
                     losses.append(separation_loss(mask, m, v, self.cfg.warmup_frames,
                                                   self.cfg.snr_weight).item())
                     w = self.cfg.warmup_frames
                     ests.append((mask.unsqueeze(-1) * m)[:, :, w:])
                     refs.append(v[:, :, w:])
-        self.model.train()
+        model.train()
         sdr = spectral_sdr_db(torch.cat([e.flatten() for e in ests]), torch.cat([r.flatten() for r in refs]))
         return float(np.mean(losses)), sdr
 
     def save(self, name: str = "last.pt") -> None:
+        """``last.pt``: the raw weights (resume point, the average in its state);
+        ``best.pt``: the validated weights (the moving average when on)."""
         state = {"optimizer": self.opt.state_dict(), "step": self.step, "elapsed_s": self.elapsed_s,
                  "best_sdr_db": self.best_sdr_db, "config": asdict(self.cfg)}
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         extra = {"training_data": self.cfg.data, "train_steps": self.step,
-                 "train_hours_cpu": round(self.elapsed_s / 3600.0, 3)}
-        model = self.model
+                 "train_hours_cpu": round(self.elapsed_s / 3600.0, 3),
+                 "ema_decay": self.cfg.ema_decay}
+        model = self.model if name == "last.pt" else self.eval_model()
         if self.device.type != "cpu":
             import copy
 
-            model = copy.deepcopy(self.model).cpu()
+            model = copy.deepcopy(model).cpu()
         save_checkpoint(self.run_dir / name, model, geometry=self.geometry,
                         sample_rates_hz=self.cfg.sample_rates_hz, train_state=state, extra=extra)
 
@@ -291,6 +310,8 @@ class Trainer:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
             self.opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             self.step += 1
             self.elapsed_s += time.monotonic() - t0
             run_loss += loss.item()

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::microseconds(300));
       }
     });
-    worker.start(0);
+    worker.start(0, /*follow_callback_cpu=*/stalled == 1);  // both placements, under sanitizers
     check(worker.running(), "worker running after start");
     const std::string tag = stalled ? "stalled: " : "steady: ";
     if (stalled) worker.stall(0.15);
