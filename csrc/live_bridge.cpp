@@ -12,6 +12,7 @@
 #include <ctime>
 #if defined(__linux__)
 #include <sched.h>
+#include <unistd.h>
 #endif
 #endif
 
@@ -145,6 +146,10 @@ void LiveBridge::reset() noexcept {
   output_frames_total_ = 0;
   first_callback_ns_ = -1;
   callback_cpu_.store(-1, std::memory_order_relaxed);
+  callback_tid_.store(-1, std::memory_order_relaxed);
+#if defined(__linux__)
+  callback_thread_known_ = false;
+#endif
   last_callback_ns_ = 0;
   current_gap_ns_ = 0;
   max_callback_gap_ns_.store(0, std::memory_order_relaxed);
@@ -188,6 +193,14 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
   last_callback_ns_ = t;
 #if defined(__linux__)
   callback_cpu_.store(sched_getcpu(), std::memory_order_relaxed);  // vDSO: no system call
+  const pthread_t self = pthread_self();
+  if (!callback_thread_known_ || !pthread_equal(self, callback_thread_)) {
+    // Once per callback thread (normally once per stream): gettid is a plain
+    // system call that neither blocks nor allocates.
+    callback_thread_ = self;
+    callback_thread_known_ = true;
+    callback_tid_.store(static_cast<int>(gettid()), std::memory_order_relaxed);
+  }
 #endif
   n_callbacks_.add(1);
   if (status_flags & kXrunMask) n_xrun_callbacks_.add(1);

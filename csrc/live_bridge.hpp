@@ -14,6 +14,7 @@
 #include "ring_buffer.hpp"
 
 #if defined(__linux__)
+#include <pthread.h>
 #include <semaphore.h>
 #endif
 
@@ -191,6 +192,8 @@ class LiveBridge {
   void wake_worker() noexcept;
   /// The CPU the last callback ran on (Linux), or -1 (unknown / none yet).
   int callback_cpu() const noexcept { return callback_cpu_.load(std::memory_order_relaxed); }
+  /// The kernel thread id of the thread running the callbacks (Linux), or -1.
+  int callback_tid() const noexcept { return callback_tid_.load(std::memory_order_relaxed); }
 
   // ---- recorder thread -------------------------------------------------------
 
@@ -292,6 +295,11 @@ class LiveBridge {
   std::int64_t current_gap_ns_ = 0;           // audio thread
   std::atomic<std::int64_t> max_callback_gap_ns_{0};
   std::atomic<int> callback_cpu_{-1};        // written by the audio thread
+  std::atomic<int> callback_tid_{-1};        // written by the audio thread
+#if defined(__linux__)
+  pthread_t callback_thread_{};              // audio thread
+  bool callback_thread_known_ = false;       // audio thread
+#endif
   std::atomic<std::int64_t> max_response_ns_{0};
   Counter n_responses_, n_response_dropped_;
   std::vector<Counter> gap_histogram_;       // LiveTiming::kHistogramBins

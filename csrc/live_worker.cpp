@@ -87,11 +87,14 @@ void LiveWorker::process_chunk(std::size_t n) noexcept {
   engine_.pull(vocals_.data(), stride, instrumental_.data(), stride, n);
 }
 
-void LiveWorker::start(int realtime_priority, bool follow_callback_cpu) {
+void LiveWorker::start(int realtime_priority, bool follow_callback_cpu, bool pin_callback_thread) {
   if (thread_.joinable()) throw std::logic_error("LiveWorker: already started");
   requested_priority_ = realtime_priority;
-  follow_callback_cpu_ = follow_callback_cpu;
+  follow_callback_cpu_ = follow_callback_cpu || pin_callback_thread;
+  pin_callback_thread_ = pin_callback_thread;
+  pinned_callback_tid_ = -1;
   n_cpu_moves_.store(0, std::memory_order_relaxed);
+  n_callback_pins_.store(0, std::memory_order_relaxed);
   stop_.store(false, std::memory_order_relaxed);
   scheduled_.store(false, std::memory_order_relaxed);
   n_samples_.store(0, std::memory_order_relaxed);
@@ -112,6 +115,12 @@ void LiveWorker::stop() {
   bridge_.wake_worker();
   if (thread_.joinable()) thread_.join();
   running_.store(false, std::memory_order_release);
+#if defined(__linux__)
+  if (pinned_callback_tid_ > 0) {  // give the callback thread its freedom back (gone: ESRCH, fine)
+    sched_setaffinity(pinned_callback_tid_, sizeof(initial_affinity_), &initial_affinity_);
+    pinned_callback_tid_ = -1;
+  }
+#endif
 }
 
 void LiveWorker::stall(double seconds) noexcept {
@@ -130,16 +139,31 @@ LiveWorkerStats LiveWorker::stats() const noexcept {
   s.busy_s = static_cast<double>(busy_ns_.load(std::memory_order_relaxed)) * 1e-9;
   s.max_chunk_busy_ratio = max_ratio_.load(std::memory_order_relaxed);
   s.n_cpu_moves = n_cpu_moves_.load(std::memory_order_relaxed);
+  s.n_callback_pins = n_callback_pins_.load(std::memory_order_relaxed);
   return s;
 }
 
 void LiveWorker::follow_callback_cpu(int& pinned_cpu) noexcept {
 #if defined(__linux__)
   const int cpu = bridge_.callback_cpu();
-  if (cpu < 0 || cpu == pinned_cpu || cpu >= CPU_SETSIZE) return;
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return;
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
+  if (pin_callback_thread_) {
+    const int tid = bridge_.callback_tid();
+    if (tid > 0 && tid != pinned_callback_tid_) {  // a callback thread not pinned yet
+      if (pinned_callback_tid_ > 0) {
+        sched_setaffinity(pinned_callback_tid_, sizeof(initial_affinity_), &initial_affinity_);
+      }
+      pinned_callback_tid_ = tid;
+      if (sched_setaffinity(tid, sizeof(set), &set) == 0) {
+        n_callback_pins_.store(n_callback_pins_.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
+      }
+    }
+  }
+  if (cpu == pinned_cpu) return;
   // Refused (e.g. the CPU is outside this process's cpuset): stay where we are
   // and do not try that CPU again until the callback moves.
   pinned_cpu = cpu;
@@ -164,6 +188,10 @@ void LiveWorker::run() noexcept {
     scheduling_ = "normal (SCHED_FIFO not available on this system)";
 #endif
   }
+#if defined(__linux__)
+  CPU_ZERO(&initial_affinity_);
+  pthread_getaffinity_np(pthread_self(), sizeof(initial_affinity_), &initial_affinity_);
+#endif
   scheduled_.store(true, std::memory_order_release);
 
   const double rate = bridge_.config().sample_rate_hz;

@@ -14,6 +14,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "hop_engine.hpp"
 #include "live_bridge.hpp"
 #include "native_model.hpp"
@@ -27,6 +31,7 @@ struct LiveWorkerStats {
   double busy_s = 0.0;                // time spent computing
   double max_chunk_busy_ratio = 0.0;  // worst compute time / audio duration of one chunk
   std::uint64_t n_cpu_moves = 0;      // follow_callback_cpu: times the thread moved CPU
+  std::uint64_t n_callback_pins = 0;  // pin_callback_thread: callback threads pinned
 };
 
 /// Runs `model` over everything `bridge`'s callback pushes, one output sample per
@@ -57,7 +62,13 @@ class LiveWorker {
   /// the device callback last ran on, so that the callback's wake-up lands on a
   /// CPU that is awake (it just ran the callback) instead of an idle one, whose
   /// wake-up can take milliseconds (deep idle states, idle virtual CPUs).
-  void start(int realtime_priority, bool follow_callback_cpu = false);
+  /// pin_callback_thread (Linux, with follow_callback_cpu): also bind the
+  /// callback's thread to the CPU it first runs on, so that neither moves (an
+  /// idle system moves it between CPUs often, and the first wake-up after each
+  /// move still goes to the CPU it left); stop() gives it back the affinity the
+  /// worker started with.
+  void start(int realtime_priority, bool follow_callback_cpu = false,
+             bool pin_callback_thread = false);
   /// Stop and join the thread (idempotent).
   void stop();
   /// Test hook: the thread does nothing for `seconds` (as a very late model step).
@@ -87,12 +98,18 @@ class LiveWorker {
   std::string scheduling_ = "normal";
   int requested_priority_ = 0;
   bool follow_callback_cpu_ = false;
+  bool pin_callback_thread_ = false;
+  int pinned_callback_tid_ = -1;  // the worker thread's, then stop()'s
 
   // Written by the thread, read by any.
   std::atomic<std::uint64_t> n_samples_{0}, n_frames_{0};
   std::atomic<std::int64_t> busy_ns_{0};
   std::atomic<double> max_ratio_{0.0};
   std::atomic<std::uint64_t> n_cpu_moves_{0};
+  std::atomic<std::uint64_t> n_callback_pins_{0};
+#if defined(__linux__)
+  cpu_set_t initial_affinity_{};  // the worker thread's at start, for unpinning the callback
+#endif
 };
 
 }  // namespace rtsep

@@ -181,6 +181,50 @@ def test_native_worker_follows_the_callbacks_cpu():
 
 
 @needs_native_model
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux thread affinity and two CPUs")
+def test_pinned_worker_binds_the_callback_thread_and_frees_it_at_stop():
+    runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
+    bridge = make_bridge(runner.latency_samples, "both")
+    worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
+    worker.warm_up(4096, BLOCK)
+    everywhere = os.sched_getaffinity(0)
+    x = music(RATE_HZ)[:, :48000]
+    out = np.zeros((x.shape[1], 4), np.float32)
+    seen = {}
+    after_stop = threading.Event()
+
+    def callbacks():
+        seen["tid"] = threading.get_native_id()
+        for start in range(0, x.shape[1], BLOCK):
+            stop = min(start + BLOCK, x.shape[1])
+            bridge.process(np.ascontiguousarray(x[:, start:stop].T), out[start:stop])
+            wait_for(lambda: worker.stats()["n_samples"] >= stop)
+        seen["cpu"] = bridge.callback_cpu
+        seen["affinity"] = os.sched_getaffinity(0)
+        after_stop.wait(10)
+        seen["affinity_after_stop"] = os.sched_getaffinity(0)
+
+    worker.start(0, True, True)
+    t = threading.Thread(target=callbacks)
+    try:
+        t.start()
+        wait_for(lambda: "affinity" in seen, timeout_s=30)
+    finally:
+        worker.stop()
+        after_stop.set()
+        t.join()
+    assert bridge.callback_tid == seen["tid"]
+    assert worker.stats()["n_callback_pins"] == 1
+    assert seen["affinity"] == {seen["cpu"]}  # the callback thread stayed where it was bound
+    assert seen["affinity_after_stop"] == everywhere
+    assert worker.stats()["n_cpu_moves"] == 1
+    vocals, _ = Separator(load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)).process(x)
+    n = x.shape[1] - MARGIN
+    np.testing.assert_allclose(out.T[0:2, MARGIN:], vocals[:, :n], atol=1e-6, rtol=0)
+
+
+@needs_native_model
 def test_stalled_native_worker_falls_back_then_catches_up_at_the_same_delay():
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
     bridge = make_bridge(runner.latency_samples, "both")

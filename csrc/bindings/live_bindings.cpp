@@ -291,8 +291,10 @@ joins the thread. While it runs, nothing else may step or reset ``model``.
           py::arg("n_samples") = 4096, py::arg("block_samples") = 128,
           "Run silence through once (first-use costs), then reset. Before start().")
       .def("start", &LiveWorker::start, py::arg("realtime_priority") = 0,
-           py::arg("follow_callback_cpu") = false, py::call_guard<py::gil_scoped_release>(),
-           "Start the thread; follow_callback_cpu: keep it on the CPU of the last device callback.")
+           py::arg("follow_callback_cpu") = false, py::arg("pin_callback_thread") = false,
+           py::call_guard<py::gil_scoped_release>(),
+           "Start the thread; follow_callback_cpu: keep it on the CPU of the last device callback; "
+           "pin_callback_thread: also bind the callback's thread to that CPU (until stop()).")
       .def("stop", &LiveWorker::stop, py::call_guard<py::gil_scoped_release>())
       .def("stall", &LiveWorker::stall, py::arg("seconds"),
            "Test hook: the thread does nothing for `seconds`.")
@@ -307,6 +309,7 @@ joins the thread. While it runs, nothing else may step or reset ``model``.
         d["busy_s"] = s.busy_s;
         d["max_chunk_busy_ratio"] = s.max_chunk_busy_ratio;
         d["n_cpu_moves"] = s.n_cpu_moves;
+        d["n_callback_pins"] = s.n_callback_pins;
         return d;
       });
 }
@@ -490,6 +493,8 @@ and ``push_output``; one recorder thread calls ``pop_record``.
       .def_property_readonly("engine_latency_samples", &LiveBridge::engine_latency_samples)
       .def_property_readonly("callback_cpu", &LiveBridge::callback_cpu,
                              "CPU the last callback ran on (Linux), -1 if unknown")
+      .def_property_readonly("callback_tid", &LiveBridge::callback_tid,
+                             "kernel thread id of the callback's thread (Linux), -1 if unknown")
       .def_property_readonly("margin_samples", &LiveBridge::margin_samples)
       .def_property_readonly("total_latency_samples", &LiveBridge::total_latency_samples)
       .def_property_readonly("n_routed_channels", &LiveBridge::n_routed_channels)

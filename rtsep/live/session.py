@@ -64,7 +64,7 @@ class MonitorOptions:
     latency_mode: str = "default"
     safety_ms: float = DEFAULT_SAFETY_MS
     realtime_priority: int = DEFAULT_REALTIME_PRIORITY
-    worker_cpu: str = "follow"  # native worker: follow the callback's CPU, or "any"
+    worker_cpu: str = "follow"  # native worker: follow the callback's CPU, "pin" or "any"
     cpu_dma_latency_us: int | None = None  # PM QoS wake-up latency held while running (None: off)
     midi: str | None = None
     midi_learn: bool = False
@@ -121,8 +121,8 @@ def check_options(opts: MonitorOptions) -> None:
         raise UserError(f"--safety-ms must be in 0..200, got {opts.safety_ms}")
     if not 0 <= opts.realtime_priority <= 99:
         raise UserError(f"--realtime-priority must be in 0..99, got {opts.realtime_priority}")
-    if opts.worker_cpu not in ("follow", "any"):
-        raise UserError(f"--worker-cpu must be follow or any, got {opts.worker_cpu!r}")
+    if opts.worker_cpu not in ("follow", "pin", "any"):
+        raise UserError(f"--worker-cpu must be follow, pin or any, got {opts.worker_cpu!r}")
     if opts.cpu_dma_latency_us is not None and not 0 <= opts.cpu_dma_latency_us <= 10_000_000:
         raise UserError(f"--cpu-dma-latency must be off or 0..10000000 us, got {opts.cpu_dma_latency_us}")
     if opts.duration_s is not None and opts.duration_s <= 0:
@@ -252,7 +252,7 @@ class Session:
         self.opts, self.sd, self.plan, self.bridge, self.summary, self.log = (
             opts, sd, plan, bridge, summary, log)
         worker_class = NativeWorker if getattr(separator.runner, "backend", "") == "native" else Worker
-        kwargs = {"follow_callback_cpu": opts.worker_cpu == "follow"} if worker_class is NativeWorker else {}
+        kwargs = {"cpu_placement": opts.worker_cpu} if worker_class is NativeWorker else {}
         self.worker = worker_class(bridge, separator, max_chunk_samples=MAX_WORKER_CHUNK_SAMPLES,
                                    realtime_priority=opts.realtime_priority, **kwargs)
         self.stop = _Stop()
@@ -477,7 +477,8 @@ class Session:
             "misses": stats["n_missed_blocks"], "xruns": stats["n_xrun_callbacks"], "stats": stats,
             "worker": {"load": w.load, "max_chunk_load": w.max_chunk_busy_ratio,
                        "n_samples": w.n_samples, "scheduling": w.scheduling,
-                       "n_cpu_moves": getattr(w, "n_cpu_moves", None)},
+                       "n_cpu_moves": getattr(w, "n_cpu_moves", None),
+                       "n_callback_pins": getattr(w, "n_callback_pins", None)},
             "midi": None if c is None else c.stats(),
             "record": None if self.recorder is None else {"path": str(self.recorder.path),
                                                           "n_samples": self.recorder.n_samples},

@@ -152,6 +152,12 @@ class Worker:
             done += self.bridge.push_output(vocals[:, done:], instrumental[:, done:])
 
 
+#: Where the native worker thread runs: ``any`` (the scheduler's choice), ``follow``
+#: (the CPU the device callback last ran on) or ``pin`` (the callback's thread and
+#: the worker bound to the CPU the callback first ran on).
+CPU_PLACEMENTS = ("follow", "pin", "any")
+
+
 class NativeWorker:
     """The worker as one native thread (:class:`rtsep._core.LiveWorker`).
 
@@ -161,7 +167,7 @@ class NativeWorker:
     """
 
     def __init__(self, bridge, separator, max_chunk_samples: int = 4096,
-                 realtime_priority: int = 0, follow_callback_cpu: bool = False) -> None:
+                 realtime_priority: int = 0, cpu_placement: str = "any") -> None:
         from rtsep import _core
 
         runner = separator.runner
@@ -171,7 +177,9 @@ class NativeWorker:
         self.bridge = bridge
         self.sample_rate_hz = float(bridge.sample_rate_hz)
         self.realtime_priority = int(realtime_priority)
-        self.follow_callback_cpu = bool(follow_callback_cpu)
+        if cpu_placement not in CPU_PLACEMENTS:
+            raise ValueError(f"cpu_placement must be one of {', '.join(CPU_PLACEMENTS)}, got {cpu_placement!r}")
+        self.cpu_placement = cpu_placement
         self._worker = _core.LiveWorker(bridge, runner.native_model, runner.latency_mode,
                                         int(max_chunk_samples))
         self._started = False
@@ -181,7 +189,8 @@ class NativeWorker:
         self._worker.warm_up(n_samples, block_samples)
 
     def start(self) -> None:
-        self._worker.start(max(0, self.realtime_priority), self.follow_callback_cpu)
+        self._worker.start(max(0, self.realtime_priority), self.cpu_placement != "any",
+                           self.cpu_placement == "pin")
         self._started = True
 
     def stop(self, timeout_s: float = 2.0) -> None:  # noqa: ARG002 - joins (bounded by one chunk)
@@ -192,12 +201,17 @@ class NativeWorker:
 
     @property
     def scheduling(self) -> str:
-        cpu = ", on the callback's CPU" if self.follow_callback_cpu else ""
+        cpu = {"any": "", "follow": ", on the callback's CPU",
+               "pin": ", pinned with the callback's thread to one CPU"}[self.cpu_placement]
         return self._worker.scheduling + f" (native thread{cpu})"
 
     @property
     def n_cpu_moves(self) -> int:
         return int(self._worker.stats()["n_cpu_moves"])
+
+    @property
+    def n_callback_pins(self) -> int:
+        return int(self._worker.stats()["n_callback_pins"])
 
     @property
     def alive(self) -> bool:

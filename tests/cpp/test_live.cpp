@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::microseconds(300));
       }
     });
-    worker.start(0, /*follow_callback_cpu=*/stalled == 1);  // both placements, under sanitizers
+    // Under sanitizers: the scheduler's placement, then follow + pin the callback thread.
+    worker.start(0, /*follow_callback_cpu=*/stalled == 1, /*pin_callback_thread=*/stalled == 1);
     check(worker.running(), "worker running after start");
     const std::string tag = stalled ? "stalled: " : "steady: ";
     if (stalled) worker.stall(0.15);
