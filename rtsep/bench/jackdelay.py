@@ -531,6 +531,25 @@ class Player:
         self.client.close()
 
 
+def cpu_steal_times() -> tuple[int, int]:
+    """``(steal, total)`` jiffies of all CPUs so far, from ``/proc/stat`` (``(0, 0)``
+    where absent). Steal is the time a virtual machine's CPUs were ready to run
+    but the hypervisor ran something else: a share of it during a run says how
+    much of that run's timing belongs to the host."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Share of CPU time stolen by the hypervisor between two :func:`cpu_steal_times`."""
+    total = after[1] - before[1]
+    return None if total <= 0 else (after[0] - before[0]) / total
+
+
 def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,
                    sample_rate_hz: int = 48000, latency_mode: str = "default",
                    backend: str | None = None, realtime_server: bool = False,
@@ -568,6 +587,7 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
             return {"skipped": reason}
         argv = argv + list(extra_args)
         player = Player(server, audio)
+        cpu_before = cpu_steal_times()
         try:
             with open(stderr_path, "wb") as stderr:
                 proc = subprocess.Popen(argv, env=server.env(), stdout=subprocess.DEVNULL,
@@ -594,6 +614,7 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
                     _stop_process(proc)
         finally:
             player.close()
+        host_steal = steal_share(cpu_before, cpu_steal_times())
         if not summary_path.is_file():
             return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
                                f"{_last_line(stderr_path)})"}
@@ -610,5 +631,6 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
             "total_latency_samples": _first_key(summary, MONITOR_LATENCY_KEYS)[1],
             "margin_samples": summary.get("margin_samples"), "worker": summary.get("worker"),
             "stats": summary.get("stats"), "timing": summary.get("timing"),
+            "host_steal_share": host_steal,
             "jack_server": {"realtime_requested": realtime_server, "realtime_active": server_realtime}}
 
