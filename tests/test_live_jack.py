@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from jack_harness import RATE_HZ, ROOT, Harness, Monitor, delay_samples, jack_server, make_signal  # noqa: F401
-from rtsep.bench.jackdelay import cpu_steal_times, steal_share
+from rtsep.live.cpu_latency import cpu_steal_times, steal_share
 
 pytestmark = pytest.mark.jack
 
@@ -412,6 +412,8 @@ def test_duration_ends_the_run_with_a_summary(jack_server, tmp_path):  # noqa: F
     assert summary["stopped_by"] == "duration" and summary["latency_mode"] == "low"
     assert summary["total_latency_samples"] < 511 + 128 + 144
     assert "latency" in result.stderr and "misses" in result.stderr
+    if os.path.exists("/proc/stat"):  # the host's share of the CPU time during the run
+        assert 0.0 <= summary["host_steal_share"] < 1.0
 
 
 def test_server_going_away_ends_the_run_with_an_error(jack_server, tmp_path):  # noqa: F811

@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtsep.live.cpu_latency import cpu_steal_times, steal_share
+
 #: Keys looked for, in order, in ``rtsep monitor --summary-json`` for its total added latency.
 MONITOR_LATENCY_KEYS = ("total_latency_samples", "end_to_end_latency_samples",
                         "latency_total_samples", "latency_samples")
@@ -529,25 +531,6 @@ class Player:
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
-
-
-def cpu_steal_times() -> tuple[int, int]:
-    """``(steal, total)`` jiffies of all CPUs so far, from ``/proc/stat`` (``(0, 0)``
-    where absent). Steal is the time a virtual machine's CPUs were ready to run
-    but the hypervisor ran something else: a share of it during a run says how
-    much of that run's timing belongs to the host."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
-
-
-def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
-    """Share of CPU time stolen by the hypervisor between two :func:`cpu_steal_times`."""
-    total = after[1] - before[1]
-    return None if total <= 0 else (after[0] - before[0]) / total
 
 
 def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,

@@ -1,4 +1,6 @@
-"""Keep the CPUs out of deep idle states while audio runs (Linux PM QoS).
+"""The host's CPUs and audio timing: a PM QoS wake-up latency request, and steal.
+
+Keep the CPUs out of deep idle states while audio runs (Linux PM QoS):
 
 An idle CPU that has gone into a deep idle state (on a virtual machine: halted,
 its host thread descheduled) can take milliseconds to wake up for the worker,
@@ -63,3 +65,22 @@ class CpuLatencyRequest:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def cpu_steal_times() -> tuple[int, int]:
+    """``(steal, total)`` jiffies of all CPUs so far, from ``/proc/stat`` (``(0, 0)``
+    where absent). Steal is the time a virtual machine's CPUs were ready to run
+    but the hypervisor ran something else: a share of it during a run says how
+    much of that run's timing belongs to the host."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Share of CPU time stolen by the hypervisor between two :func:`cpu_steal_times`."""
+    total = after[1] - before[1]
+    return None if total <= 0 else (after[0] - before[0]) / total

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
-from rtsep.live.cpu_latency import CpuLatencyRequest
+from rtsep.live.cpu_latency import CpuLatencyRequest, cpu_steal_times, steal_share
 
 MODES = ("vocals", "instrumental", "both", "mix")
 #: Cross-fade to and from the fallback, in ms (at most the safety margin).
@@ -258,6 +258,7 @@ class Session:
         self.stop = _Stop()
         self.controller = self.midi_input = self.recorder = self.stream = None
         self.cpu_latency = None
+        self._cpu_times_at_start = None
         self.started_at: float | None = None
         self._map_saved = False
         try:
@@ -324,6 +325,7 @@ class Session:
             if threading.current_thread() is threading.main_thread():
                 previous_handler = signal.signal(signal.SIGTERM, lambda *_: self.stop.set("signal"))
             self._print_start()
+            self._cpu_times_at_start = cpu_steal_times()
             self.stream.start()
             self.started_at = time.monotonic()
             if self.opts.ready_file:
@@ -468,6 +470,8 @@ class Session:
                 raise UserError(f"the {part} failed: {type(err).__name__}: {err}") from err
         stats = self.bridge.stats()
         w = self.worker
+        if self._cpu_times_at_start is not None:
+            self.summary["host_steal_share"] = steal_share(self._cpu_times_at_start, cpu_steal_times())
         self.summary["timing"] = timing_summary(self.bridge.timing(), self.plan.block_samples,
                                                 self.plan.rate_hz, self.bridge.margin_samples,
                                                 self.bridge.fallback_ramp_samples)
@@ -597,6 +601,10 @@ def print_summary(s: dict, log=sys.stderr) -> None:
           f"callbacks {st['n_callbacks']}", file=log)
     print(f"  worker load {100.0 * s['worker']['load']:.1f}% (worst chunk "
           f"{100.0 * s['worker']['max_chunk_load']:.0f}%)", file=log)
+    steal = s.get("host_steal_share")
+    if steal:  # a virtual machine whose hypervisor ran something else on our CPUs
+        print(f"  host: the hypervisor took {100.0 * steal:.2f}% of the CPU time (steal)"
+              f"{'; misses and xruns then measure the host' if steal > 0.01 else ''}", file=log)
     t = s.get("timing")
     if t and t.get("response_p99_ms") is not None:
         print(f"  worker response p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
