@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     audio, source = bench_audio(20 * rate, rate)
     print(f"audio: {source}; {args.duration:g} s per run at {args.blocksize}-frame blocks", flush=True)
     rows = []
-    print("| variant | run | misses | regular-host misses | xruns | response p99.9 / max (deadline) ms |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | run | misses | regular-host misses | xruns | response p99.9 / max (deadline) ms | "
+          "host steal |")
+    print("|---|---|---|---|---|---|---|")
     for k in range(args.repeat):
         for variant in args.variant:
             got = monitor_misses(default_model_path(), audio, duration_s=args.duration,
@@ -52,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
                          "n_misses_regular_host": t.get("n_misses_regular_host"),
                          "n_xruns": got["n_xruns"], "response_p999_ms": t.get("response_p999_ms"),
                          "max_response_ms": t.get("max_response_ms"), "deadline_ms": t.get("deadline_ms"),
-                         "worker": got.get("worker")})
+                         "host_steal_share": got.get("host_steal_share"), "worker": got.get("worker")})
+            steal = got.get("host_steal_share")
             print(f"| `{variant or '(defaults)'}` | {k + 1} | {got['n_misses']} | "
                   f"{t.get('n_misses_regular_host')} | {got['n_xruns']} | "
                   f"{t.get('response_p999_ms', float('nan')):.2f} / {t.get('max_response_ms', float('nan')):.2f} "
-                  f"({t.get('deadline_ms', float('nan')):.2f}) |", flush=True)
+                  f"({t.get('deadline_ms', float('nan')):.2f}) | "
+                  f"{'—' if steal is None else f'{100 * steal:.2f}%'} |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
