@@ -138,15 +138,25 @@ def test_native_worker_output_equals_the_offline_engine_delayed_by_the_margin():
     assert timing["misses"] == []
 
 
-@needs_native_model
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux thread affinity and two CPUs")
-def test_native_worker_follows_the_callbacks_cpu():
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs Linux thread affinity and two CPUs")
+
+
+def warm_worker():
+    """A 'both'-mode bridge and a warmed-up native worker on the shipped model (not started)."""
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
     bridge = make_bridge(runner.latency_samples, "both")
-    assert bridge.callback_cpu == -1
     worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
     worker.warm_up(4096, BLOCK)
+    return bridge, worker
+
+
+@needs_native_model
+@needs_two_cpus
+def test_native_worker_follows_the_callbacks_cpu():
+    bridge, worker = warm_worker()
+    assert bridge.callback_cpu == -1
     cpus = sorted(os.sched_getaffinity(0))[:2]
     x = music(RATE_HZ)
     half = (x.shape[1] // 2) // BLOCK * BLOCK
@@ -181,13 +191,9 @@ def test_native_worker_follows_the_callbacks_cpu():
 
 
 @needs_native_model
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs Linux thread affinity and two CPUs")
+@needs_two_cpus
 def test_pinned_worker_binds_the_callback_thread_and_frees_it_at_stop():
-    runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
-    bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
-    worker.warm_up(4096, BLOCK)
+    bridge, worker = warm_worker()
     everywhere = os.sched_getaffinity(0)
     x = music(RATE_HZ)[:, :48000]
     out = np.zeros((x.shape[1], 4), np.float32)
