@@ -461,9 +461,10 @@ def sixty_seconds(jack_server, tmp_path, *args):  # noqa: F811
           f"{t['n_misses_regular_host']} of {t['n_misses_recorded']} recorded")
     assert t["n_callbacks"] == summary["stats"]["n_callbacks"] > 0
     assert summary["worker"]["n_samples"] > 0
-    if summary["backend"] == "native" and not set(args) & {"any", "pin"}:
-        # The native worker follows the callback's CPU by default.
-        assert "callback's CPU" in summary["worker"]["scheduling"]
+    if summary["backend"] == "native" and not set(args) & {"any", "follow"}:
+        # By default the native worker shares one CPU with the callback's thread, bound once.
+        assert "pinned with the callback's thread" in summary["worker"]["scheduling"]
+        assert summary["worker"]["n_callback_pins"] >= 1
         assert summary["worker"]["n_cpu_moves"] >= 1
     if share > MAX_STEAL_SHARE:
         pytest.skip(f"the hypervisor took {100 * share:.1f} % of the CPU time during the run "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from rtsep.live.session import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS
+from rtsep.live.worker import CPU_PLACEMENTS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="run the model worker thread SCHED_FIFO at priority N (Linux; needs "
                           "permission, e.g. the audio group's rtprio limit; where refused it runs "
                           f"at normal priority and says so); 0 = normal (default {DEFAULT_REALTIME_PRIORITY})")
-    dev.add_argument("--worker-cpu", choices=("follow", "pin", "any"), default="follow",
-                     help="native worker thread: follow = run it on the CPU the audio callback last "
-                          "ran on, so its wake-up does not wait for an idle CPU to come out of a deep "
-                          "idle state; pin = also bind the callback's thread to the CPU it first runs "
-                          "on, so neither moves; any = let the scheduler place it (default follow)")
+    dev.add_argument("--worker-cpu", choices=CPU_PLACEMENTS, default="pin",
+                     help="native worker thread: pin = bind the audio callback's thread to the CPU it "
+                          "first runs on and run the worker there too, so the callback's wake-up of "
+                          "the worker never waits for an idle CPU to come out of a deep idle state "
+                          "(the callback thread's affinity is restored at stop); follow = move the "
+                          "worker to the CPU the callback last ran on, without binding the callback; "
+                          "any = let the scheduler place it (default pin)")
     dev.add_argument("--cpu-dma-latency", type=_cpu_latency, default=None, metavar="USEC|off",
                      help="while running, ask Linux to keep every CPU's wake-up latency under USEC "
                           "(PM QoS /dev/cpu_dma_latency, as cyclictest does): idle CPUs then poll "

@@ -31,6 +31,7 @@ from pathlib import Path
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.cpu_latency import CpuLatencyRequest, cpu_steal_times, steal_share
+from rtsep.live.worker import CPU_PLACEMENTS
 
 MODES = ("vocals", "instrumental", "both", "mix")
 #: Cross-fade to and from the fallback, in ms (at most the safety margin).
@@ -64,7 +65,7 @@ class MonitorOptions:
     latency_mode: str = "default"
     safety_ms: float = DEFAULT_SAFETY_MS
     realtime_priority: int = DEFAULT_REALTIME_PRIORITY
-    worker_cpu: str = "follow"  # native worker: follow the callback's CPU, "pin" or "any"
+    worker_cpu: str = "pin"  # native worker: share one CPU with the callback's thread, "follow" or "any"
     cpu_dma_latency_us: int | None = None  # PM QoS wake-up latency held while running (None: off)
     midi: str | None = None
     midi_learn: bool = False
@@ -121,8 +122,8 @@ def check_options(opts: MonitorOptions) -> None:
         raise UserError(f"--safety-ms must be in 0..200, got {opts.safety_ms}")
     if not 0 <= opts.realtime_priority <= 99:
         raise UserError(f"--realtime-priority must be in 0..99, got {opts.realtime_priority}")
-    if opts.worker_cpu not in ("follow", "pin", "any"):
-        raise UserError(f"--worker-cpu must be follow, pin or any, got {opts.worker_cpu!r}")
+    if opts.worker_cpu not in CPU_PLACEMENTS:
+        raise UserError(f"--worker-cpu must be pin, follow or any, got {opts.worker_cpu!r}")
     if opts.cpu_dma_latency_us is not None and not 0 <= opts.cpu_dma_latency_us <= 10_000_000:
         raise UserError(f"--cpu-dma-latency must be off or 0..10000000 us, got {opts.cpu_dma_latency_us}")
     if opts.duration_s is not None and opts.duration_s <= 0:

@@ -155,7 +155,7 @@ class Worker:
 #: Where the native worker thread runs: ``any`` (the scheduler's choice), ``follow``
 #: (the CPU the device callback last ran on) or ``pin`` (the callback's thread and
 #: the worker bound to the CPU the callback first ran on).
-CPU_PLACEMENTS = ("follow", "pin", "any")
+CPU_PLACEMENTS = ("pin", "follow", "any")
 
 
 class NativeWorker:
