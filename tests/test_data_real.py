@@ -10,7 +10,8 @@ import pytest
 from rtsep.train.data import RealSongs, build_source
 from rtsep.train.data.paths import resolve_data_root
 from rtsep.train.data.real import HELDOUT_SONGS, REAL_SUBDIR
-from rtsep.train.data.sampler import Augmentation, CrossSource, SegmentSource, normalise
+from rtsep.train.data.sampler import (Augmentation, CrossSource, SegmentSource, normalise,
+                                      random_drive)
 from rtsep.train.data.songs import ArraySong, read_segment
 
 SR = 48000
@@ -196,3 +197,20 @@ def test_tone_augmentation_changes_each_stem_alone_and_keeps_the_sum_exact():
     assert changed == 5
     with pytest.raises(ValueError, match="p_eq"):
         Augmentation(p_eq=1.5)
+
+
+def test_drive_adds_harmonics_at_the_same_level_and_keeps_the_sum_exact():
+    t = np.arange(SR // 2) / SR
+    sine = np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
+    driven = random_drive(sine, np.random.default_rng(0), SR, (12.0, 12.0))
+    spec_in, spec_out = (np.abs(np.fft.rfft(x[0])) for x in (sine, driven))
+    third = 3 * 440 * len(t) // SR  # bin of the third harmonic (0.5-s signal: 2 Hz bins)
+    assert spec_out[third] > 100 * spec_in[third]
+    assert np.sqrt(np.mean(driven ** 2)) == pytest.approx(np.sqrt(np.mean(sine ** 2)), rel=1e-3)
+    src = SegmentSource([_ramp_song("drive", seed=4)], SR, 9600, PLAIN.with_(p_drive=1.0), "drive")
+    for seed in range(3):
+        m, v, a = src.sample_stems(np.random.default_rng(seed))
+        np.testing.assert_array_equal(m, v + a)
+        assert np.abs(m).max() <= 1.0 and np.isfinite(m).all()
+    with pytest.raises(ValueError, match="drive_db"):
+        Augmentation(drive_db=(10.0, 5.0))

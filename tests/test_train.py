@@ -135,3 +135,24 @@ def test_snr_term_of_the_loss_is_the_mean_segment_snr_and_skips_silent_vocals():
     mask.requires_grad_(True)
     separation_loss(mask, mix, vocals, 4, snr_weight=0.05).backward()
     assert torch.isfinite(mask.grad).all() and mask.grad.abs().sum() > 0
+
+
+def test_augmentation_changes_reach_the_training_source_only(tmp_path, musdb_root):
+    from rtsep.commands.train import parse_augmentation
+    from rtsep.errors import UserError
+
+    aug = parse_augmentation(["p_drive=0.4", "drive_db=2,9"])
+    assert aug == {"p_drive": 0.4, "drive_db": (2.0, 9.0)}
+    for bad, message in ((["p_drive"], "NAME=VALUE"), (["loudness=3"], "NAME=VALUE"),
+                         (["p_drive=x"], "a number"), (["p_drive=1.5"], "p_drive")):
+        with pytest.raises(UserError, match=message):
+            parse_augmentation(bad)
+    cfg = _config(musdb_root)
+    cfg.augmentation = aug
+    t = Trainer(tmp_path / "run", cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu")
+    train_aug = t._source("train", SR).source.augmentation
+    assert (train_aug.p_drive, train_aug.drive_db) == (0.4, (2.0, 9.0))
+    assert t._source("valid", SR).source.augmentation.p_drive == 0.0
+    t.train(minutes=5, max_steps=2)
+    meta = load_checkpoint(tmp_path / "run" / "last.pt")[1]
+    assert meta["train_state"]["config"]["augmentation"]["p_drive"] == 0.4

@@ -26,18 +26,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", help="start a new run from this checkpoint's weights")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--aug", action="append", default=[], metavar="NAME=VALUE",
+                        help="change one training augmentation (rtsep.train.data.Augmentation), "
+                             "e.g. --aug p_drive=0.3 --aug drive_db=3,18; repeatable")
     parser.add_argument("--snr-weight", type=float, default=0.03,
                         help="weight of the per-segment SNR (dB) term in the loss, beside the "
                              "compressed-spectrum L1 terms (0: L1 only)")
 
 
+def parse_augmentation(items: list[str]) -> dict:
+    """``["p_drive=0.3", "drive_db=3,18"]`` -> ``{"p_drive": 0.3, "drive_db": (3.0, 18.0)}``,
+    checked against :class:`rtsep.train.data.Augmentation` (a UserError names the problem)."""
+    import dataclasses
+
+    from rtsep.errors import UserError
+    from rtsep.train.data import Augmentation
+
+    fields = {f.name for f in dataclasses.fields(Augmentation)}
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise UserError(f"--aug {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(fields))}")
+        try:
+            numbers = tuple(float(x) for x in value.split(","))
+        except ValueError:
+            raise UserError(f"--aug {item!r}: the value must be a number or two numbers 'low,high'") from None
+        if len(numbers) not in (1, 2):
+            raise UserError(f"--aug {item!r}: the value must be a number or two numbers 'low,high'")
+        out[name] = numbers[0] if len(numbers) == 1 else numbers
+    try:
+        Augmentation().with_(**out)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"--aug: {e}") from None
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from rtsep.train.trainer import Trainer, TrainConfig
+
+    augmentation = parse_augmentation(args.aug)
 
     cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
                       segment_frames=args.segment_frames, lr=args.lr, lr_min=args.lr_min,
                       ema_decay=args.ema_decay, total_steps=args.total_steps,
-                      valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight)
+                      valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight,
+                      augmentation=augmentation)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
                       device=args.device)

@@ -49,6 +49,7 @@ class TrainConfig:
     checkpoint_every_s: float = 120.0
     n_valid_segments: int = 48
     seed: int = 0
+    augmentation: dict = field(default_factory=dict)  # Augmentation fields changed for training
     model: dict = field(default_factory=lambda: UNetConfig().to_dict())
 
 
@@ -192,6 +193,12 @@ class Trainer:
                           cache_dir=self._cache_dir, data_root=self._data_root)
             if self.cfg.data == "musdb":
                 kwargs["musdb_root"] = self.cfg.musdb_root
+            if split == "train" and self.cfg.augmentation:
+                from rtsep.train.data import Augmentation
+
+                kwargs["augmentation"] = Augmentation().with_(**{
+                    k: tuple(v) if isinstance(v, list) else v
+                    for k, v in self.cfg.augmentation.items()})
             self._sources[key] = build_source(**kwargs)
         return self._sources[key]
 

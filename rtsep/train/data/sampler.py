@@ -42,6 +42,9 @@ class Augmentation:
     * ``p_eq``: per stem, a random tone change (low shelf, presence peak, high
       shelf, each within ``eq_gain_db``): microphones, rooms and mixes other
       than the training songs' (e.g. raw, unprocessed tracks);
+    * ``p_drive`` / ``drive_db``: per stem, saturation (a tanh waveshaper driven by
+      ``drive_db``, level restored afterwards): gritty rock vocals, overdriven
+      guitars and buses that the clean training productions lack;
     * ``active_rel_db`` / ``silent_rel_db``: a 100 ms hop of vocals is active
       above (silent below) this level relative to the song's loud vocal level
       (95th percentile of its hop levels); ``min_active_fraction`` of a vocal
@@ -59,18 +62,23 @@ class Augmentation:
     peak_db: tuple[float, float] = (-20.0, -0.5)
     p_eq: float = 0.5
     eq_gain_db: float = 6.0
+    p_drive: float = 0.0
+    drive_db: tuple[float, float] = (3.0, 18.0)
     active_rel_db: float = -30.0
     silent_rel_db: float = -55.0
     min_active_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed",
-                     "p_eq"):
+                     "p_eq", "p_drive"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Augmentation.{name} must be in [0, 1], got {value}")
         if self.peak_db[1] > 0.0 or self.peak_db[0] > self.peak_db[1]:
             raise ValueError(f"Augmentation.peak_db must be (low, high) <= 0 dBFS, got {self.peak_db}")
+        if not 0.0 <= self.drive_db[0] <= self.drive_db[1] <= 40.0:
+            raise ValueError(f"Augmentation.drive_db must be (low, high) within [0, 40] dB, "
+                             f"got {self.drive_db}")
         if not 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0:
             raise ValueError(
                 f"Augmentation.speed_range must be within [0.5, 2], got {self.speed_range}")
@@ -79,7 +87,8 @@ class Augmentation:
     def validation(cls) -> "Augmentation":
         """Plain segments for validation: no remix, gains, swaps or speed change."""
         return cls(p_remix=0.0, vocals_gain_db=(0.0, 0.0), accompaniment_gain_db=(0.0, 0.0),
-                   p_channel_swap=0.0, p_speed=0.0, peak_db=(-12.0, -1.0), p_eq=0.0)
+                   p_channel_swap=0.0, p_speed=0.0, peak_db=(-12.0, -1.0), p_eq=0.0,
+                   p_drive=0.0)
 
     def with_(self, **changes) -> "Augmentation":
         return replace(self, **changes)
@@ -250,9 +259,25 @@ def random_eq(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int, max_
         np.float32, copy=False)
 
 
+def random_drive(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int,
+                 drive_db: tuple[float, float]) -> np.ndarray:
+    """``x`` ``(2, n)`` through a tanh waveshaper (pedalboard ``Distortion``) driven by a
+    random gain in ``drive_db``, then scaled back to its RMS level; float32, same shape."""
+    import pedalboard as pb
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    before = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    if before <= 0.0:
+        return x
+    y = pb.Pedalboard([pb.Distortion(float(rng.uniform(*drive_db)))])(x, float(sample_rate_hz))
+    after = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    return (y * np.float32(before / after)).astype(np.float32, copy=False) if after > 0 else x
+
+
 def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Generator,
            sample_rate_hz: int = 44100):
-    """Tone changes, gains, channel swaps and peak normalisation of a picked pair of stems.
+    """Tone changes, saturation, gains, channel swaps and peak normalisation of a picked pair
+    of stems.
 
     Returns ``(mix, vocals, accompaniment)``, or None when the mix is silent.
     """
@@ -260,6 +285,10 @@ def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Gener
         v = random_eq(v, rng, sample_rate_hz, aug.eq_gain_db)
     if aug.p_eq > 0 and rng.random() < aug.p_eq:
         a = random_eq(a, rng, sample_rate_hz, aug.eq_gain_db)
+    if aug.p_drive > 0 and rng.random() < aug.p_drive:
+        v = random_drive(v, rng, sample_rate_hz, aug.drive_db)
+    if aug.p_drive > 0 and rng.random() < aug.p_drive:
+        a = random_drive(a, rng, sample_rate_hz, aug.drive_db)
     v = v * np.float32(db_to_gain(rng.uniform(*aug.vocals_gain_db)))
     a = a * np.float32(db_to_gain(rng.uniform(*aug.accompaniment_gain_db)))
     if rng.random() < aug.p_channel_swap:
