@@ -66,3 +66,25 @@ def test_score_clip_and_report(tmp_path):
     assert summary["set"]["truth"]["n_clips"] == 1
     assert json.loads((tmp_path / "eval.json").read_text())["summary"] == summary
     assert "| set | truth |" in (tmp_path / "eval.md").read_text()
+
+
+def test_band_recall_finds_the_band_an_estimate_drops():
+    vocals, acc = _stems()
+    assert all(r == pytest.approx(1.0, abs=1e-6)
+               for r in ev.band_recall(vocals, vocals, SR).values() if np.isfinite(r))
+    # Remove 1-2 kHz from the true vocals.
+    from scipy.signal import butter, sosfiltfilt
+
+    notch = sosfiltfilt(butter(8, [900, 2100], "bandstop", fs=SR, output="sos"), vocals).astype(np.float32)
+    recall = ev.band_recall(vocals, notch, SR)
+    assert recall["1k-2k"] < 0.05
+    assert recall["250-500"] == pytest.approx(1.0, abs=0.01)  # the voice's 330-Hz fundamental
+    # A leak that does not correlate with the vocals leaves the recall where it was.
+    leaky = ev.band_recall(vocals, notch + acc, SR)
+    assert leaky["1k-2k"] < 0.05 and leaky["250-500"] == pytest.approx(1.0, abs=0.02)
+    sung = ev.score_clip("sung", "set", vocals + acc, vocals, SR,
+                         {"notch": lambda m, r: notch, "truth": lambda m, r: vocals})
+    assert sung.scores["notch"]["vocal_recall_by_band"] == pytest.approx(
+        ev.band_recall(vocals, notch, SR), nan_ok=True)
+    table = ev.recall_table(ev.summarize([sung]))
+    assert "| set | notch |" in table and "| set | truth | " in table

@@ -28,6 +28,9 @@ from rtsep.config import StftGeometry
 from rtsep import offline
 
 SILENCE_DB = -60.0
+#: Frequency bands (Hz) of :func:`band_recall`.
+RECALL_BANDS_HZ = ((0, 250), (250, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, 8000),
+                   (8000, None))
 
 
 def framewise_sdr_db(ref: np.ndarray, est: np.ndarray, sample_rate_hz: int) -> float:
@@ -50,6 +53,33 @@ def framewise_sdr_db(ref: np.ndarray, est: np.ndarray, sample_rate_hz: int) -> f
         vals.append(float(fast_bss_eval.sdr(r.reshape(1, -1), e.reshape(1, -1), filter_length=512,
                                             clamp_db=60)[0]))
     return float(np.median(vals)) if vals else float("nan")
+
+
+def band_label(low: int, high: int | None) -> str:
+    k = lambda f: f"{f // 1000}k" if f >= 1000 else str(f)  # noqa: E731
+    return f"{k(low)}-{k(high)}" if high else f"{k(low)}+"
+
+
+def band_recall(ref: np.ndarray, est: np.ndarray, sample_rate_hz: int) -> dict[str, float]:
+    """How much of the true vocals ``ref`` the estimate ``est`` keeps, per frequency band.
+
+    Per band of :data:`RECALL_BANDS_HZ`: the least-squares gain of ``est`` on ``ref``
+    over the band's STFT bins (2048-sample frames), ``Re<E, V> / <V, V>``, all channels
+    and frames: 1 keeps the vocals whole, 0 drops them (an accompaniment leak, being
+    uncorrelated with the vocals, adds nothing on average). NaN for a band without vocals.
+    """
+    from scipy.signal import stft as sp_stft
+
+    n = min(ref.shape[1], est.shape[1])
+    f, _, v = sp_stft(ref[:, :n].astype(np.float64), fs=sample_rate_hz, nperseg=2048)
+    _, _, e = sp_stft(est[:, :n].astype(np.float64), fs=sample_rate_hz, nperseg=2048)
+    out = {}
+    for low, high in RECALL_BANDS_HZ:
+        b = (f >= low) & (f < (high or np.inf))
+        power = float(np.sum(np.abs(v[:, b]) ** 2))
+        out[band_label(low, high)] = (float(np.real(np.sum(e[:, b] * np.conj(v[:, b])))) / power
+                                      if power > 1e-12 * n else float("nan"))
+    return out
 
 
 def energy_db(x: np.ndarray) -> float:
@@ -105,6 +135,7 @@ def score_clip(name: str, set_name: str, mix: np.ndarray, vocals: np.ndarray, sa
             res.scores[method] = {
                 "vocals_sdr_db": framewise_sdr_db(vocals, est_v, sample_rate_hz),
                 "accompaniment_sdr_db": framewise_sdr_db(acc, est_a, sample_rate_hz),
+                "vocal_recall_by_band": band_recall(vocals, est_v, sample_rate_hz),
             }
         else:
             res.scores[method] = {"vocal_leak_db": energy_db(est_v) - energy_db(mix),
@@ -117,9 +148,12 @@ def summarize(results: Iterable[ClipResult]) -> dict:
     table: dict = {}
     for r in results:
         for method, sc in r.scores.items():
-            cell = table.setdefault(r.set_name, {}).setdefault(method, {"vocals": [], "acc": [], "leak": []})
+            cell = table.setdefault(r.set_name, {}).setdefault(
+                method, {"vocals": [], "acc": [], "leak": [], "recall": []})
             if "vocals_sdr_db" in sc:
                 cell["vocals"].append(sc["vocals_sdr_db"])
+                if "vocal_recall_by_band" in sc:
+                    cell["recall"].append(sc["vocal_recall_by_band"])
             else:
                 cell["leak"].append(sc["vocal_leak_db"])
             cell["acc"].append(sc["accompaniment_sdr_db"])
@@ -127,9 +161,12 @@ def summarize(results: Iterable[ClipResult]) -> dict:
     for set_name, methods in table.items():
         for method, cell in methods.items():
             med = lambda v: float(np.nanmedian(v)) if len(v) else None  # noqa: E731
+            recall = {band: med([r[band] for r in cell["recall"]]) for band in
+                      (cell["recall"][0] if cell["recall"] else {})}
             out.setdefault(set_name, {})[method] = {
                 "vocals_sdr_db": med(cell["vocals"]), "accompaniment_sdr_db": med(cell["acc"]),
-                "vocal_leak_db": med(cell["leak"]), "n_clips": len(cell["acc"])}
+                "vocal_leak_db": med(cell["leak"]), "n_clips": len(cell["acc"]),
+                "vocal_recall_by_band": recall}
     return out
 
 
@@ -141,6 +178,22 @@ def markdown_table(summary: dict) -> str:
         for method, m in methods.items():
             lines.append(f"| {set_name} | {method} | {fmt(m['vocals_sdr_db'])} | {fmt(m['accompaniment_sdr_db'])} "
                          f"| {fmt(m['vocal_leak_db'])} | {m['n_clips']} |")
+    return "\n".join(lines)
+
+
+def recall_table(summary: dict) -> str:
+    """Markdown: median vocal recall per band (:func:`band_recall`) per set and method."""
+    bands = [band_label(lo, hi) for lo, hi in RECALL_BANDS_HZ]
+    lines = ["| set | method | " + " | ".join(f"{b} Hz" for b in bands) + " |",
+             "|---|---|" + "---:|" * len(bands)]
+    for set_name, methods in summary.items():
+        for method, m in methods.items():
+            recall = m.get("vocal_recall_by_band") or {}
+            if method == "mixture" or not recall:
+                continue
+            cells = ["–" if recall.get(b) is None or np.isnan(recall[b]) else f"{recall[b]:.2f}"
+                     for b in bands]
+            lines.append(f"| {set_name} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -172,5 +225,8 @@ def write_report(out_dir: Path, results: list[ClipResult], extra: dict | None = 
     summary = summarize(results)
     payload = {"summary": summary, "clips": [r.__dict__ for r in results], **(extra or {})}
     (out_dir / "eval.json").write_text(json.dumps(payload, indent=1))
-    (out_dir / "eval.md").write_text(markdown_table(summary) + "\n")
+    (out_dir / "eval.md").write_text(
+        markdown_table(summary) + "\n\nVocal recall by band (median over sung clips; the share of "
+        "the true vocals the estimate keeps, 1 = all; see `band_recall`):\n\n"
+        + recall_table(summary) + "\n")
     return summary
