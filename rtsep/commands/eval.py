@@ -26,6 +26,10 @@ import numpy as np
 SETS = ("synthetic", "heldout-song", "musdb-clip", "medleydb")
 
 
+#: Bumped whenever score_clip's metrics change, so cached baseline scores are recomputed.
+BASELINE_CACHE_VERSION = 2
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model file (default: the shipped model)")
     parser.add_argument("--backend", default="onnx-cpu")
@@ -132,7 +136,7 @@ def evaluate(args) -> dict:
                 base_methods["oracle-irm"] = lambda m, r, v=vocals: ev.oracle_irm(m, v, geometry)
             res = ev.score_clip(name, set_name, mix, vocals, rate, methods)
             # Baselines do not depend on the model: scored once per clip and cached.
-            key = f"{set_name}/{name}/{args.latency}/{hash_audio(mix)}"
+            key = f"{set_name}/{name}/{args.latency}/{hash_audio(mix)}/v{BASELINE_CACHE_VERSION}"
             todo = {k: f for k, f in base_methods.items() if k not in cache.get(key, {})}
             if todo:
                 cache.setdefault(key, {}).update(
