@@ -50,10 +50,10 @@ def parse_augmentation(items: list[str]) -> dict:
             raise UserError(f"--aug {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(fields))}")
         try:
             numbers = tuple(float(x) for x in value.split(","))
+            if len(numbers) > 2:
+                raise ValueError(value)
         except ValueError:
             raise UserError(f"--aug {item!r}: the value must be a number or two numbers 'low,high'") from None
-        if len(numbers) not in (1, 2):
-            raise UserError(f"--aug {item!r}: the value must be a number or two numbers 'low,high'")
         out[name] = numbers[0] if len(numbers) == 1 else numbers
     try:
         Augmentation().with_(**out)
