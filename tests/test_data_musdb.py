@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from rtsep.train.data import build_source
-from rtsep.train.data.musdb import MusdbSongs, MusdbStemTrack
+from rtsep.train.data.musdb import MP4_STREAMS, MusdbSongs, MusdbStemTrack
 
 SR = 44100
 STEMS = ("vocals", "drums", "bass", "other")
@@ -110,3 +111,28 @@ def test_stem_mp4_without_ffmpeg_is_a_clear_error(tmp_path):
         MusdbStemTrack(path)
     with pytest.raises(RuntimeError, match="ffmpeg"):
         MusdbSongs(tmp_path, "train")
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                    reason="needs ffmpeg and ffprobe")
+def test_stem_mp4_track_decodes_its_streams(tmp_path):
+    pytest.importorskip("stempeg")
+    stems = _write_track(tmp_path / "src", 2.0, 3)
+    out = tmp_path / "train" / "D - Four.stem.mp4"
+    out.parent.mkdir()
+    order = sorted(MP4_STREAMS, key=MP4_STREAMS.get)  # mixture, drums, bass, other, vocals
+    cmd = ["ffmpeg", "-v", "error", "-y"]
+    for stem in order:
+        cmd += ["-i", str(tmp_path / "src" / f"{stem}.wav")]
+    for k in range(len(order)):
+        cmd += ["-map", f"{k}:a"]
+    subprocess.run(cmd + ["-c:a", "alac", "-sample_fmt", "s32p", str(out)], check=True)
+    [song] = MusdbSongs(tmp_path, "train").stem_songs
+    assert isinstance(song, MusdbStemTrack)
+    assert song.name == "D - Four" and song.sample_rate_hz == SR and song.n_samples == 2 * SR
+    v, a = song.read(1000, 5000)
+    assert np.allclose(v, stems["vocals"][:, 1000:6000], atol=1e-4)
+    expected = stems["drums"] + stems["bass"] + stems["other"]
+    assert np.allclose(a, expected[:, 1000:6000], atol=1e-4)
+    v_end, _ = song.read(song.n_samples - 100, 300)  # zero past the end
+    assert not np.any(v_end[:, 100:])

@@ -10,7 +10,9 @@ Sets (each skipped with a message when its data is absent):
   reported for those instead of SDR).
 
 Estimates come from the streaming engine (block by block, latency removed),
-never the offline path. Writes ``eval.md``, ``eval.json`` and spectrogram PNGs.
+never the offline path. SDR: BSS Eval v4 (museval) and, beside it, the
+per-frame-filter SDR of fast_bss_eval (see :mod:`rtsep.train.evaluate`). Writes
+``eval.md``, ``eval.json`` and spectrogram PNGs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ SETS = ("synthetic", "heldout-song", "musdb-clip", "medleydb")
 
 
 #: Bumped whenever score_clip's metrics change, so cached baseline scores are recomputed.
-BASELINE_CACHE_VERSION = 2
+BASELINE_CACHE_VERSION = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

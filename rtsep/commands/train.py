@@ -32,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snr-weight", type=float, default=0.03,
                         help="weight of the per-segment SNR (dB) term in the loss, beside the "
                              "compressed-spectrum L1 terms (0: L1 only)")
+    parser.add_argument("--fisdr-weight", type=float, default=0.0,
+                        help="weight of the filter-invariant SDR (dB, per ~1-s chunk) term in the "
+                             "loss: it counts only what leaks into each estimate, as BSS Eval's SDR "
+                             "does (0: off)")
+    parser.add_argument("--select-by", choices=("sdr", "fisdr"), default="sdr",
+                        help="validation number that picks best.pt: the spectral SDR of the whole "
+                             "set, or the median filter-invariant SDR of its 1-s chunks")
 
 
 def parse_augmentation(items: list[str]) -> dict:
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                       segment_frames=args.segment_frames, lr=args.lr, lr_min=args.lr_min,
                       ema_decay=args.ema_decay, total_steps=args.total_steps,
                       valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight,
+                      fisdr_weight=args.fisdr_weight, select_by=args.select_by,
                       augmentation=augmentation)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
