@@ -36,6 +36,9 @@ from rtsep.config import StftGeometry
 from rtsep import offline
 
 SILENCE_DB = -60.0
+#: A 1-s scoring window whose reference has less energy than this per sample (summed
+#: over channels; -80 dBFS) is skipped by both SDRs.
+SILENT_WINDOW_ENERGY = 1e-8
 #: Largest SDR reported (dB), as fast_bss_eval's clamp: a perfect estimate is not +inf.
 SDR_CAP_DB = 60.0
 #: Frequency bands (Hz) of :func:`band_recall`.
@@ -71,7 +74,7 @@ def museval_sdr_db(refs: tuple[np.ndarray, np.ndarray], ests: tuple[np.ndarray, 
     sdr, _isr, _sir, _sar = museval.evaluate(ref, est, win=win, hop=win)
     sdr = np.minimum(np.asarray(sdr, dtype=np.float64), SDR_CAP_DB)  # a perfect window is +inf
     energy = np.sum(ref.reshape(len(refs), n // win, win * ref.shape[2]) ** 2, axis=2)
-    sdr = np.where(energy[:, :sdr.shape[1]] < 1e-8 * win, np.nan, sdr)
+    sdr = np.where(energy[:, :sdr.shape[1]] < SILENT_WINDOW_ENERGY * win, np.nan, sdr)
     out = [float(np.nanmedian(s)) if not np.all(np.isnan(s)) else float("nan") for s in sdr]
     return out[0], out[1]
 
@@ -91,7 +94,7 @@ def framewise_sdr_db(ref: np.ndarray, est: np.ndarray, sample_rate_hz: int) -> f
     for s in range(0, n, win):
         r = ref[:, s:s + win].astype(np.float64)
         e = est[:, s:s + win].astype(np.float64)
-        if np.sum(r ** 2) < 1e-8 * win:
+        if np.sum(r ** 2) < SILENT_WINDOW_ENERGY * win:
             continue
         # Treat the stereo pair as one source: concatenate the channels in time.
         vals.append(float(fast_bss_eval.sdr(r.reshape(1, -1), e.reshape(1, -1), filter_length=512,

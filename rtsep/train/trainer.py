@@ -92,20 +92,30 @@ def segment_snr_db(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10((num + 1e-8) / (den + tau * num + 1e-8))
 
 
-def segment_fisdr_db(est: torch.Tensor, ref: torch.Tensor, n_chunks: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _chunks(x: torch.Tensor, n_chunks: int) -> torch.Tensor:
+    """``(N, C, T, F, 2)`` -> ``(N, C, n_chunks, T // n_chunks, F, 2)`` (the tail dropped)."""
+    n, c, t, f, _ = x.shape
+    tc = t // n_chunks
+    return x[:, :, :tc * n_chunks].reshape(n, c, n_chunks, tc, f, 2)
+
+
+def sung_chunks(vocals: torch.Tensor, mix: torch.Tensor, n_chunks: int) -> torch.Tensor:
+    """``(N, n_chunks)``: chunks whose vocals are within 40 dB of the mix."""
+    v_energy = _chunks(vocals, n_chunks).pow(2).sum(dim=(1, 3, 4, 5))
+    m_energy = _chunks(mix, n_chunks).pow(2).sum(dim=(1, 3, 4, 5))
+    return v_energy > 1e-4 * m_energy
+
+
+def segment_fisdr_db(est: torch.Tensor, ref: torch.Tensor, n_chunks: int) -> torch.Tensor:
     """Filter-invariant SDR (dB) of ``n_chunks`` equal time chunks of each segment,
-    ``(N, 2, T, F, 2)`` -> ``(N, n_chunks)``, softly capped at :data:`SNR_CEILING_DB`;
-    also the reference energy per chunk.
+    ``(N, 2, T, F, 2)`` -> ``(N, n_chunks)``, softly capped at :data:`SNR_CEILING_DB`.
 
     Within a chunk each channel and bin of the reference may be scaled by any complex
     gain before the error is measured (the least-squares one), as BSS Eval lets a
     512-tap filter reshape the reference in every 1-s frame: what counts is what the
     estimate holds that the reference cannot explain (the other source, artefacts),
     not its spectral balance."""
-    n, c, t, f, _ = est.shape
-    tc = t // n_chunks
-    e = est[:, :, :tc * n_chunks].reshape(n, c, n_chunks, tc, f, 2)
-    r = ref[:, :, :tc * n_chunks].reshape(n, c, n_chunks, tc, f, 2)
+    e, r = _chunks(est, n_chunks), _chunks(ref, n_chunks)
     er, ei, rr, ri = e[..., 0], e[..., 1], r[..., 0], r[..., 1]
     r_pow = (rr * rr + ri * ri).sum(dim=3, keepdim=True)
     g_re = (er * rr + ei * ri).sum(dim=3, keepdim=True) / (r_pow + 1e-8)
@@ -114,7 +124,7 @@ def segment_fisdr_db(est: torch.Tensor, ref: torch.Tensor, n_chunks: int) -> tup
     num = (s_re * s_re + s_im * s_im).sum(dim=(1, 3, 4))
     den = ((er - s_re) ** 2 + (ei - s_im) ** 2).sum(dim=(1, 3, 4))
     tau = 10.0 ** (-SNR_CEILING_DB / 10.0)
-    return 10.0 * torch.log10((num + 1e-8) / (den + tau * num + 1e-8)), r_pow.sum(dim=(1, 3, 4))
+    return 10.0 * torch.log10((num + 1e-8) / (den + tau * num + 1e-8))
 
 
 def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
@@ -147,10 +157,10 @@ def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
         snr_v = segment_snr_db(est_v[:, :, sl], vocals[:, :, sl])
         loss = loss - snr_weight * _mean_where_sung(snr_a, snr_v, sung)
     if fisdr_weight > 0.0:
-        sdr_a, _ = segment_fisdr_db(est_a[:, :, sl], acc[:, :, sl], fisdr_chunks)
-        sdr_v, v_energy = segment_fisdr_db(est_v[:, :, sl], vocals[:, :, sl], fisdr_chunks)
-        _, m_energy = segment_fisdr_db(mix[:, :, sl], mix[:, :, sl], fisdr_chunks)
-        loss = loss - fisdr_weight * _mean_where_sung(sdr_a, sdr_v, v_energy > 1e-4 * m_energy)
+        sdr_a = segment_fisdr_db(est_a[:, :, sl], acc[:, :, sl], fisdr_chunks)
+        sdr_v = segment_fisdr_db(est_v[:, :, sl], vocals[:, :, sl], fisdr_chunks)
+        sung = sung_chunks(vocals[:, :, sl], mix[:, :, sl], fisdr_chunks)
+        loss = loss - fisdr_weight * _mean_where_sung(sdr_a, sdr_v, sung)
     return loss
 
 
@@ -308,9 +318,8 @@ class Trainer:
                     losses.append(self.loss(mask, m, v).item())
                     ests.append((mask.unsqueeze(-1) * m)[:, :, w:])
                     refs.append(v[:, :, w:])
-                    sdr_v, v_energy = segment_fisdr_db(ests[-1], refs[-1], self.cfg.fisdr_chunks)
-                    _, m_energy = segment_fisdr_db(m[:, :, w:], m[:, :, w:], self.cfg.fisdr_chunks)
-                    fisdr.append(sdr_v[v_energy > 1e-4 * m_energy])
+                    sdr_v = segment_fisdr_db(ests[-1], refs[-1], self.cfg.fisdr_chunks)
+                    fisdr.append(sdr_v[sung_chunks(refs[-1], m[:, :, w:], self.cfg.fisdr_chunks)])
         model.train()
         sdr = spectral_sdr_db(torch.cat([e.flatten() for e in ests]), torch.cat([r.flatten() for r in refs]))
         return float(np.mean(losses)), sdr, float(torch.cat(fisdr).median())
