@@ -233,3 +233,44 @@ def test_checkpoint_unreadable_files(tmp_path, model, content):
 def test_save_checkpoint_rejects_mismatched_geometry(tmp_path, model):
     with pytest.raises(ValueError, match="n_fft"):
         save_checkpoint(tmp_path / "x.pt", model, geometry=StftGeometry(n_fft=2048, hop_samples=256))
+
+
+@pytest.mark.parametrize("changes", [{"gru_hidden": 192}, {"time_kernel": 3},
+                                     {"gru_hidden": 160, "time_kernel": 4}])
+def test_grown_model_computes_the_same_masks(model, changes):
+    """Growing the GRU or the conv time kernel keeps every output, in sequence and step
+    mode, and the grown model really is bigger and can still learn (non-zero gradients
+    reach the new weights)."""
+    import dataclasses
+
+    from rtsep.model.grow import grow
+
+    grown = grow(model, dataclasses.replace(model.cfg, **changes))
+    assert grown.n_parameters() > model.n_parameters()
+    for name, value in changes.items():
+        assert getattr(grown.cfg, name) == value
+    frames = check_frames(48, seed=3)
+    old = reference_masks(model, frames)
+    new = reference_masks(grown, frames)  # step mode
+    assert np.abs(new - old).max() < 1e-5
+    spec = frames_to_spec(frames)
+    with torch.no_grad():
+        assert torch.allclose(grown(spec), model(spec), atol=1e-5)
+    grown.train()
+    grown(spec).square().sum().backward()
+    if "gru_hidden" in changes:
+        h_old = model.cfg.gru_hidden
+        assert grown.gru_out.weight.grad[:, h_old:].abs().max() > 0
+    if "time_kernel" in changes:
+        assert grown.encoders[1].conv.weight.grad[:, :, 0].abs().max() > 0
+
+
+def test_grow_refuses_what_would_change_the_function(model):
+    import dataclasses
+
+    from rtsep.model.grow import grow
+
+    with pytest.raises(ValueError, match="shrink gru_hidden"):
+        grow(model, dataclasses.replace(model.cfg, gru_hidden=64))
+    with pytest.raises(ValueError, match="cannot change channels"):
+        grow(model, dataclasses.replace(model.cfg, channels=(16, 24, 32, 48, 96)))

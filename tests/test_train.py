@@ -211,3 +211,77 @@ def test_augmentation_changes_reach_the_training_source_only(tmp_path, musdb_roo
     t.train(minutes=5, max_steps=2)
     meta = load_checkpoint(tmp_path / "run" / "last.pt")[1]
     assert meta["train_state"]["config"]["augmentation"]["p_drive"] == 0.4
+
+
+def test_model_changes_grow_an_initialising_checkpoint(tmp_path, musdb_root):
+    """``--model`` on a new run sets the architecture; with ``--init-from`` it grows the
+    trained model (same masks at step 0) and training continues from there."""
+    from rtsep.commands.train import parse_model_changes
+    from rtsep.errors import UserError
+    from rtsep.model.export import check_frames, reference_masks
+
+    assert parse_model_changes(["gru_hidden=16", "channels=4,6"], growing=False) == \
+        {"gru_hidden": 16, "channels": (4, 6)}
+    for bad, growing, message in ((["gru_hidden"], False, "NAME=VALUE"),
+                                  (["channels=4,6"], True, "with --init-from"),
+                                  (["time_kernel=2,3"], True, "positive integer"),
+                                  (["gru_hidden=-4"], False, "positive integer")):
+        with pytest.raises(UserError, match=message):
+            parse_model_changes(bad, growing=growing)
+
+    small = Trainer(tmp_path / "small", _config(musdb_root), cache_dir=str(tmp_path / "cache"),
+                    n_threads=1, device="cpu", model_changes={"gru_hidden": 6})
+    assert small.model.cfg.gru_hidden == 6 and small.cfg.model["gru_hidden"] == 6
+    small.train(minutes=5, max_steps=2)
+    trained, _ = load_checkpoint(tmp_path / "small" / "last.pt")
+    grown = Trainer(tmp_path / "grown", _config(musdb_root), cache_dir=str(tmp_path / "cache"),
+                    n_threads=1, device="cpu", init_from=str(tmp_path / "small" / "last.pt"),
+                    model_changes={"gru_hidden": 12, "time_kernel": 3})
+    assert (grown.model.cfg.gru_hidden, grown.model.cfg.time_kernel) == (12, 3)
+    frames = check_frames(32, seed=5)
+    assert np.abs(reference_masks(grown.model.eval(), frames)
+                  - reference_masks(trained, frames)).max() < 1e-5
+    grown.train(minutes=5, max_steps=2)
+    resumed, meta = load_checkpoint(tmp_path / "grown" / "last.pt")
+    assert (resumed.cfg.gru_hidden, resumed.cfg.time_kernel) == (12, 3)
+    assert meta["train_state"]["config"]["model"]["gru_hidden"] == 12
+
+
+def test_soup_averages_checkpoints_of_one_architecture(tmp_path, capsys):
+    """The soup's every weight is the mean of its ingredients'; mixing architectures, or a
+    corrupt ingredient, is a one-line error that writes nothing."""
+    from rtsep.config import StftGeometry
+    from rtsep.model.checkpoint import save_checkpoint
+    from rtsep.model.unet import CausalUNet
+    from rtsep.train.soup import main as soup_main
+
+    cfg = UNetConfig(channels=(4, 4, 4, 4, 4), gru_hidden=8)
+    paths = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = CausalUNet(cfg)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_()
+        paths.append(save_checkpoint(tmp_path / f"m{seed}.pt", model, geometry=StftGeometry(),
+                                     extra={"training_data": "cross", "train_steps": 10 * (seed + 1)}))
+    assert soup_main([str(tmp_path / "soup.pt"), *map(str, paths)]) == 0
+    soup, meta = load_checkpoint(tmp_path / "soup.pt")
+    ingredients = [load_checkpoint(p)[0].state_dict() for p in paths]
+    for name, value in soup.state_dict().items():
+        expected = sum(s[name] for s in ingredients) / 3
+        assert torch.allclose(value, expected, atol=1e-6), name
+    assert soup.state_dict()["gru.weight_hh_l0"].std() < ingredients[0]["gru.weight_hh_l0"].std()
+    assert meta["extra"]["soup_of"] == [str(p) for p in paths] and meta["extra"]["train_steps"] == 60
+
+    torch.manual_seed(9)
+    other = save_checkpoint(tmp_path / "other.pt", CausalUNet(UNetConfig(channels=(4, 4, 4, 4, 4),
+                                                                         gru_hidden=6)),
+                            geometry=StftGeometry())
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    for bad, message in ((other, "architecture differs"), (tmp_path / "bad.pt", "bad.pt")):
+        capsys.readouterr()
+        assert soup_main([str(tmp_path / "soup2.pt"), str(paths[0]), str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+        assert not (tmp_path / "soup2.pt").exists()

@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", default="cache", help="decoded/pre-rendered data cache")
     parser.add_argument("--data-root", help="real audio folder (default ../shared/data or $RTSEP_DATA)")
     parser.add_argument("--init-from", help="start a new run from this checkpoint's weights")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=VALUE",
+                        help="change one architecture field (rtsep.model.unet.UNetConfig) of a "
+                             "new run, e.g. --model gru_hidden=256 --model channels=16,24,32,48,64; "
+                             "with --init-from only gru_hidden and time_kernel, which grow the "
+                             "trained model without changing what it computes; repeatable")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--aug", action="append", default=[], metavar="NAME=VALUE",
@@ -69,10 +74,40 @@ def parse_augmentation(items: list[str]) -> dict:
     return out
 
 
+def parse_model_changes(items: list[str], *, growing: bool) -> dict:
+    """``["gru_hidden=256"]`` -> ``{"gru_hidden": 256}``, checked against
+    :class:`rtsep.model.unet.UNetConfig` (a UserError names the problem). ``growing``: the
+    run starts from a trained model, so only the fields :mod:`rtsep.model.grow` grows."""
+    import dataclasses
+
+    from rtsep.errors import UserError
+    from rtsep.model.grow import GROWABLE
+    from rtsep.model.unet import UNetConfig
+
+    allowed = GROWABLE if growing else tuple(f.name for f in dataclasses.fields(UNetConfig))
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in allowed:
+            why = " with --init-from" if growing else ""
+            raise UserError(f"--model {item!r}: expected NAME=VALUE with NAME one of "
+                            f"{', '.join(allowed)}{why}")
+        try:
+            numbers = tuple(int(x) for x in value.split(","))
+            if any(n <= 0 for n in numbers) or (name != "channels" and len(numbers) != 1):
+                raise ValueError(value)
+        except ValueError:
+            raise UserError(f"--model {item!r}: the value must be a positive integer"
+                            + (" or a comma-separated list of them" if name == "channels" else "")) from None
+        out[name] = numbers if name == "channels" else numbers[0]
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from rtsep.train.trainer import Trainer, TrainConfig
 
     augmentation = parse_augmentation(args.aug)
+    model_changes = parse_model_changes(args.model, growing=bool(args.init_from))
 
     cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
                       segment_frames=args.segment_frames, lr=args.lr, lr_min=args.lr_min,
@@ -82,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                       augmentation=augmentation)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
-                      device=args.device)
+                      device=args.device, model_changes=model_changes)
     trainer.train(args.minutes, max_steps=args.steps)
     print(f"{args.run_dir}: step {trainer.step}, best valid SDR {trainer.best_sdr_db:.2f} dB")
     return 0

@@ -14,6 +14,7 @@ state rather than from the silence at a segment start.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -182,7 +183,10 @@ class Trainer:
 
     def __init__(self, run_dir: str | Path, cfg: TrainConfig, *, cache_dir: str = "cache",
                  data_root: str | None = None, n_threads: int | None = None,
-                 init_from: str | None = None, device: str = "auto"):
+                 init_from: str | None = None, device: str = "auto",
+                 model_changes: dict | None = None):
+        """``model_changes``: UNetConfig fields to change for a new run; with ``init_from``
+        only ``gru_hidden``/``time_kernel`` may grow (:func:`rtsep.model.grow.grow`)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if n_threads:
@@ -201,11 +205,19 @@ class Trainer:
             print(f"resuming {last} at step {self.train_state.get('step', 0)}", file=sys.stderr)
         elif init_from:
             self.model, _ = load_checkpoint(init_from)
+            if model_changes:
+                from rtsep.model.grow import grow
+
+                self.model = grow(self.model, dataclasses.replace(self.model.cfg, **model_changes),
+                                  seed=cfg.seed)
             cfg.model = self.model.cfg.to_dict()
-            print(f"initialised from {init_from}", file=sys.stderr)
+            print(f"initialised from {init_from}"
+                  + (f", grown to {model_changes}" if model_changes else ""), file=sys.stderr)
         else:
             torch.manual_seed(cfg.seed)
-            self.model = CausalUNet(UNetConfig.from_dict(cfg.model))
+            self.model = CausalUNet(dataclasses.replace(UNetConfig.from_dict(cfg.model),
+                                                        **(model_changes or {})))
+            cfg.model = self.model.cfg.to_dict()
         self.cfg = cfg
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
