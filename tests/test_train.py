@@ -91,6 +91,28 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
     assert model.cfg.channels == (4, 4, 4, 4, 4)
 
 
+def test_several_data_workers_draw_distinct_batches_and_worker_0_repeats_one_worker(tmp_path, musdb_root):
+    cfg = _config(musdb_root)
+    t = Trainer(tmp_path / "run", cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu",
+                data_workers=3)
+    batches = t._prefetch()
+    mixes = [next(batches)[0] for _ in range(9)]
+    assert all(torch.isfinite(m).all() for m in mixes)
+    for i in range(len(mixes)):
+        for j in range(i):
+            assert not torch.equal(mixes[i], mixes[j]), "two data workers drew the same batch"
+    # Worker 0's stream is the one a single worker draws, so one-worker runs are unchanged.
+    rng = np.random.default_rng([cfg.seed, 0])
+    sr = int(rng.choice(cfg.sample_rates_hz))
+    first_of_one_worker = t._batch("train", sr, cfg.batch_size, rng)[0]
+    assert any(torch.equal(m, first_of_one_worker) for m in mixes)
+    t.train(minutes=5, max_steps=3)
+    assert t.step == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        Trainer(tmp_path / "run2", cfg, cache_dir=str(tmp_path / "cache"), n_threads=1,
+                device="cpu", data_workers=0)
+
+
 def test_filter_invariant_loss_trains_and_picks_best_by_its_validation(tmp_path, musdb_root):
     from dataclasses import replace
 

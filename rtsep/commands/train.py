@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="moving average of the weights, validated and kept in best.pt (0: off)")
     parser.add_argument("--valid-every", type=int, default=200)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--data-workers", type=int,
+                        help="threads that make training batches (default: 1 on the CPU, up to 8 "
+                             "beside a GPU)")
     parser.add_argument("--cache-dir", default="cache", help="decoded/pre-rendered data cache")
     parser.add_argument("--data-root", help="real audio folder (default ../shared/data or $RTSEP_DATA)")
     parser.add_argument("--init-from", help="start a new run from this checkpoint's weights")
@@ -108,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
 
     augmentation = parse_augmentation(args.aug)
     model_changes = parse_model_changes(args.model, growing=bool(args.init_from))
+    if args.data_workers is not None and args.data_workers < 1:
+        from rtsep.errors import UserError
+
+        raise UserError(f"--data-workers {args.data_workers}: at least one thread must make batches")
 
     cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
                       segment_frames=args.segment_frames, lr=args.lr, lr_min=args.lr_min,
@@ -117,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
                       augmentation=augmentation)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
-                      device=args.device, model_changes=model_changes)
+                      device=args.device, model_changes=model_changes,
+                      data_workers=args.data_workers)
     trainer.train(args.minutes, max_steps=args.steps)
     print(f"{args.run_dir}: step {trainer.step}, best valid SDR {trainer.best_sdr_db:.2f} dB")
     return 0

@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -184,9 +185,12 @@ class Trainer:
     def __init__(self, run_dir: str | Path, cfg: TrainConfig, *, cache_dir: str = "cache",
                  data_root: str | None = None, n_threads: int | None = None,
                  init_from: str | None = None, device: str = "auto",
-                 model_changes: dict | None = None):
+                 model_changes: dict | None = None, data_workers: int | None = None):
         """``model_changes``: UNetConfig fields to change for a new run; with ``init_from``
-        only ``gru_hidden``/``time_kernel`` may grow (:func:`rtsep.model.grow.grow`)."""
+        only ``gru_hidden``/``time_kernel`` may grow (:func:`rtsep.model.grow.grow`).
+        ``data_workers``: threads making training batches (default: one on the CPU, where the
+        model's own threads need the cores; up to 8 beside a GPU, which one thread cannot
+        keep busy)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if n_threads:
@@ -223,7 +227,13 @@ class Trainer:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model.to(self.device)
-        print(f"training on {self.device}", file=sys.stderr)
+        if data_workers is None:
+            data_workers = 1 if self.device.type == "cpu" else max(1, min(8, (os.cpu_count() or 2) - 1))
+        if data_workers < 1:
+            raise ValueError(f"data_workers must be at least 1, not {data_workers}")
+        self.data_workers = int(data_workers)
+        print(f"training on {self.device} ({self.data_workers} data thread"
+              f"{'s' if self.data_workers > 1 else ''})", file=sys.stderr)
         self.window = torch.from_numpy(self.geometry.analysis_window()).to(self.device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=1e-4)
         if "optimizer" in self.train_state:
@@ -272,21 +282,24 @@ class Trainer:
         return stft_frames(mix, self.geometry, self.window), stft_frames(voc, self.geometry, self.window)
 
     def _prefetch(self, depth: int = 3):
-        """Batches made by a background thread (numpy/soxr release the GIL)."""
+        """Batches made by ``data_workers`` background threads (numpy/soxr release the
+        GIL); each has its own random stream, so one worker reproduces a run exactly."""
         import queue
         import threading
 
-        q: queue.Queue = queue.Queue(maxsize=depth)
-        rng = np.random.default_rng([self.cfg.seed, self.step])
+        q: queue.Queue = queue.Queue(maxsize=depth + self.data_workers)
         for sr in self.cfg.sample_rates_hz:  # build sources in this thread (not thread-safe)
             self._source("train", sr)
 
-        def work():
+        def work(rng):
             while True:
                 sr = int(rng.choice(self.cfg.sample_rates_hz))
                 q.put(self._batch("train", sr, self.cfg.batch_size, rng))
 
-        threading.Thread(target=work, daemon=True, name="rtsep-batches").start()
+        for w in range(self.data_workers):
+            key = [self.cfg.seed, self.step] + ([w] if w else [])
+            threading.Thread(target=work, args=(np.random.default_rng(key),), daemon=True,
+                             name=f"rtsep-batches-{w}").start()
         while True:
             yield q.get()
 
