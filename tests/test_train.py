@@ -307,3 +307,18 @@ def test_soup_averages_checkpoints_of_one_architecture(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
         assert not (tmp_path / "soup2.pt").exists()
+
+
+def test_licence_notes_follow_the_training_data():
+    from rtsep.train.ship import ALBUM, SEEDS, licence_notes
+
+    synth = licence_notes("synth")
+    assert ALBUM not in synth["training_data"] and set(SEEDS) <= set(synth["training_data"])
+    assert any(e.startswith(ALBUM) for e in synth["evaluation_only_never_trained_on"])
+    real = licence_notes("real")
+    assert real["training_data"] == [ALBUM]
+    for kind in ("cross", "both", "real+synth"):
+        notes = licence_notes(kind)
+        assert ALBUM in notes["training_data"] and set(SEEDS) <= set(notes["training_data"]), kind
+        assert not any(e.startswith(ALBUM) for e in notes["evaluation_only_never_trained_on"]), kind
+    assert "musdb-root" in " ".join(licence_notes("musdb")["training_data"])

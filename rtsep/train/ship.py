@@ -20,21 +20,37 @@ from pathlib import Path
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
-LICENCE_NOTES = {
-    "code": "MIT (rtsep)",
-    "training_data": [
-        "Software-Entwicklungskit, 'Everything is Free' stems (ichbinsoftware/everythingisremixed), CC0 1.0",
-        "vocadito (Bittner, Pasalo, Bosch, Meseguer-Brocal, Rubinstein, 2021), CC BY 4.0",
-        "freesound.org pack 13038 by xserra (singing, speech and instrument seeds), CC BY 4.0",
-        "LJ Speech (Keith Ito), public domain",
-        "Sonic Pi samples, CC0",
-        "FluidR3_GM soundfont (Frank Wen), MIT",
-    ],
-    "evaluation_only_never_trained_on": [
-        "MUSDB18 preview 'Music Delta - 80s Rock', CC BY-NC-SA",
-        "MedleyDB Music Delta pieces via MDB Drums, CC BY-NC-SA 4.0",
-    ],
-}
+ALBUM = "Software-Entwicklungskit, 'Everything is Free' stems (ichbinsoftware/everythingisremixed), CC0 1.0"
+SEEDS = [
+    "vocadito (Bittner, Pasalo, Bosch, Meseguer-Brocal, Rubinstein, 2021), CC BY 4.0",
+    "freesound.org pack 13038 by xserra (singing, speech and instrument seeds), CC BY 4.0",
+    "LJ Speech (Keith Ito), public domain",
+    "Sonic Pi samples, CC0",
+    "FluidR3_GM soundfont (Frank Wen), MIT",
+]
+EVALUATION_ONLY = [
+    "MUSDB18 preview 'Music Delta - 80s Rock', CC BY-NC-SA",
+    "MedleyDB Music Delta pieces via MDB Drums, CC BY-NC-SA 4.0",
+]
+
+
+def licence_notes(training_data: str) -> dict:
+    """What the model was trained on, by ``rtsep train --data`` kind (``a+b`` for a soup of
+    runs on several): the CC0 album's stems for real, both and cross; the seeds inside the
+    synthetic songs for synth, both and cross; a user's own stems for musdb."""
+    kinds = set(str(training_data).split("+"))
+    trained = []
+    if kinds & {"real", "both", "cross"}:
+        trained.append(ALBUM)
+    if kinds & {"synth", "both", "cross"}:
+        trained += SEEDS
+    if "musdb" in kinds:
+        trained.append("the MUSDB18-layout stems given with --musdb-root (their own licence)")
+    evaluation = list(EVALUATION_ONLY)
+    if ALBUM not in trained:
+        evaluation.append(ALBUM + " (its song 7-Francium, the held-out evaluation song)")
+    return {"code": "MIT (rtsep)", "training_data": trained,
+            "evaluation_only_never_trained_on": evaluation}
 
 
 def sha256(path: Path) -> str:
@@ -79,7 +95,7 @@ def ship(checkpoint: Path, name: str = "rtsep-default", eval_json: Path | None =
         "latency_ms_48k": {m: round(geometry.with_mode(m).latency_ms(48000), 3) for m in ("default", "low")},
         "sample_rates_hz": list(meta["sample_rates_hz"]),
         "training": meta.get("extra") or {},
-        "licences": LICENCE_NOTES,
+        "licences": licence_notes((meta.get("extra") or {}).get("training_data", "cross")),
         "torch_version": torch.__version__,
     }
     if eval_json and Path(eval_json).exists():
