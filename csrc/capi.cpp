@@ -116,19 +116,17 @@ struct rtsep_model {
 
 namespace {
 
-template <class T>
-T* open_model(const char* model_path, rtsep_status* status) {
+// A handle around the model that load() returns; the status and the message of a
+// failure go to *status and t_last_error.
+template <class T, class Load>
+T* open_model_with(Load load, rtsep_status* status) {
   auto set = [&](rtsep_status s, const std::string& msg) {
     t_last_error = msg;
     if (status != nullptr) *status = s;
   };
-  if (model_path == nullptr || *model_path == '\0') {
-    set(RTSEP_ERR_ARGUMENT, "model_path is NULL or empty");
-    return nullptr;
-  }
   try {
     auto handle = std::make_unique<T>();
-    handle->model = rtsep::NativeModel::load(model_path);
+    handle->model = load();
     set(RTSEP_OK, "");
     return handle.release();
   } catch (const rtsep::NativeModelError& e) {
@@ -139,6 +137,16 @@ T* open_model(const char* model_path, rtsep_status* status) {
     set(RTSEP_ERR_INTERNAL, e.what());
   }
   return nullptr;
+}
+
+template <class T>
+T* open_model(const char* model_path, rtsep_status* status) {
+  if (model_path == nullptr || *model_path == '\0') {
+    t_last_error = "model_path is NULL or empty";
+    if (status != nullptr) *status = RTSEP_ERR_ARGUMENT;
+    return nullptr;
+  }
+  return open_model_with<T>([&] { return rtsep::NativeModel::load(model_path); }, status);
 }
 
 }  // namespace
@@ -165,6 +173,16 @@ const char* rtsep_last_error(const rtsep_processor* handle) {
 
 rtsep_processor* rtsep_create(const char* model_path, rtsep_status* status) {
   return open_model<rtsep_processor>(model_path, status);
+}
+
+rtsep_processor* rtsep_create_from_memory(const void* data, size_t n_bytes, rtsep_status* status) {
+  if (data == nullptr) {
+    t_last_error = "data is NULL";
+    if (status != nullptr) *status = RTSEP_ERR_ARGUMENT;
+    return nullptr;
+  }
+  return open_model_with<rtsep_processor>(
+      [&] { return rtsep::NativeModel::load_bytes(data, n_bytes, "<model in memory>"); }, status);
 }
 
 rtsep_status rtsep_prepare(rtsep_processor* h, double sample_rate_hz, uint32_t max_block_size,

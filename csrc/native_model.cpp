@@ -33,14 +33,14 @@ std::string shape_string(const std::vector<std::size_t>& shape) {
 // Bounds-checked little-endian reader over the file's bytes.
 class Reader {
  public:
-  Reader(const std::string& path, const std::vector<unsigned char>& bytes, std::size_t end)
+  Reader(const std::string& path, const unsigned char* bytes, std::size_t end)
       : path_(path), bytes_(bytes), end_(end) {}
 
   const unsigned char* take(std::size_t n, const char* what) {
     if (n > end_ - pos_) {
       throw fail(path_, std::string("truncated file (") + what + " runs past the end)");
     }
-    const unsigned char* p = bytes_.data() + pos_;
+    const unsigned char* p = bytes_ + pos_;
     pos_ += n;
     return p;
   }
@@ -58,7 +58,7 @@ class Reader {
 
  private:
   const std::string& path_;
-  const std::vector<unsigned char>& bytes_;
+  const unsigned char* bytes_;
   std::size_t end_;
   std::size_t pos_ = 0;
 };
@@ -85,6 +85,12 @@ float dot(const float* a, const float* b, std::size_t n) noexcept {
 }
 
 float sigmoid(float x) noexcept { return 1.0f / (1.0f + std::exp(-x)); }
+
+// a * b, or a NativeModelError if it overflows size_t.
+std::size_t checked_mul(const std::string& path, std::size_t a, std::size_t b) {
+  if (a != 0 && b > SIZE_MAX / a) throw fail(path, "a tensor size overflows");
+  return a * b;
+}
 
 }  // namespace
 
@@ -114,20 +120,27 @@ std::uint32_t crc32(const void* data, std::size_t n_bytes, std::uint32_t crc) no
 // File
 
 NativeModelFile NativeModelFile::read(const std::string& path) {
-  if (!little_endian_host()) throw fail(path, "native model files need a little-endian host");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw fail(path, "cannot open the native model file (missing or unreadable)");
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
                                    std::istreambuf_iterator<char>());
   if (in.bad()) throw fail(path, "read error");
-  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  return parse(bytes.data(), bytes.size(), path);
+}
+
+NativeModelFile NativeModelFile::parse(const void* data, std::size_t n_bytes,
+                                       const std::string& path) {
+  if (!little_endian_host()) throw fail(path, "native model files need a little-endian host");
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  if (bytes == nullptr || n_bytes < sizeof(kMagic) ||
+      std::memcmp(bytes, kMagic, sizeof(kMagic)) != 0) {
     throw fail(path, "not an rtsep native model file (bad magic; export one with "
                      "`rtsep export CKPT --format native`)");
   }
-  if (bytes.size() < sizeof(kMagic) + 16) throw fail(path, "truncated file");
-  const std::size_t body = bytes.size() - 4;
+  if (n_bytes < sizeof(kMagic) + 16) throw fail(path, "truncated file");
+  const std::size_t body = n_bytes - 4;
   std::uint32_t stored_crc;
-  std::memcpy(&stored_crc, bytes.data() + body, 4);
+  std::memcpy(&stored_crc, bytes + body, 4);
 
   NativeModelFile f;
   f.path = path;
@@ -140,7 +153,7 @@ NativeModelFile NativeModelFile::read(const std::string& path) {
                          " is newer than this rtsep reads (" + std::to_string(kFormatVersion) +
                          "); upgrade rtsep");
   }
-  if (crc32(bytes.data(), body) != stored_crc) {
+  if (crc32(bytes, body) != stored_crc) {
     throw fail(path, "checksum mismatch: the file is truncated or corrupted");
   }
   const std::uint32_t n_json = r.u32("metadata length");
@@ -266,6 +279,15 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
   gru_hidden_ = cfg("gru_hidden");
   const std::size_t n_channels_audio = cfg("n_channels_audio");
   if (n_fft_ < 16 || (n_fft_ & (n_fft_ - 1)) != 0) throw fail(path_, "n_fft must be a power of two >= 16");
+  auto cap = [&](const char* what, std::size_t v, std::size_t limit) {
+    if (v > limit) {
+      throw fail(path_, std::string(what) + " " + std::to_string(v) + " is above this rtsep's limit " +
+                            std::to_string(limit));
+    }
+  };
+  cap("n_fft", n_fft_, kMaxNfft);
+  cap("time_kernel", time_kernel_, kMaxTimeKernel);
+  cap("gru_hidden", gru_hidden_, kMaxGruHidden);
   if (n_bins_ != n_fft_ / 2 + 1) throw fail(path_, "n_bins != n_fft / 2 + 1");
   if (hop_samples_ > n_fft_ / 2) throw fail(path_, "hop_samples must be <= n_fft / 2");
   if (n_channels_audio != 2) throw fail(path_, "the native model runs stereo models only");
@@ -332,21 +354,36 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
   const NativeTensor& chans_t = f.ints("config.channels");
   used.insert("config.channels");
   std::vector<std::size_t> chans;
+  if (chans_t.numel() > kMaxLayers) {
+    throw fail(path_, "config.channels has " + std::to_string(chans_t.numel()) +
+                          " layers, above this rtsep's limit " + std::to_string(kMaxLayers));
+  }
   for (std::int32_t c : chans_t.i32) {
     if (c <= 0) throw fail(path_, "bad config.channels");
+    cap("a channel count in config.channels", static_cast<std::size_t>(c), kMaxChannels);
     chans.push_back(static_cast<std::size_t>(c));
   }
   if (chans.empty()) throw fail(path_, "config.channels is empty");
   const std::size_t n_layers = chans.size();
 
+  // Every weight is checked against the file before the layer's state (sized by
+  // c_in, k_t and b_in, all capped above, and in all at most kMaxStateFloats) is
+  // allocated.
+  std::size_t state_floats = 0;
   auto load_layer = [&](const std::string& prefix, ConvLayer& layer, std::size_t c_in,
                         std::size_t c_out, std::size_t stride, std::size_t b_in) {
     if (b_in == 0) throw fail(path_, prefix + ": no bands left");
-    layer.init(c_in, c_out, time_kernel_, stride, b_in);
     layer.weight = weight(f, prefix + ".conv.weight", {c_out, c_in, time_kernel_, 3}, used);
     layer.bias = weight(f, prefix + ".conv.bias", {c_out}, used);
     layer.scale = weight(f, prefix + ".norm.scale", {1, c_out, 1, 1}, used);
     layer.shift = weight(f, prefix + ".norm.bias", {1, c_out, 1, 1}, used);
+    state_floats += checked_mul(path_, checked_mul(path_, time_kernel_, c_in), b_in + 2) +
+                    checked_mul(path_, c_out, b_in);
+    if (state_floats > kMaxStateFloats) {
+      throw fail(path_, "the model's state would need more than " +
+                            std::to_string(kMaxStateFloats / (1u << 18)) + " MB (" + prefix + ")");
+    }
+    layer.init(c_in, c_out, time_kernel_, stride, b_in);
   };
 
   encoders_.resize(n_layers);
@@ -405,6 +442,11 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
 
 std::unique_ptr<NativeModel> NativeModel::load(const std::string& path) {
   return std::make_unique<NativeModel>(NativeModelFile::read(path));
+}
+
+std::unique_ptr<NativeModel> NativeModel::load_bytes(const void* data, std::size_t n_bytes,
+                                                      const std::string& name) {
+  return std::make_unique<NativeModel>(NativeModelFile::parse(data, n_bytes, name));
 }
 
 bool NativeModel::supports_sample_rate(double sample_rate_hz) const noexcept {
@@ -573,6 +615,14 @@ void NativeModel::step(const float* frame, float* mask) noexcept {
     }
     float* m = mask + a * nb;
     for (std::size_t k = 0; k < nb; ++k) m[k] = sigmoid(hb[band_of_bin_[k]]);
+  }
+  // Overflow anywhere upstream ends as NaN here (sigmoid maps +-inf into [0, 1]).
+  bool finite = true;
+  for (std::size_t k = 0; k < 2 * nb; ++k) finite &= mask[k] >= 0.0f && mask[k] <= 1.0f;
+  if (!finite) {
+    std::fill(mask, mask + 2 * nb, 0.0f);
+    reset();
+    ++n_nonfinite_steps_;
   }
 }
 

@@ -55,6 +55,10 @@ struct NativeModelFile {
 
   /// Read and verify (magic, version, sizes, CRC). Throws NativeModelError.
   static NativeModelFile read(const std::string& path);
+  /// parse() of n_bytes in memory (the whole file); `name` labels the errors.
+  /// read() is this over the file's bytes. Allocates only what the bytes hold
+  /// (each tensor is bounded by the bytes left). Throws NativeModelError.
+  static NativeModelFile parse(const void* data, std::size_t n_bytes, const std::string& name);
 
   bool has(const std::string& name) const { return tensors.count(name) != 0; }
   /// The tensor `name`; throws NativeModelError if missing or of the wrong dtype.
@@ -88,6 +92,22 @@ class NativeModel {
   explicit NativeModel(const NativeModelFile& file);
   /// read() + the constructor.
   static std::unique_ptr<NativeModel> load(const std::string& path);
+  /// parse() + the constructor: a whole .rtsepw file in memory (bytes in, model
+  /// out); `name` labels the errors.
+  static std::unique_ptr<NativeModel> load_bytes(const void* data, std::size_t n_bytes,
+                                                 const std::string& name);
+
+  // Limits on the architecture numbers of a file, checked before anything sized
+  // by them is allocated (a model file is untrusted input). Far above any model
+  // that runs in real time (the shipped one: n_fft 1024, time_kernel 2,
+  // channels <= 64, 5 layers, gru_hidden 128).
+  static constexpr std::size_t kMaxNfft = 16384;
+  static constexpr std::size_t kMaxTimeKernel = 64;
+  static constexpr std::size_t kMaxChannels = 1024;
+  static constexpr std::size_t kMaxLayers = 12;
+  static constexpr std::size_t kMaxGruHidden = 4096;
+  /// Floats of all convolution state together (64 MB).
+  static constexpr std::size_t kMaxStateFloats = std::size_t{1} << 24;
 
   NativeModel(const NativeModel&) = delete;
   NativeModel& operator=(const NativeModel&) = delete;
@@ -108,7 +128,12 @@ class NativeModel {
   std::size_t macs_per_step() const noexcept;
 
   /// One frame -> mask (see the class comment). frame and mask must not overlap.
+  /// The mask is always in [0, 1]: if any value comes out non-finite (weights or
+  /// input so large that the float arithmetic overflows), the whole mask is 0 and
+  /// the state is zeroed so that the NaN does not stay in it; counted.
   void step(const float* frame, float* mask) noexcept;
+  /// Steps whose mask came out non-finite and was replaced (since construction).
+  std::uint64_t n_nonfinite_steps() const noexcept { return n_nonfinite_steps_; }
   /// Zero the state (start of a new stream).
   void reset() noexcept;
 
@@ -157,6 +182,7 @@ class NativeModel {
   std::vector<float> bottleneck_; // (n_flat)
   std::vector<float> x_;          // decoder running activation (c, b), max size
   std::vector<float> head_;       // (2, n_bands)
+  std::uint64_t n_nonfinite_steps_ = 0;
 };
 
 }  // namespace rtsep

@@ -84,6 +84,32 @@ def synthesis_support_samples(window: np.ndarray) -> int:
     return int(len(window) - nonzero[0])
 
 
+def _check_windowable(n_fft: int, hop_samples: int, mode: str) -> None:
+    """Raise ValueError unless ``mode``'s synthesis window exists and is finite for
+    this geometry: its support must fit inside the frame where the analysis window
+    is non-zero (the analysis window is zero only at sample 0)."""
+    if mode == "default":
+        support = 2 * hop_samples
+        ok = support <= n_fft  # the product is zero at its first sample
+    else:
+        support = hop_samples + LOW_LATENCY_TAPER_SAMPLES
+        ok = support < n_fft
+    if not ok:
+        raise ValueError(
+            f"cannot window n_fft={n_fft}, hop_samples={hop_samples}: the {mode!r} latency "
+            f"mode's synthesis window spans {support} samples, which needs n_fft > {support} "
+            f"(use a larger n_fft or a smaller hop)")
+    with np.errstate(all="raise"):
+        try:
+            window = synthesis_window(n_fft, hop_samples, mode)
+        except (FloatingPointError, ValueError) as exc:
+            raise ValueError(f"cannot window n_fft={n_fft}, hop_samples={hop_samples} in the "
+                             f"{mode!r} latency mode ({exc})") from None
+    if not np.all(np.isfinite(window)) or synthesis_support_samples(window) <= hop_samples:
+        raise ValueError(f"cannot window n_fft={n_fft}, hop_samples={hop_samples}: the {mode!r} "
+                         f"synthesis window is not finite or is shorter than the hop")
+
+
 @dataclass(frozen=True)
 class StftGeometry:
     """STFT geometry of one latency mode. Sample-rate independent."""
@@ -100,6 +126,10 @@ class StftGeometry:
             raise ValueError(f"n_fft must be a power of two >= 16, got {self.n_fft}")
         if not 0 < self.hop_samples <= self.n_fft // 2:
             raise ValueError(f"hop_samples must be in (0, n_fft/2], got {self.hop_samples}")
+        # Every latency mode is checked, not only this one: a model file carries the
+        # synthesis windows of all of them.
+        for mode in LATENCY_MODES:
+            _check_windowable(self.n_fft, self.hop_samples, mode)
 
     @property
     def n_bins(self) -> int:

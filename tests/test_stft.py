@@ -157,3 +157,18 @@ def test_reset_restarts_the_stream() -> None:
     stft.reset()
     np.testing.assert_array_equal(stft.process(x), first)
     assert "StreamingStft(geometry=StftGeometry(" in repr(stft)
+
+
+@pytest.mark.parametrize("n_fft,hop_samples", [(16, 8), (16, 4), (32, 16), (32, 8), (64, 32)])
+def test_geometry_refuses_what_it_cannot_window(n_fft: int, hop_samples: int) -> None:
+    # The low-latency synthesis window of these would be a numpy error or contain inf.
+    for mode in ("default", "low"):
+        with pytest.raises(ValueError, match="cannot window"):
+            StftGeometry(n_fft, hop_samples, mode)
+
+
+@pytest.mark.parametrize("n_fft,hop_samples", [(64, 16), (64, 31), (128, 32), (1024, 256), (4096, 64)])
+def test_geometry_windows_are_finite_where_accepted(n_fft: int, hop_samples: int) -> None:
+    for mode in ("default", "low"):
+        g = StftGeometry(n_fft, hop_samples, mode)
+        assert np.all(np.isfinite(g.synthesis_window())) and g.latency_samples > hop_samples - 1

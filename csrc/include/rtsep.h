@@ -29,6 +29,7 @@
 #define RTSEP_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #if defined(_WIN32)
 #define RTSEP_API __declspec(dllexport)
@@ -88,6 +89,13 @@ RTSEP_API const char* rtsep_last_error(const rtsep_processor* handle);
 /** Load a native model file (.rtsepw). Returns NULL on failure, with *status (if status is not NULL) set
  *  and the message in rtsep_last_error(NULL). */
 RTSEP_API rtsep_processor* rtsep_create(const char* model_path, rtsep_status* status);
+
+/** rtsep_create from the n_bytes of a whole .rtsepw file in memory (a model
+ *  embedded in a plugin binary or read by the host); the bytes are copied. A
+ *  corrupt or hostile file fails with RTSEP_ERR_MODEL, and nothing sized by the
+ *  file's numbers is allocated before they are checked against its tensors. */
+RTSEP_API rtsep_processor* rtsep_create_from_memory(const void* data, size_t n_bytes,
+                                                    rtsep_status* status);
 
 /** Configure for a stream: sample rate (one the model lists, e.g. 44100 or
  *  48000), the largest block rtsep_process will get, and 1 or 2 channels (mono

@@ -117,7 +117,12 @@ def native_tensors(model, geometry: StftGeometry, sample_rates_hz) -> dict[str, 
 
 def native_bytes(model, metadata: dict, geometry: StftGeometry, sample_rates_hz) -> bytes:
     """Serialize ``model`` with ``metadata`` (``weights_sha256`` is filled in here)."""
-    tensors = native_tensors(model, geometry, sample_rates_hz)
+    return native_file_bytes(native_tensors(model, geometry, sample_rates_hz), metadata)
+
+
+def native_file_bytes(tensors: dict[str, np.ndarray], metadata: dict) -> bytes:
+    """A native model file holding ``tensors`` (float32 or int32 arrays, in order) and
+    ``metadata`` (its checksum fields are filled in here), with its trailing CRC-32."""
     table = struct.pack("<I", len(tensors)) + b"".join(
         _tensor_record(name, values) for name, values in tensors.items())
     metadata["weights_sha256"] = hashlib.sha256(table).hexdigest()

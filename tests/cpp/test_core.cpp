@@ -446,10 +446,13 @@ void test_hop_engine_misuse_and_nonfinite() {
   mask[10] = std::nanf("");
   check(engine.synthesize(mask.data(), 0), "synthesize with a NaN in the mask");
   check(engine.analyze() && engine.synthesize_identity(), "second frame");
-  std::vector<float> v(256);
-  std::vector<float> ins(256);
-  check(!engine.pull(v.data(), 256, ins.data(), 256, 256 + hop), "pull more than available fails");
-  check(engine.pull(v.data(), 256, ins.data(), 256, 256), "pull one block");
+  // Room for the over-long pull below, so that an engine that wrongly accepts it
+  // fails the check instead of writing past the buffers.
+  std::vector<float> v(256 + hop);
+  std::vector<float> ins(256 + hop);
+  check(!engine.pull(v.data(), 256 + hop, ins.data(), 256 + hop, 256 + hop),
+        "pull more than available fails");
+  check(engine.pull(v.data(), 256 + hop, ins.data(), 256 + hop, 256), "pull one block");
   bool finite = true;
   for (std::size_t i = 0; i < 256; ++i) finite &= std::isfinite(v[i]) && std::isfinite(ins[i]);
   check(finite, "non-finite input never reaches the output");
