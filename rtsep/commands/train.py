@@ -7,8 +7,12 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/default", help="folder for checkpoints and logs")
-    parser.add_argument("--data", choices=("real", "synth", "both", "cross", "musdb"), default="cross",
-                        help="training material (default cross: real CC0 stems, synthetic mixtures, and real vocals over synthetic accompaniment and vice versa; both: the first two only)")
+    parser.add_argument("--data", choices=("real", "synth", "both", "cross", "mir1k", "all", "musdb"),
+                        default="cross",
+                        help="training material (default cross: real CC0 stems, synthetic mixtures, "
+                             "and real vocals over synthetic accompaniment and vice versa; both: the "
+                             "first two only; mir1k: MIR-1K's training singers; all: synthetic, CC0 "
+                             "and MIR-1K songs and cross-source remixes between them)")
     parser.add_argument("--musdb-root", help="MUSDB18(-HQ) folder, with --data musdb")
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this chunk")
     parser.add_argument("--steps", type=int, help="stop after this many steps in this chunk")
@@ -44,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of the filter-invariant SDR (dB, per ~1-s chunk) term in the "
                              "loss: it counts only what leaks into each estimate, as BSS Eval's SDR "
                              "does (0: off)")
+    parser.add_argument("--teacher-weight", type=float, default=0.0,
+                        help="weight of the distillation term: the Spleeter teacher's vocals (cached "
+                             "per training song, python -m rtsep.train.teacher) as a second target on "
+                             "segments that keep a song's own mix (--aug p_natural=...); 0: off")
     parser.add_argument("--select-by", choices=("sdr", "fisdr"), default="sdr",
                         help="validation number that picks best.pt: the spectral SDR of the whole "
                              "set, or the median filter-invariant SDR of its 1-s chunks")
@@ -121,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                       ema_decay=args.ema_decay, total_steps=args.total_steps,
                       valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight,
                       fisdr_weight=args.fisdr_weight, select_by=args.select_by,
-                      augmentation=augmentation)
+                      teacher_weight=args.teacher_weight, augmentation=augmentation)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
                       device=args.device, model_changes=model_changes,

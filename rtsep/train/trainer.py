@@ -45,6 +45,7 @@ class TrainConfig:
     fisdr_weight: float = 0.0  # weight of the filter-invariant SDR (dB) term, per ~1-s chunk
     fisdr_chunks: int = 2  # chunks per segment for that term (384 frames: ~1 s each)
     select_by: str = "sdr"  # validation number that picks best.pt: sdr | fisdr
+    teacher_weight: float = 0.0  # weight of the distillation term (Spleeter's estimate); 0: off
     lr: float = 1e-3
     lr_min: float = 1e-4
     ema_decay: float = 0.997  # exponential moving average of the weights (0: off)
@@ -129,9 +130,37 @@ def segment_fisdr_db(est: torch.Tensor, ref: torch.Tensor, n_chunks: int) -> tor
     return 10.0 * torch.log10((num + 1e-8) / (den + tau * num + 1e-8))
 
 
+def _weighted_mean(x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``x`` ``(N, C, T, F[, 2])`` over the bins where ``weight`` ``(N, F)`` is 1
+    (all of them when ``weight`` is None)."""
+    if weight is None:
+        return x.mean()
+    w = weight[:, None, None, :]
+    if x.dim() == 5:
+        w = w.unsqueeze(-1)
+    w = w.expand_as(x)
+    return (x * w).sum() / w.sum().clamp_min(1.0)
+
+
+def _l1_terms(est: torch.Tensor, ref: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """L1 of compressed complex spectra plus L1 of their magnitudes, over ``weight``'s bins."""
+    ce, cr = compressed(est), compressed(ref)
+    mag_e = ce.pow(2).sum(-1).add(1e-8).sqrt()
+    mag_r = cr.pow(2).sum(-1).add(1e-8).sqrt()
+    return _weighted_mean((ce - cr).abs(), weight) + _weighted_mean((mag_e - mag_r).abs(), weight)
+
+
+def band_weight(bandwidth_hz: torch.Tensor, n_bins: int, sample_rate_hz: float) -> torch.Tensor:
+    """``(N, F)``: 1 for the bins at or below each example's bandwidth (Hz), else 0."""
+    freqs = torch.arange(n_bins, device=bandwidth_hz.device) * (sample_rate_hz / 2.0 / (n_bins - 1))
+    return (freqs[None, :] <= bandwidth_hz[:, None]).to(torch.float32)
+
+
 def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
                     warmup_frames: int, snr_weight: float = 0.0, fisdr_weight: float = 0.0,
-                    fisdr_chunks: int = 2) -> torch.Tensor:
+                    fisdr_chunks: int = 2, bin_weight: torch.Tensor | None = None,
+                    teacher: torch.Tensor | None = None, teacher_bins: torch.Tensor | None = None,
+                    teacher_weight: float = 0.0) -> torch.Tensor:
     """Compressed-spectrum L1 loss on vocals and accompaniment (mask ``(N,2,T,F)``),
     minus ``snr_weight`` times their mean per-segment SNR in dB and ``fisdr_weight``
     times their mean filter-invariant SDR per chunk (:func:`segment_fisdr_db`); a
@@ -140,17 +169,23 @@ def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
     The L1 terms weigh every time-frequency bin after compression (quiet detail
     matters); the SNR term weighs energy, as SDR does, with every segment equal
     whatever its level (log ratio); the filter-invariant term weighs only what
-    leaks in, as BSS Eval's SDR does."""
+    leaks in, as BSS Eval's SDR does.
+
+    ``bin_weight`` ``(N, F)``: the bins each example holds (a band-limited recording
+    such as MIR-1K's 8 kHz leaves the bins above out; None: all). ``teacher``
+    ``(N, 2, T, F, 2)``: a teacher's vocals spectrum, scored like the truth over
+    ``teacher_bins`` ``(N, F)`` (zero rows: no teacher for that example) and added
+    with ``teacher_weight``."""
     est_v = mask.unsqueeze(-1) * mix
     est_a = mix - est_v
     acc = mix - vocals
     sl = slice(warmup_frames, None)
-    loss = 0.0
-    for est, ref in ((est_v, vocals), (est_a, acc)):
-        ce, cr = compressed(est[:, :, sl]), compressed(ref[:, :, sl])
-        mag_e = ce.pow(2).sum(-1).add(1e-8).sqrt()
-        mag_r = cr.pow(2).sum(-1).add(1e-8).sqrt()
-        loss = loss + (ce - cr).abs().mean() + (mag_e - mag_r).abs().mean()
+    loss = _l1_terms(est_v[:, :, sl], vocals[:, :, sl], bin_weight) + _l1_terms(
+        est_a[:, :, sl], acc[:, :, sl], bin_weight)
+    if teacher is not None and teacher_weight > 0.0 and teacher_bins is not None and teacher_bins.any():
+        loss = loss + teacher_weight * (
+            _l1_terms(est_v[:, :, sl], teacher[:, :, sl], teacher_bins)
+            + _l1_terms(est_a[:, :, sl], (mix - teacher)[:, :, sl], teacher_bins))
     if snr_weight > 0.0:
         snr_a = segment_snr_db(est_a[:, :, sl], acc[:, :, sl])
         v_energy = vocals[:, :, sl].pow(2).sum(dim=(1, 2, 3, 4))
@@ -177,6 +212,17 @@ def spectral_sdr_db(est: torch.Tensor, ref: torch.Tensor) -> float:
     num = ref.pow(2).sum().item()
     den = (ref - est).pow(2).sum().item()
     return 10.0 * math.log10((num + 1e-12) / (den + 1e-12))
+
+
+@dataclass
+class Batch:
+    """Spectra of a batch (``(N, 2, T, F, 2)``) and which bins count (``(N, F)``)."""
+
+    mix: torch.Tensor
+    vocals: torch.Tensor
+    bins: torch.Tensor
+    teacher: torch.Tensor | None = None
+    teacher_bins: torch.Tensor | None = None
 
 
 class Trainer:
@@ -265,6 +311,8 @@ class Trainer:
                           cache_dir=self._cache_dir, data_root=self._data_root)
             if self.cfg.data == "musdb":
                 kwargs["musdb_root"] = self.cfg.musdb_root
+            if split == "train" and self.cfg.teacher_weight > 0:
+                kwargs["teacher"] = True
             if split == "train" and self.cfg.augmentation:
                 from rtsep.train.data import Augmentation
 
@@ -274,12 +322,28 @@ class Trainer:
             self._sources[key] = build_source(**kwargs)
         return self._sources[key]
 
-    def _batch(self, split: str, sample_rate_hz: int, n: int, rng) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(self, split: str, sample_rate_hz: int, n: int, rng) -> "Batch":
+        from rtsep.train.teacher import TEACHER_BANDWIDTH_HZ
+
         src = self._source(split, sample_rate_hz)
-        mixes, vocs = zip(*(src.sample(rng) for _ in range(n)))
-        mix = torch.from_numpy(np.stack(mixes)).to(self.device)
-        voc = torch.from_numpy(np.stack(vocs)).to(self.device)
-        return stft_frames(mix, self.geometry, self.window), stft_frames(voc, self.geometry, self.window)
+        examples = [src.sample_example(rng) for _ in range(n)]
+        mix = torch.from_numpy(np.stack([e.mix for e in examples])).to(self.device)
+        voc = torch.from_numpy(np.stack([e.vocals for e in examples])).to(self.device)
+        mix_spec = stft_frames(mix, self.geometry, self.window)
+        bandwidth = torch.tensor([e.bandwidth_hz for e in examples], dtype=torch.float32,
+                                 device=self.device)
+        bins = band_weight(bandwidth, mix_spec.shape[3], sample_rate_hz)
+        teacher = teacher_bins = None
+        if any(e.teacher is not None for e in examples):
+            t = np.stack([e.teacher if e.teacher is not None else np.zeros_like(e.mix)
+                          for e in examples])
+            teacher = stft_frames(torch.from_numpy(t).to(self.device), self.geometry, self.window)
+            has = torch.tensor([e.teacher is not None for e in examples], dtype=torch.float32,
+                               device=self.device)
+            teacher_bins = band_weight(bandwidth.clamp(max=float(TEACHER_BANDWIDTH_HZ)),
+                                       mix_spec.shape[3], sample_rate_hz) * has[:, None]
+        return Batch(mix_spec, stft_frames(voc, self.geometry, self.window), bins, teacher,
+                     teacher_bins)
 
     def _prefetch(self, depth: int = 3):
         """Batches made by ``data_workers`` background threads (numpy/soxr release the
@@ -323,10 +387,11 @@ class Trainer:
         """The weights that are validated and shipped: the moving average when on."""
         return self.ema.module if self.ema is not None else self.model
 
-    def loss(self, mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor) -> torch.Tensor:
+    def loss(self, mask: torch.Tensor, batch: Batch) -> torch.Tensor:
         c = self.cfg
-        return separation_loss(mask, mix, vocals, c.warmup_frames, c.snr_weight, c.fisdr_weight,
-                               c.fisdr_chunks)
+        return separation_loss(mask, batch.mix, batch.vocals, c.warmup_frames, c.snr_weight,
+                               c.fisdr_weight, c.fisdr_chunks, batch.bins, batch.teacher,
+                               batch.teacher_bins, c.teacher_weight)
 
     def validate(self) -> tuple[float, float, float]:
         """Validation loss, vocals SDR over the whole set (spectral) and the median
@@ -336,11 +401,12 @@ class Trainer:
         losses, ests, refs, fisdr = [], [], [], []
         w = self.cfg.warmup_frames
         with torch.no_grad():
-            for mix, voc in self._valid_set():
+            for batch in self._valid_set():
+                mix, voc = batch.mix, batch.vocals
                 for i in range(0, mix.shape[0], 8):
                     m, v = mix[i:i + 8], voc[i:i + 8]
                     mask = model(m)
-                    losses.append(self.loss(mask, m, v).item())
+                    losses.append(self.loss(mask, Batch(m, v, batch.bins[i:i + 8])).item())
                     ests.append((mask.unsqueeze(-1) * m)[:, :, w:])
                     refs.append(v[:, :, w:])
                     sdr_v = segment_fisdr_db(ests[-1], refs[-1], self.cfg.fisdr_chunks)
@@ -389,11 +455,11 @@ class Trainer:
         batches = self._prefetch()
         while time.monotonic() < deadline and (stop_step is None or self.step < stop_step):
             t0 = time.monotonic()
-            mix, voc = next(batches)
+            batch = next(batches)
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(self.step)
-            mask = self.model(mix)
-            loss = self.loss(mask, mix, voc)
+            mask = self.model(batch.mix)
+            loss = self.loss(mask, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at step {self.step}")
             self.opt.zero_grad(set_to_none=True)

@@ -21,16 +21,22 @@ import os
 import numpy as np
 
 from rtsep.train.data.real import RealSongs
-from rtsep.train.data.sampler import Augmentation, CrossSource, MixedSource, SegmentSource
+from rtsep.train.data.sampler import Augmentation, CrossSource, Example, MixedSource, SegmentSource
 from rtsep.train.data.synth import heldout_synthetic
 
-KINDS = ("real", "synth", "both", "cross", "musdb")
+KINDS = ("real", "synth", "both", "cross", "mir1k", "all", "musdb")
 SPLITS = ("train", "valid")
 #: Share of segments drawn from the real songs when ``kind="both"``.
 REAL_WEIGHT = 0.4
 #: ``kind="cross"``: shares of real songs, synthetic songs, real vocals over synthetic
 #: accompaniment and synthetic vocals over real accompaniment.
 CROSS_WEIGHTS = (0.3, 0.35, 0.25, 0.1)
+#: ``kind="all"``: shares of synthetic songs, MIR-1K clips, CC0 songs, and the cross-source
+#: remixes MIR-1K vocals over synthetic / CC0 accompaniment, synthetic / CC0 vocals over
+#: MIR-1K backing tracks.
+ALL_WEIGHTS = {"synth": 0.25, "mir1k": 0.25, "cc0": 0.10, "mir1k-vocals/synth-accomp": 0.12,
+               "mir1k-vocals/cc0-accomp": 0.05, "synth-vocals/mir1k-accomp": 0.13,
+               "cc0-vocals/mir1k-accomp": 0.10}
 
 
 class SeededSource:
@@ -51,6 +57,10 @@ class SeededSource:
         """``(mix, vocals, accompaniment)``, ``float32`` ``(2, segment_samples)``."""
         return self.source.sample_stems(self._rng if rng is None else rng)
 
+    def sample_example(self, rng: np.random.Generator | None = None) -> Example:
+        """An :class:`Example` (stems, bandwidth, teacher estimate when there is one)."""
+        return self.source.sample_example(self._rng if rng is None else rng)
+
     def __repr__(self) -> str:
         return f"{self.source!r} (seed {self.seed})"
 
@@ -61,7 +71,7 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
                  data_root: str | os.PathLike | None = None,
                  musdb_root: str | os.PathLike | None = None,
                  augmentation: Augmentation | None = None,
-                 real_weight: float = REAL_WEIGHT) -> SeededSource:
+                 real_weight: float = REAL_WEIGHT, teacher: bool = False) -> SeededSource:
     """A segment source for training (``split="train"``) or validation (``"valid"``).
 
     * ``real``: the six training songs of ``<data_root>/real-train`` (valid: the
@@ -72,7 +82,16 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     * ``cross``: as ``both``, plus segments with the vocals of the real songs
       over synthetic accompaniment and vice versa (:data:`CROSS_WEIGHTS`);
       validation as ``both``;
+    * ``mir1k``: the MIR-1K training singers (16 kHz: band-limited examples);
+      valid as ``both`` (MIR-1K's dev singers are for evaluation only);
+    * ``all``: synthetic songs, MIR-1K, the CC0 songs and cross-source remixes
+      between them (:data:`ALL_WEIGHTS`); valid as ``both``;
     * ``musdb``: ``<musdb_root>/train`` (valid: ``<musdb_root>/test``).
+
+    ``teacher``: training songs carry the Spleeter teacher's estimate of their own mix
+    (``synth``, ``real``/``cc0`` and ``mir1k`` songs; cached, see
+    :mod:`rtsep.train.teacher`); it reaches segments that keep the song's own mix
+    (``Augmentation.p_natural``).
 
     ``data_root`` defaults to ``../shared/data`` next to the repository (or
     ``$RTSEP_DATA``); ``cache_dir`` is relative to the working directory.
@@ -91,20 +110,32 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     def make(songs, name):
         return SegmentSource(songs, sample_rate_hz, segment_samples, aug, name=name)
 
+    from rtsep.train.data.clips import attach_teacher, training_songs
+
+    with_teacher = teacher and split == "train"
+
     def real():
-        return make(RealSongs(data_root, "train" if split == "train" else "valid",
-                              cache_dir).stem_songs, f"real/{split}")
+        songs = RealSongs(data_root, "train" if split == "train" else "valid", cache_dir).stem_songs
+        if with_teacher:
+            attach_teacher(songs, "cc0", cache_dir)
+        return make(songs, f"real/{split}")
 
     def synth():
         from rtsep.train.data.synth.cache import SynthSongs
 
-        return make(SynthSongs(cache_dir, split).stem_songs, f"synth/{split}")
+        songs = SynthSongs(cache_dir, split).stem_songs
+        if with_teacher:
+            attach_teacher(songs, "synth", cache_dir)
+        return make(songs, f"synth/{split}")
+
+    def mir1k():
+        return make(training_songs("mir1k", data_root, cache_dir, with_teacher), "mir1k/train")
 
     if kind == "real":
         source = real()
     elif kind == "synth":
         source = synth()
-    elif kind == "both" or (kind == "cross" and split != "train"):
+    elif kind == "both" or (kind in ("cross", "mir1k", "all") and split != "train"):
         if not 0.0 <= real_weight <= 1.0:
             raise ValueError(f"real_weight must be in [0, 1], got {real_weight}")
         source = MixedSource([real(), synth()], [real_weight, 1.0 - real_weight], name=f"both/{split}")
@@ -113,6 +144,16 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
         source = MixedSource([r, s, CrossSource(r, s, "real-vocals/synth-accomp"),
                               CrossSource(s, r, "synth-vocals/real-accomp")],
                              list(CROSS_WEIGHTS), name="cross/train")
+    elif kind == "mir1k":
+        source = mir1k()
+    elif kind == "all":
+        r, s, m = real(), synth(), mir1k()
+        parts = {"synth": s, "mir1k": m, "cc0": r,
+                 "mir1k-vocals/synth-accomp": CrossSource(m, s, "mir1k-vocals/synth-accomp"),
+                 "mir1k-vocals/cc0-accomp": CrossSource(m, r, "mir1k-vocals/cc0-accomp"),
+                 "synth-vocals/mir1k-accomp": CrossSource(s, m, "synth-vocals/mir1k-accomp"),
+                 "cc0-vocals/mir1k-accomp": CrossSource(r, m, "cc0-vocals/mir1k-accomp")}
+        source = MixedSource(list(parts.values()), [ALL_WEIGHTS[k] for k in parts], name="all/train")
     else:
         from rtsep.train.data.musdb import MusdbSongs
 
@@ -121,5 +162,5 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     return SeededSource(source, seed)
 
 
-__all__ = ["Augmentation", "CROSS_WEIGHTS", "CrossSource", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
+__all__ = ["ALL_WEIGHTS", "Augmentation", "CROSS_WEIGHTS", "Example", "CrossSource", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
            "build_source", "heldout_synthetic"]

@@ -19,7 +19,34 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rtsep.train.data.audio import db_to_gain, peak
-from rtsep.train.data.songs import StemSong, input_samples, read_segment
+from rtsep.train.data.songs import (StemSong, band_limit, input_samples, read_segment,
+                                    segment_bandwidth_hz)
+
+@dataclass
+class Example:
+    """One training segment: ``mix``, ``vocals``, ``accompaniment`` ``float32``
+    ``(2, segment_samples)`` with ``mix == vocals + accompaniment`` exactly;
+    ``bandwidth_hz``: the highest frequency any of them holds (the loss leaves the
+    bins above it out); ``teacher``: a teacher's vocals estimate of this very mix
+    (same scale), or None."""
+
+    mix: np.ndarray
+    vocals: np.ndarray
+    accompaniment: np.ndarray
+    bandwidth_hz: float
+    teacher: np.ndarray | None = None
+
+
+def _match_bandwidth(v: np.ndarray, bw_v: float, a: np.ndarray, bw_a: float,
+                     sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Low-pass the wider-band stem to the narrower one's band: the whole example is
+    band-limited, so the mixture never shows highs that only one stem has."""
+    if bw_v < bw_a:
+        a = band_limit(a, sample_rate_hz, bw_v)
+    elif bw_a < bw_v:
+        v = band_limit(v, sample_rate_hz, bw_a)
+    return v, a, min(bw_v, bw_a)
+
 
 #: A mix whose peak is below this (before normalisation) counts as silence and is redrawn.
 MIN_MIX_PEAK = 1e-4
@@ -45,6 +72,9 @@ class Augmentation:
     * ``p_drive`` / ``drive_db``: per stem, saturation (a tanh waveshaper driven by
       ``drive_db``, level restored afterwards): gritty rock vocals, overdriven
       guitars and buses that the clean training productions lack;
+    * ``p_natural``: fraction of sung segments kept as the song's own mix (no remix,
+      per-stem tone, saturation, gain or swap; one common gain): the segments for
+      which a teacher's estimate of that mix is a valid target;
     * ``active_rel_db`` / ``silent_rel_db``: a 100 ms hop of vocals is active
       above (silent below) this level relative to the song's loud vocal level
       (95th percentile of its hop levels); ``min_active_fraction`` of a vocal
@@ -64,13 +94,14 @@ class Augmentation:
     eq_gain_db: float = 6.0
     p_drive: float = 0.0
     drive_db: tuple[float, float] = (3.0, 18.0)
+    p_natural: float = 0.0
     active_rel_db: float = -30.0
     silent_rel_db: float = -55.0
     min_active_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed",
-                     "p_eq", "p_drive"):
+                     "p_eq", "p_drive", "p_natural"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Augmentation.{name} must be in [0, 1], got {value}")
@@ -176,63 +207,87 @@ class SegmentSource:
         start = int(hops[rng.integers(len(hops))]) * hop + int(rng.integers(hop))
         return min(start, last)
 
-    def _read(self, rng, index: int, hops, speed, vocals=True, accompaniment=True):
+    def _read(self, rng, index: int, hops, speed, vocals=True, accompaniment=True,
+              teacher=False) -> tuple:
+        """Stems of a segment of song ``index`` (see :func:`read_segment`), then its bandwidth."""
         song = self.songs[index]
         start = self._start_in(rng, song, hops, speed)
-        return read_segment(song, start, self.segment_samples, self.sample_rate_hz, speed,
-                            vocals, accompaniment)
+        return (*read_segment(song, start, self.segment_samples, self.sample_rate_hz, speed,
+                              vocals, accompaniment, teacher),
+                segment_bandwidth_hz(song, self.sample_rate_hz, speed))
 
-    def _vocal_segment(self, rng) -> tuple[np.ndarray, np.ndarray]:
-        aug = self.augmentation
-        speed = self._speed(rng)
+    def _pick_vocal_song(self, rng) -> tuple[int, np.ndarray | None]:
         if self._p_vocal is not None:
             i = int(rng.choice(len(self.songs), p=self._p_vocal))
-            hops = self._index[i].vocal_starts
-        else:  # activity unknown (lazy songs): accept segments whose vocals are audible
-            i, hops = int(rng.choice(len(self.songs), p=self._p_any)), None
+            return i, self._index[i].vocal_starts
+        # activity unknown (lazy songs): accept segments whose vocals are audible
+        return int(rng.choice(len(self.songs), p=self._p_any)), None
+
+    def _vocal_segment(self, rng) -> Example:
+        """A sung segment, not yet finished (mix is None until :func:`finish`)."""
+        aug = self.augmentation
+        speed = self._speed(rng)
+        i, hops = self._pick_vocal_song(rng)
+        if aug.p_natural > 0 and rng.random() < aug.p_natural:
+            with_teacher = self.songs[i].teacher is not None
+            v, a, *t, bw = self._read(rng, i, hops, speed, teacher=with_teacher)
+            return Example(None, v, a, bw, t[0] if t else None)
         if aug.p_remix > 0 and len(self.songs) > 1 and rng.random() < aug.p_remix:
             j = int(rng.choice(len(self.songs) - 1))
             j += j >= i
-            v, _ = self._read(rng, i, hops, speed, accompaniment=False)
-            _, a = self._read(rng, j, None, self._speed(rng), vocals=False)
-            return v, a
-        return self._read(rng, i, hops, speed)
+            v, _, bw_v = self._read(rng, i, hops, speed, accompaniment=False)
+            _, a, bw_a = self._read(rng, j, None, self._speed(rng), vocals=False)
+            return Example(None, *_match_bandwidth(v, bw_v, a, bw_a, self.sample_rate_hz))
+        v, a, bw = self._read(rng, i, hops, speed)
+        return Example(None, v, a, bw)
 
-    def _instrumental_segment(self, rng) -> tuple[np.ndarray, np.ndarray]:
+    def _instrumental_segment(self, rng) -> Example:
         aug = self.augmentation
         speed = self._speed(rng)
         if self._p_silent is not None and rng.random() < aug.p_natural_silence:
             i = int(rng.choice(len(self.songs), p=self._p_silent))
-            return self._read(rng, i, self._index[i].silent_starts, speed)
+            v, a, bw = self._read(rng, i, self._index[i].silent_starts, speed)
+            return Example(None, v, a, bw)
         i = int(rng.choice(len(self.songs), p=self._p_any))
-        _, a = self._read(rng, i, None, speed, vocals=False)
-        return np.zeros_like(a), a
+        _, a, bw = self._read(rng, i, None, speed, vocals=False)
+        return Example(None, np.zeros_like(a), a, bw)
 
     # -- public -------------------------------------------------------------------------
+    def sample_example(self, rng: np.random.Generator) -> Example:
+        """One finished segment (:class:`Example`): ``max |mix| <= 1``."""
+        aug = self.augmentation
+        for _ in range(_MAX_ATTEMPTS):
+            want_vocals = not (rng.random() < aug.p_no_vocals)
+            pick = self._vocal_segment(rng) if want_vocals else self._instrumental_segment(rng)
+            if want_vocals and self._lazy_activity and peak(pick.vocals) < MIN_MIX_PEAK:
+                continue
+            out = finish_example(pick, aug, rng, self.sample_rate_hz)
+            if out is not None:
+                return out
+        raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
+
     def sample_stems(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One segment as ``(mix, vocals, accompaniment)``, ``float32`` ``(2, segment_samples)``.
 
         ``mix == vocals + accompaniment`` exactly; ``max |mix| <= 1``.
         """
-        aug = self.augmentation
-        for _ in range(_MAX_ATTEMPTS):
-            want_vocals = not (rng.random() < aug.p_no_vocals)
-            v, a = self._vocal_segment(rng) if want_vocals else self._instrumental_segment(rng)
-            if want_vocals and self._lazy_activity and peak(v) < MIN_MIX_PEAK:
-                continue
-            out = finish(v, a, aug, rng, self.sample_rate_hz)
-            if out is not None:
-                return out
-        raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
+        ex = self.sample_example(rng)
+        return ex.mix, ex.vocals, ex.accompaniment
 
-    def vocal_stem(self, rng: np.random.Generator) -> np.ndarray:
-        """The raw vocals of a sung segment (no gains, swaps or normalisation)."""
-        return self._vocal_segment(rng)[0]
+    def vocal_stem(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """The raw vocals of a sung segment (no gains, swaps or normalisation) and their
+        bandwidth (Hz)."""
+        speed = self._speed(rng)
+        i, hops = self._pick_vocal_song(rng)
+        v, _, bw = self._read(rng, i, hops, speed, accompaniment=False)
+        return v, bw
 
-    def accompaniment_stem(self, rng: np.random.Generator) -> np.ndarray:
-        """The raw accompaniment of a segment anywhere in a song (vocals left out)."""
+    def accompaniment_stem(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+        """The raw accompaniment of a segment anywhere in a song (vocals left out) and its
+        bandwidth (Hz)."""
         i = int(rng.choice(len(self.songs), p=self._p_any))
-        return self._read(rng, i, None, self._speed(rng), vocals=False)[1]
+        _, a, bw = self._read(rng, i, None, self._speed(rng), vocals=False)
+        return a, bw
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One segment as ``(mix, vocals)``, ``float32`` ``(2, segment_samples)``.
@@ -274,6 +329,24 @@ def random_drive(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int,
     return (y * np.float32(before / after)).astype(np.float32, copy=False) if after > 0 else x
 
 
+def finish_example(pick: Example, aug: Augmentation, rng: np.random.Generator,
+                   sample_rate_hz: int = 44100) -> Example | None:
+    """Tone changes, saturation, gains, channel swaps and peak normalisation of a picked
+    pair of stems (a natural pick, one with a teacher, gets a common gain and swap only,
+    so the teacher's estimate stays the estimate of its mix). None when the mix is silent."""
+    v, a, t = pick.vocals, pick.accompaniment, pick.teacher
+    if t is not None:
+        if rng.random() < aug.p_channel_swap:
+            v, a, t = v[::-1], a[::-1], t[::-1]
+        mix_peak = peak(v + a)
+        if mix_peak < MIN_MIX_PEAK:
+            return None
+        mix, v, a, t = normalise(v, a, db_to_gain(rng.uniform(*aug.peak_db)) / mix_peak, t)
+        return Example(mix, v, a, pick.bandwidth_hz, t)
+    out = finish(v, a, aug, rng, sample_rate_hz)
+    return None if out is None else Example(*out, pick.bandwidth_hz)
+
+
 def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Generator,
            sample_rate_hz: int = 44100):
     """Tone changes, saturation, gains, channel swaps and peak normalisation of a picked pair
@@ -301,23 +374,27 @@ def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Gener
     return normalise(v, a, db_to_gain(rng.uniform(*aug.peak_db)) / mix_peak)
 
 
-def normalise(vocals: np.ndarray, accompaniment: np.ndarray, gain: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scale both stems by ``gain`` and return ``(mix, vocals, accompaniment)``.
+def normalise(vocals: np.ndarray, accompaniment: np.ndarray, gain: float, *others: np.ndarray
+              ) -> tuple[np.ndarray, ...]:
+    """Scale both stems (and ``others``, e.g. a teacher estimate) by ``gain`` and return
+    ``(mix, vocals, accompaniment, *others)``.
 
     The mix is the float32 sum of the scaled stems, so it equals their sum
-    exactly. The gain is lowered when needed so that no array exceeds 1.0.
+    exactly. The gain is lowered when needed so that no stem or mix exceeds 1.0.
     """
     v = np.ascontiguousarray(vocals * np.float32(gain), dtype=np.float32)
     a = np.ascontiguousarray(accompaniment * np.float32(gain), dtype=np.float32)
+    rest = [np.ascontiguousarray(o * np.float32(gain), dtype=np.float32) for o in others]
     mix = v + a
     top = max(peak(mix), peak(v), peak(a))
     if top > 1.0:
         shrink = np.float32(0.999 / top)
         v *= shrink
         a *= shrink
+        for o in rest:
+            o *= shrink
         mix = v + a
-    return mix, v, a
+    return (mix, v, a, *rest)
 
 
 class MixedSource:
@@ -339,10 +416,15 @@ class MixedSource:
         parts = ", ".join(f"{s!r}: {w:.2f}" for s, w in zip(self.sources, self.weights))
         return f"MixedSource({parts})"
 
+    def sample_example(self, rng: np.random.Generator) -> Example:
+        """An :class:`Example` from a randomly chosen source."""
+        k = int(rng.choice(len(self.sources), p=self.weights))
+        return self.sources[k].sample_example(rng)
+
     def sample_stems(self, rng: np.random.Generator):
         """``(mix, vocals, accompaniment)`` from a randomly chosen source."""
-        k = int(rng.choice(len(self.sources), p=self.weights))
-        return self.sources[k].sample_stems(rng)
+        ex = self.sample_example(rng)
+        return ex.mix, ex.vocals, ex.accompaniment
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
@@ -374,18 +456,24 @@ class CrossSource:
     def __repr__(self) -> str:
         return f"CrossSource({self.vocal_source.name} over {self.accompaniment_source.name})"
 
-    def sample_stems(self, rng: np.random.Generator):
-        """``(mix, vocals, accompaniment)``; every segment holds singing."""
+    def sample_example(self, rng: np.random.Generator) -> Example:
+        """An :class:`Example` that holds singing; band-limited to the narrower source."""
         aug = self.vocal_source.augmentation
         for _ in range(_MAX_ATTEMPTS):
-            v = self.vocal_source.vocal_stem(rng)
+            v, bw_v = self.vocal_source.vocal_stem(rng)
             if peak(v) < MIN_MIX_PEAK:
                 continue
-            out = finish(v, self.accompaniment_source.accompaniment_stem(rng), aug, rng,
-                         self.sample_rate_hz)
+            a, bw_a = self.accompaniment_source.accompaniment_stem(rng)
+            v, a, bw = _match_bandwidth(v, bw_v, a, bw_a, self.sample_rate_hz)
+            out = finish(v, a, aug, rng, self.sample_rate_hz)
             if out is not None:
-                return out
+                return Example(*out, bw)
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
+
+    def sample_stems(self, rng: np.random.Generator):
+        """``(mix, vocals, accompaniment)``; every segment holds singing."""
+        ex = self.sample_example(rng)
+        return ex.mix, ex.vocals, ex.accompaniment
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
