@@ -12,6 +12,7 @@ mono; files with more than two channels are separated in channel pairs.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -44,7 +45,29 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
         raise UserError(f"{path}: cannot read audio ({msg})") from None
     if data.shape[0] == 0:
         raise UserError(f"{path}: the file holds no samples")
+    _refuse_truncated(path, data.shape[0], int(rate))
     return np.ascontiguousarray(data.T), int(rate)
+
+
+#: libsndfile's header log reports a data chunk longer than the file as "data : N (should be M)".
+_SHORT_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _refuse_truncated(path: Path, n_frames_read: int, rate_hz: int) -> None:
+    """A file cut short (its header promises more audio than it holds) is an error, not a
+    shorter song: libsndfile reads what is there and notes the mismatch in its log."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    found = _SHORT_CHUNK.search(info.extra_info or "")
+    if found is None:
+        return
+    promised_bytes, present_bytes = int(found.group(1)), int(found.group(2))
+    if promised_bytes <= present_bytes:
+        return
+    promised_s = n_frames_read / rate_hz * promised_bytes / max(present_bytes, 1)
+    raise UserError(f"{path}: the file is truncated: its header promises {promised_s:.2f} s of audio, "
+                    f"only {n_frames_read / rate_hz:.3f} s ({n_frames_read} frames) are present")
 
 
 def nearest_model_rate(rate_hz: int, supported: tuple[int, ...] = (44100, 48000)) -> int:
