@@ -214,3 +214,75 @@ def test_drive_adds_harmonics_at_the_same_level_and_keeps_the_sum_exact():
         assert np.abs(m).max() <= 1.0 and np.isfinite(m).all()
     with pytest.raises(ValueError, match="drive_db"):
         Augmentation(drive_db=(10.0, 5.0))
+
+
+def _write_clip(folder, name, rate, seconds, channels, seed):
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    clip = folder / name
+    clip.mkdir(parents=True)
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    voice = 0.3 * np.sin(2 * np.pi * 220 * t) * (t % 1.0 < 0.7)
+    sf.write(clip / "vocals.flac", np.stack([voice] * channels, 1), rate)
+    sf.write(clip / "accompaniment.flac", 0.1 * rng.standard_normal((n, channels)), rate)
+
+
+def test_clip_folder_reads_mono_and_stereo_clips_as_stereo_through_its_cache(tmp_path):
+    from rtsep.train.data.clips import ClipFolder
+
+    _write_clip(tmp_path / "set", "a_1", 16000, 3.0, 1, 0)
+    _write_clip(tmp_path / "set", "b_1", 16000, 2.0, 1, 1)
+    (tmp_path / "set" / "not-a-clip").mkdir()
+    folder = ClipFolder(tmp_path / "set", tmp_path / "cache", include=lambda n: n != "b_1")
+    assert [s.name for s in folder.stem_songs] == ["a_1"]
+    song = folder.stem_songs[0]
+    assert song.vocals.shape == (2, 48000) and song.sample_rate_hz == 16000
+    np.testing.assert_array_equal(song.vocals[0], song.vocals[1])  # mono as centred stereo
+    assert song.content_bandwidth_hz == 8000.0
+    again = ClipFolder(tmp_path / "set", tmp_path / "cache")  # both, a_1 from the cache
+    assert len(again) == 2 and np.array_equal(again.stem_songs[0].vocals, song.vocals)
+    with pytest.raises(ValueError, match="48000 Hz"):
+        ClipFolder(tmp_path / "set", tmp_path / "cache2", expect_rate_hz=48000)
+    with pytest.raises(FileNotFoundError, match="no clips"):
+        ClipFolder(tmp_path / "set", tmp_path / "cache3", include=lambda n: False)
+
+
+def _band_energy_above(x, rate, hz):
+    spec = np.abs(np.fft.rfft(x, axis=-1)) ** 2
+    f = np.fft.rfftfreq(x.shape[-1], 1 / rate)
+    return spec[..., f > hz].sum() / spec.sum()
+
+
+def test_cross_source_band_limits_the_whole_example_to_the_narrower_source():
+    """16 kHz vocals (8 kHz of content) over full-band 48 kHz noise: the accompaniment is
+    low-passed too, and the example says 8 kHz."""
+    n = 6 * 16000
+    t = np.arange(n) / 16000
+    voice = np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
+    narrow = SegmentSource([ArraySong("v16", voice, np.zeros_like(voice), 16000)], SR, 9600,
+                           PLAIN, "narrow")
+    wide_noise = (0.1 * np.random.default_rng(0).standard_normal((2, 6 * SR))).astype(np.float32)
+    wide = SegmentSource([ArraySong("a48", np.zeros_like(wide_noise), wide_noise, SR)], SR, 9600,
+                         PLAIN, "wide")
+    ex = CrossSource(narrow, wide, "cross").sample_example(np.random.default_rng(1))
+    assert ex.bandwidth_hz == 8000.0
+    np.testing.assert_array_equal(ex.mix, ex.vocals + ex.accompaniment)
+    assert _band_energy_above(ex.accompaniment, SR, 8500) < 1e-4
+    assert _band_energy_above(wide_noise, SR, 8500) > 0.5
+
+
+def test_natural_segments_carry_the_teacher_scaled_like_the_stems():
+    song = _ramp_song("t", seed=5)
+    song.teacher = (0.5 * song.vocals).astype(np.float32)  # a teacher that keeps half the voice
+    aug = Augmentation(p_no_vocals=0.0, p_natural=1.0, p_channel_swap=0.5, p_eq=1.0, p_speed=1.0)
+    src = SegmentSource([song], SR, 4800, aug, "natural")
+    for seed in range(6):
+        ex = src.sample_example(np.random.default_rng(seed))
+        np.testing.assert_array_equal(ex.mix, ex.vocals + ex.accompaniment)
+        np.testing.assert_allclose(ex.teacher, 0.5 * ex.vocals, rtol=1e-4, atol=1e-6)
+        assert 0.93 * SR / 2 <= ex.bandwidth_hz <= SR / 2  # a slower speed empties the top
+    # Without p_natural no segment carries the teacher.
+    plain = SegmentSource([song], SR, 4800, aug.with_(p_natural=0.0), "plain")
+    assert plain.sample_example(np.random.default_rng(0)).teacher is None

@@ -115,3 +115,27 @@ def test_band_recall_finds_the_band_an_estimate_drops():
         ev.band_recall(vocals, notch, SR), nan_ok=True)
     table = ev.recall_table(ev.summarize([sung]))
     assert "| set | notch |" in table and "| set | truth | " in table
+
+
+def test_accompaniment_sir_measures_the_voice_left_in_the_instrumental():
+    vocals, acc = _stems()
+    mix = vocals + acc
+    scores = {}
+    for kept in (0.5, 0.9):  # the vocal estimate keeps this share of the voice
+        est_v = kept * vocals
+        scores[kept] = ev.museval_scores((vocals, acc), (est_v, mix - est_v), SR)
+    # Keeping more of the voice leaves less in the instrumental: a higher accompaniment SIR.
+    assert scores[0.9]["accompaniment_sir_db"] > scores[0.5]["accompaniment_sir_db"] + 6
+    assert set(scores[0.5]) == {"vocals_sdr_db", "accompaniment_sdr_db", "vocals_sir_db",
+                                "accompaniment_sir_db"}
+
+
+def test_leak_on_instrumental_passages_counts_only_windows_without_voice():
+    vocals, acc = _stems(seconds=6.0)
+    vocals[:, 3 * SR:] = 0.0  # the last three seconds are instrumental
+    mix = vocals + acc
+    leak = 0.1 * acc  # an estimate that lets 10 % of the band through everywhere
+    assert ev.instrumental_leak_db(mix, vocals, vocals + leak, SR) == pytest.approx(-20.0, abs=0.1)
+    # The voice itself (sung windows) never counts as a leak.
+    assert ev.instrumental_leak_db(mix, vocals, vocals, SR) < -150
+    assert np.isnan(ev.instrumental_leak_db(mix, np.ones_like(mix), vocals, SR))

@@ -96,7 +96,7 @@ def test_several_data_workers_draw_distinct_batches_and_worker_0_repeats_one_wor
     t = Trainer(tmp_path / "run", cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu",
                 data_workers=3)
     batches = t._prefetch()
-    mixes = [next(batches)[0] for _ in range(9)]
+    mixes = [next(batches).mix for _ in range(9)]
     assert all(torch.isfinite(m).all() for m in mixes)
     for i in range(len(mixes)):
         for j in range(i):
@@ -104,7 +104,7 @@ def test_several_data_workers_draw_distinct_batches_and_worker_0_repeats_one_wor
     # Worker 0's stream is the one a single worker draws, so one-worker runs are unchanged.
     rng = np.random.default_rng([cfg.seed, 0])
     sr = int(rng.choice(cfg.sample_rates_hz))
-    first_of_one_worker = t._batch("train", sr, cfg.batch_size, rng)[0]
+    first_of_one_worker = t._batch("train", sr, cfg.batch_size, rng).mix
     assert any(torch.equal(m, first_of_one_worker) for m in mixes)
     t.train(minutes=5, max_steps=3)
     assert t.step == 3
@@ -310,7 +310,7 @@ def test_soup_averages_checkpoints_of_one_architecture(tmp_path, capsys):
 
 
 def test_licence_notes_follow_the_training_data():
-    from rtsep.train.ship import ALBUM, SEEDS, licence_notes
+    from rtsep.train.ship import ALBUM, MIR1K, SEEDS, licence_notes
 
     synth = licence_notes("synth")
     assert ALBUM not in synth["training_data"] and set(SEEDS) <= set(synth["training_data"])
@@ -322,3 +322,41 @@ def test_licence_notes_follow_the_training_data():
         assert ALBUM in notes["training_data"] and set(SEEDS) <= set(notes["training_data"]), kind
         assert not any(e.startswith(ALBUM) for e in notes["evaluation_only_never_trained_on"]), kind
     assert "musdb-root" in " ".join(licence_notes("musdb")["training_data"])
+    every = licence_notes("all", teacher="Spleeter 2-stem")
+    assert ALBUM in every["training_data"] and MIR1K in every["training_data"]
+    assert every["teacher_not_shipped"] == "Spleeter 2-stem"
+    assert MIR1K not in licence_notes("synth")["training_data"]
+    assert "teacher_not_shipped" not in licence_notes("synth")
+
+
+def test_bins_above_an_examples_bandwidth_and_missing_teachers_leave_the_loss_alone():
+    import torch
+
+    from rtsep.train.trainer import band_weight, separation_loss
+
+    gen = torch.Generator().manual_seed(2)
+    mix = torch.randn(2, 2, 20, 513, 2, generator=gen)
+    vocals = 0.5 * mix
+    bins = band_weight(torch.tensor([8000.0, 24000.0]), 513, 48000)
+    assert bins[0].sum() == 1 + int(8000 / (24000 / 512)) and bins[1].all()
+    mask = torch.full((2, 2, 20, 513), 0.4)
+    other = mask.clone()
+    other[0, :, :, 200:] = 0.9  # above 8 kHz (bin 171) in the band-limited example only
+    base = separation_loss(mask, mix, vocals, 2, bin_weight=bins)
+    assert torch.allclose(base, separation_loss(other, mix, vocals, 2, bin_weight=bins))
+    assert not torch.allclose(separation_loss(mask, mix, vocals, 2),
+                              separation_loss(other, mix, vocals, 2))
+    # A teacher term counts only where a teacher exists (and below its band).
+    teacher = 0.2 * mix
+    no_teacher = torch.zeros(2, 513)
+    assert torch.allclose(base, separation_loss(mask, mix, vocals, 2, bin_weight=bins, teacher=teacher,
+                                                teacher_bins=no_teacher, teacher_weight=1.0))
+    one = band_weight(torch.tensor([11025.0, 11025.0]), 513, 48000) * torch.tensor([[0.0], [1.0]])
+    with_teacher = separation_loss(mask, mix, vocals, 2, bin_weight=bins, teacher=teacher,
+                                   teacher_bins=one, teacher_weight=1.0)
+    assert with_teacher > base
+    # The teacher's own estimate as the model's output costs nothing in the teacher term.
+    exact = torch.full((2, 2, 20, 513), 0.2)
+    assert torch.allclose(separation_loss(exact, mix, vocals, 2, bin_weight=bins, teacher=teacher,
+                                          teacher_bins=one, teacher_weight=1.0),
+                          separation_loss(exact, mix, vocals, 2, bin_weight=bins), atol=1e-6)

@@ -5,6 +5,8 @@ Sets (each skipped with a message when its data is absent):
 * ``synthetic``: held-out synthetic songs (singers, seeds and MIDI never used
   in training);
 * ``heldout-song``: the held-out CC0 song (7-Francium), cut into 30-s clips;
+* ``mir1k-dev``: the 96 MIR-1K clips of the two development singers (16 kHz
+  mono, separated as centred stereo after resampling to 44.1 kHz and back);
 * ``musdb-clip``: the MUSDB18 7-s preview in ``../shared/data/real-dev``;
 * ``medleydb``: 13 MedleyDB Music Delta pieces (3 instrumental: vocal leak is
   reported for those instead of SDR).
@@ -25,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ("synthetic", "heldout-song", "musdb-clip", "medleydb")
+SETS = ("synthetic", "heldout-song", "mir1k-dev", "musdb-clip", "medleydb")
+BASELINES = ("mixture", "repet-sim", "oracle-irm", "spleeter")
 
 
 #: Bumped whenever score_clip's metrics change, so cached baseline scores are recomputed.
-BASELINE_CACHE_VERSION = 4
+BASELINE_CACHE_VERSION = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="onnx-cpu")
     parser.add_argument("--latency", choices=("default", "low"), default="default")
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma list of {SETS}")
-    parser.add_argument("--baselines", default="mixture,repet-sim,oracle-irm",
-                        help="comma list of baselines to score beside the model ('' for none)")
+    parser.add_argument("--baselines", default=",".join(BASELINES),
+                        help=f"comma list of baselines to score beside the model, of {BASELINES} "
+                             "('' for none; spleeter needs the train extra)")
     parser.add_argument("--no-model", action="store_true", help="score the baselines only")
     parser.add_argument("--n-synthetic", type=int, default=8, help="held-out synthetic songs")
     parser.add_argument("--clip-seconds", type=float, default=30.0, help="clip length for the held-out song")
@@ -81,6 +85,11 @@ def iter_clips(set_name: str, args) -> "list[tuple[str, np.ndarray, np.ndarray, 
                 clips.append((f"{name}@{k * args.clip_seconds:.0f}s", np.array(v[:, s:s + n_clip]),
                               np.array(a[:, s:s + n_clip]), 48000))
         return clips
+    if set_name == "mir1k-dev":
+        from rtsep.train.data.clips import mir1k
+
+        return [(s.name, np.array(s.vocals), np.array(s.accompaniment), s.sample_rate_hz)
+                for s in mir1k(root, "dev", args.cache_dir).stem_songs]
     if set_name == "musdb-clip":
         folder = root / "real-dev" / "musdb18-preview-80s-rock"
         if not folder.is_dir():
@@ -100,6 +109,7 @@ def iter_clips(set_name: str, args) -> "list[tuple[str, np.ndarray, np.ndarray, 
 
 
 def evaluate(args) -> dict:
+    from rtsep.commands.separate import nearest_model_rate, separate_array
     from rtsep.config import StftGeometry
     from rtsep.engine import Separator, load_runner
     from rtsep.train import evaluate as ev
@@ -109,10 +119,12 @@ def evaluate(args) -> dict:
     separators: dict = {}
 
     def model_fn(mix: np.ndarray, rate: int) -> np.ndarray:
-        if rate not in separators:
-            separators[rate] = Separator(load_runner(args.model, backend=args.backend,
-                                                     latency_mode=args.latency, sample_rate_hz=rate))
-        return separators[rate].separate(mix, block_samples=4096)[0]
+        work_rate = nearest_model_rate(rate)
+        if work_rate not in separators:
+            separators[work_rate] = Separator(load_runner(
+                args.model, backend=args.backend, latency_mode=args.latency,
+                sample_rate_hz=work_rate))
+        return separate_array(mix, rate, separators, block_samples=4096)[0]
 
     geometry = StftGeometry(latency_mode=args.latency)
     results = []
@@ -136,6 +148,10 @@ def evaluate(args) -> dict:
                 base_methods["repet-sim"] = ev.repet_sim
             if "oracle-irm" in baselines:
                 base_methods["oracle-irm"] = lambda m, r, v=vocals: ev.oracle_irm(m, v, geometry)
+            if "spleeter" in baselines:
+                from rtsep.train.teacher import spleeter_vocals
+
+                base_methods["spleeter"] = spleeter_vocals
             res = ev.score_clip(name, set_name, mix, vocals, rate, methods)
             # Baselines do not depend on the model: scored once per clip and cached.
             key = f"{set_name}/{name}/{args.latency}/{hash_audio(mix)}/v{BASELINE_CACHE_VERSION}"
@@ -158,6 +174,7 @@ def evaluate(args) -> dict:
     summary = ev.write_report(out, results, {"model": str(args.model or "shipped"),
                                              "latency_mode": args.latency,
                                              "model_metadata_version": runner_meta.get("rtsep_version")})
+    ev.plot_summary(summary, out / "eval.png")
     return summary
 
 

@@ -20,7 +20,10 @@ Baselines on the same clips:
 * ``repet-sim``: REPET-SIM (nearest-neighbour median filtering of the
   spectrogram with librosa, then soft masks), per channel;
 * ``oracle-irm``: the ideal ratio mask at the model's own STFT geometry (the
-  ceiling for a magnitude mask).
+  ceiling for a magnitude mask);
+* ``spleeter``: Deezer's Spleeter 2-stem (offline, whole-clip context, 93-ms
+  windows; :mod:`rtsep.train.teacher`): what a user gets when latency does not
+  matter.
 """
 
 from __future__ import annotations
@@ -46,11 +49,14 @@ RECALL_BANDS_HZ = ((0, 250), (250, 500), (500, 1000), (1000, 2000), (2000, 4000)
                    (8000, None))
 
 
-def museval_sdr_db(refs: tuple[np.ndarray, np.ndarray], ests: tuple[np.ndarray, np.ndarray],
-                   sample_rate_hz: int) -> tuple[float, float]:
-    """BSS Eval v4 SDR (``museval``, 1-s windows, median) of two estimated stems.
+def museval_scores(refs: tuple[np.ndarray, np.ndarray], ests: tuple[np.ndarray, np.ndarray],
+                   sample_rate_hz: int) -> dict[str, float]:
+    """BSS Eval v4 (``museval``, 1-s windows, median) of two estimated stems.
 
     ``refs`` and ``ests``: (vocals, accompaniment), each ``(n_channels, n_samples)``.
+    Returns ``vocals_sdr_db``, ``accompaniment_sdr_db``, ``vocals_sir_db`` and
+    ``accompaniment_sir_db``: the SIR of the accompaniment is how far the voice left
+    in the instrumental is below it, what a karaoke singer hears.
     Windows are skipped where museval skips them (a reference or an estimate is all
     zeros) and also where a stem's reference is near silent (the rule of
     :func:`framewise_sdr_db`): real stems are rarely exact zeros between phrases,
@@ -63,20 +69,53 @@ def museval_sdr_db(refs: tuple[np.ndarray, np.ndarray], ests: tuple[np.ndarray, 
         raise ImportError(f"museval (BSS Eval v4) cannot be imported: {str(exc).splitlines()[0]} "
                           "(install ffmpeg)") from exc
 
+    keys = ("vocals_sdr_db", "accompaniment_sdr_db", "vocals_sir_db", "accompaniment_sir_db")
+    nan = {k: float("nan") for k in keys}
     if any(not np.any(e) for e in ests):
-        return float("nan"), float("nan")
+        return nan
     win = sample_rate_hz
     n = min(min(r.shape[1] for r in refs), min(e.shape[1] for e in ests)) // win * win
     if n == 0:
-        return float("nan"), float("nan")
+        return nan
     ref = np.stack([r[:, :n].T for r in refs]).astype(np.float64)
     est = np.stack([e[:, :n].T for e in ests]).astype(np.float64)
-    sdr, _isr, _sir, _sar = museval.evaluate(ref, est, win=win, hop=win)
-    sdr = np.minimum(np.asarray(sdr, dtype=np.float64), SDR_CAP_DB)  # a perfect window is +inf
+    sdr, _isr, sir, _sar = museval.evaluate(ref, est, win=win, hop=win)
     energy = np.sum(ref.reshape(len(refs), n // win, win * ref.shape[2]) ** 2, axis=2)
-    sdr = np.where(energy[:, :sdr.shape[1]] < SILENT_WINDOW_ENERGY * win, np.nan, sdr)
-    out = [float(np.nanmedian(s)) if not np.all(np.isnan(s)) else float("nan") for s in sdr]
-    return out[0], out[1]
+    out = {}
+    for name, values in (("sdr", sdr), ("sir", sir)):
+        v = np.minimum(np.asarray(values, dtype=np.float64), SDR_CAP_DB)  # a perfect window is +inf
+        v = np.where(energy[:, :v.shape[1]] < SILENT_WINDOW_ENERGY * win, np.nan, v)
+        med = [float(np.nanmedian(x)) if not np.all(np.isnan(x)) else float("nan") for x in v]
+        out[f"vocals_{name}_db"], out[f"accompaniment_{name}_db"] = med
+    return out
+
+
+def museval_sdr_db(refs: tuple[np.ndarray, np.ndarray], ests: tuple[np.ndarray, np.ndarray],
+                   sample_rate_hz: int) -> tuple[float, float]:
+    """``(vocals SDR, accompaniment SDR)`` of :func:`museval_scores`."""
+    s = museval_scores(refs, ests, sample_rate_hz)
+    return s["vocals_sdr_db"], s["accompaniment_sdr_db"]
+
+
+def instrumental_leak_db(mix: np.ndarray, vocals: np.ndarray, est_vocals: np.ndarray,
+                         sample_rate_hz: int) -> float:
+    """Vocal leak on the instrumental passages of a sung clip: over the 1-s windows whose
+    true vocals are more than 40 dB below the mixture (or silent), the energy of the
+    vocal estimate relative to the mixture's (dB, lower is better). NaN without such
+    windows."""
+    win = sample_rate_hz
+    n = min(mix.shape[1], vocals.shape[1], est_vocals.shape[1]) // win * win
+    if n == 0:
+        return float("nan")
+
+    def window_energy(x):
+        return np.sum(x[:, :n].astype(np.float64).reshape(x.shape[0], n // win, win) ** 2, axis=(0, 2))
+
+    e_mix, e_voc, e_est = window_energy(mix), window_energy(vocals), window_energy(est_vocals)
+    quiet = (e_voc < 1e-4 * e_mix) & (e_mix > SILENT_WINDOW_ENERGY * win)
+    if not np.any(quiet):
+        return float("nan")
+    return float(10 * np.log10((e_est[quiet].sum() + 1e-20) / e_mix[quiet].sum()))
 
 
 def framewise_sdr_db(ref: np.ndarray, est: np.ndarray, sample_rate_hz: int) -> float:
@@ -179,9 +218,9 @@ def score_clip(name: str, set_name: str, mix: np.ndarray, vocals: np.ndarray, sa
         # The mixture baseline estimates both stems with the mixture itself.
         est_a = mix if method == "mixture" else mix - est_v
         if has_vocals:
-            sdr_v, sdr_a = museval_sdr_db((vocals, acc), (est_v, est_a), sample_rate_hz)
             res.scores[method] = {
-                "vocals_sdr_db": sdr_v, "accompaniment_sdr_db": sdr_a,
+                **museval_scores((vocals, acc), (est_v, est_a), sample_rate_hz),
+                "instrumental_leak_db": instrumental_leak_db(mix, vocals, est_v, sample_rate_hz),
                 "vocals_sdr_fbe_db": framewise_sdr_db(vocals, est_v, sample_rate_hz),
                 "accompaniment_sdr_fbe_db": framewise_sdr_db(acc, est_a, sample_rate_hz),
                 "vocal_recall_by_band": band_recall(vocals, est_v, sample_rate_hz),
@@ -195,7 +234,7 @@ def score_clip(name: str, set_name: str, mix: np.ndarray, vocals: np.ndarray, sa
 def summarize(results: Iterable[ClipResult]) -> dict:
     """Median per (set, method) over the clips that have vocals; leak over the rest."""
     keys = ("vocals_sdr_db", "accompaniment_sdr_db", "vocals_sdr_fbe_db", "accompaniment_sdr_fbe_db",
-            "vocal_leak_db")
+            "vocal_leak_db", "vocals_sir_db", "accompaniment_sir_db", "instrumental_leak_db")
     table: dict = {}
     for r in results:
         for method, sc in r.scores.items():
@@ -219,13 +258,15 @@ def summarize(results: Iterable[ClipResult]) -> dict:
 
 
 def markdown_table(summary: dict) -> str:
-    lines = ["| set | method | vocals SDR (dB) | accompaniment SDR (dB) | vocals SDR, per-frame filter "
-             "(dB) | accompaniment SDR, per-frame filter (dB) | vocal leak on instrumentals (dB) | clips |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| set | method | vocals SDR (dB) | accompaniment SDR (dB) | accompaniment SIR (dB) "
+             "| leak on instrumental passages (dB) | vocals SDR, per-frame filter (dB) "
+             "| accompaniment SDR, per-frame filter (dB) | vocal leak on instrumentals (dB) | clips |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v: "–" if v is None or np.isnan(v) else f"{v:.2f}"  # noqa: E731
     for set_name, methods in summary.items():
         for method, m in methods.items():
             lines.append(f"| {set_name} | {method} | {fmt(m['vocals_sdr_db'])} | {fmt(m['accompaniment_sdr_db'])} "
+                         f"| {fmt(m.get('accompaniment_sir_db'))} | {fmt(m.get('instrumental_leak_db'))} "
                          f"| {fmt(m['vocals_sdr_fbe_db'])} | {fmt(m['accompaniment_sdr_fbe_db'])} "
                          f"| {fmt(m['vocal_leak_db'])} | {m['n_clips']} |")
     return "\n".join(lines)
@@ -245,6 +286,36 @@ def recall_table(summary: dict) -> str:
                      for b in bands]
             lines.append(f"| {set_name} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot_summary(summary: dict, path: Path) -> None:
+    """Bar charts per set: median vocals SDR and accompaniment SIR of every method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = [s for s, methods in summary.items()
+            if any(m.get("vocals_sdr_db") is not None for m in methods.values())]
+    if not sets:
+        return
+    methods = sorted({m for s in sets for m in summary[s]},
+                     key=lambda m: (m != "rtsep", m))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.8 / max(1, len(methods))
+    for ax, key, label in ((axes[0], "vocals_sdr_db", "vocals SDR (dB)"),
+                           (axes[1], "accompaniment_sir_db", "accompaniment SIR (dB): voice left in")):
+        for k, method in enumerate(methods):
+            vals = [summary[s].get(method, {}).get(key) for s in sets]
+            vals = [np.nan if v is None else v for v in vals]
+            ax.bar(np.arange(len(sets)) + k * width, vals, width, label=method)
+        ax.set_xticks(np.arange(len(sets)) + 0.4 - width / 2, sets, rotation=20, fontsize=8)
+        ax.set_ylabel(label), ax.grid(axis="y", alpha=0.3), ax.axhline(0, color="k", lw=0.5)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("rtsep eval: medians per set (BSS Eval v4)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def save_spectrograms(path: Path, mix: np.ndarray, vocals: np.ndarray, est: np.ndarray,
@@ -276,7 +347,10 @@ def write_report(out_dir: Path, results: list[ClipResult], extra: dict | None = 
     payload = {"summary": summary, "clips": [r.__dict__ for r in results], **(extra or {})}
     (out_dir / "eval.json").write_text(json.dumps(payload, indent=1))
     (out_dir / "eval.md").write_text(
-        "SDR: BSS Eval v4 (museval, 1-s windows, median over windows, then over clips); "
+        "SDR and SIR: BSS Eval v4 (museval, 1-s windows, median over windows, then over clips); "
+        "accompaniment SIR: how far the voice left in the instrumental lies below it; leak on "
+        "instrumental passages: the vocal estimate's energy relative to the mixture over the 1-s "
+        "windows of sung clips where the true vocals are 40 dB down; "
         "'per-frame filter': fast_bss_eval's SDR with a 512-tap filter fitted in every 1-s frame "
         "(forgives level and tone errors).\n\n"
         + markdown_table(summary) + "\n\nVocal recall by band (median over sung clips; the share of "

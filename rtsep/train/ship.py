@@ -28,29 +28,38 @@ SEEDS = [
     "Sonic Pi samples, CC0",
     "FluidR3_GM soundfont (Frank Wen), MIT",
 ]
+MIR1K = ("MIR-1K training singers (C.-L. Hsu and J.-S. R. Jang, MIR Lab; no formal licence, "
+         "distributed openly for research): research use")
 EVALUATION_ONLY = [
     "MUSDB18 preview 'Music Delta - 80s Rock', CC BY-NC-SA",
     "MedleyDB Music Delta pieces via MDB Drums, CC BY-NC-SA 4.0",
+    "MIR-1K development singers jmzen and khair (research use)",
 ]
 
 
-def licence_notes(training_data: str) -> dict:
+def licence_notes(training_data: str, teacher: str | None = None) -> dict:
     """What the model was trained on, by ``rtsep train --data`` kind (``a+b`` for a soup of
-    runs on several): the CC0 album's stems for real, both and cross; the seeds inside the
-    synthetic songs for synth, both and cross; a user's own stems for musdb."""
+    runs on several): the CC0 album's stems for real, both, cross and all; the seeds inside the
+    synthetic songs for synth, both, cross and all; MIR-1K for mir1k and all; a user's own
+    stems for musdb. ``teacher``: the teacher whose estimates were a training target."""
     kinds = set(str(training_data).split("+"))
     trained = []
-    if kinds & {"real", "both", "cross"}:
+    if kinds & {"real", "both", "cross", "all"}:
         trained.append(ALBUM)
-    if kinds & {"synth", "both", "cross"}:
+    if kinds & {"synth", "both", "cross", "all"}:
         trained += SEEDS
+    if kinds & {"mir1k", "all"}:
+        trained.append(MIR1K)
     if "musdb" in kinds:
         trained.append("the MUSDB18-layout stems given with --musdb-root (their own licence)")
     evaluation = list(EVALUATION_ONLY)
     if ALBUM not in trained:
         evaluation.append(ALBUM + " (its song 7-Francium, the held-out evaluation song)")
-    return {"code": "MIT (rtsep)", "training_data": trained,
-            "evaluation_only_never_trained_on": evaluation}
+    notes = {"code": "MIT (rtsep)", "training_data": trained,
+             "evaluation_only_never_trained_on": evaluation}
+    if teacher:
+        notes["teacher_not_shipped"] = teacher
+    return notes
 
 
 def sha256(path: Path) -> str:
@@ -95,7 +104,8 @@ def ship(checkpoint: Path, name: str = "rtsep-default", eval_json: Path | None =
         "latency_ms_48k": {m: round(geometry.with_mode(m).latency_ms(48000), 3) for m in ("default", "low")},
         "sample_rates_hz": list(meta["sample_rates_hz"]),
         "training": meta.get("extra") or {},
-        "licences": licence_notes((meta.get("extra") or {}).get("training_data", "cross")),
+        "licences": licence_notes((meta.get("extra") or {}).get("training_data", "cross"),
+                                  (meta.get("extra") or {}).get("teacher")),
         "torch_version": torch.__version__,
     }
     if eval_json and Path(eval_json).exists():

