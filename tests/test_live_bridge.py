@@ -191,6 +191,45 @@ def test_bypass_crossfades_to_the_dry_input():
     assert rig.bridge.stats()["n_missed_blocks"] == 0
 
 
+def test_bypass_and_gain_ramps_are_linear_over_exactly_their_stated_lengths():
+    """Bypass (10 ms) and gain (20 ms) ramps, measured on a constant input: the
+    identity's instrumental is 0, the dry input 0.5, so the output is the ramp."""
+    x = np.full((40000, 2), 0.5, np.float32)
+    bypass_ramp, gain_ramp = round(0.010 * RATE_HZ), round(0.020 * RATE_HZ)
+    j = np.arange(bypass_ramp + 300)
+
+    rig = Rig(mode="instrumental")
+    out = rig.run(x, before_block=lambda k, bridge: setattr(bridge, "bypass", 100 <= k < 200))
+    share = np.minimum((j + 1) / bypass_ramp, 1.0)  # of the dry input
+    # (the ramps add a float32 step per sample: a few 1e-6 of rounding)
+    np.testing.assert_allclose(out[100 * 128 + j, 0], 0.5 * share, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(out[200 * 128 + j, 0], 0.5 * (1.0 - share), atol=2e-5, rtol=0)
+    assert max_step(out) <= 0.5 / bypass_ramp + 1e-6
+
+    rig = Rig(mode="mix")  # vocals = the input: the output is 0.5 * vocals gain
+    out = rig.run(x, before_block=lambda k, bridge: (
+        setattr(bridge, "vocals_gain", 0.1) if k == 100 else None))
+    j = np.arange(gain_ramp + 300)
+    gain = 1.0 - 0.9 * np.minimum((j + 1) / gain_ramp, 1.0)
+    np.testing.assert_allclose(out[100 * 128 + j, 0], 0.5 * gain, atol=2e-5, rtol=0)
+    assert max_step(out[rig.delay + 1:]) <= 0.45 / gain_ramp + 1e-6
+
+
+def test_fallback_fades_are_linear_over_exactly_the_fallback_ramp():
+    x = np.full((48000, 2), 0.5, np.float32)
+    rig = Rig(mode="instrumental")  # worker output 0, fallback (dry) 0.5
+    out = rig.run(x, late_blocks=set(range(100, 110)))[:, 0]
+    inside = np.flatnonzero((out > 1e-6) & (out < 0.5 - 1e-6))
+    runs = np.split(inside, np.flatnonzero(np.diff(inside) > 1) + 1)
+    assert len(runs) == 2, [(r[0], len(r)) for r in runs]
+    down, up = runs
+    # Out: the last RAMP worker frames fade, gain (RAMP - m) / (RAMP + 1); in: m / RAMP.
+    assert len(down) == RAMP and out[down[-1] + 1] == pytest.approx(0.5, abs=1e-6)
+    assert len(up) == RAMP - 1 and abs(out[up[-1] + 1]) < 1e-6
+    np.testing.assert_allclose(np.diff(out[down[0] - 1: down[-1] + 2]), 0.5 / (RAMP + 1), atol=1e-6)
+    np.testing.assert_allclose(np.diff(out[up[0] - 1: up[-1] + 2]), -0.5 / RAMP, atol=1e-6)
+
+
 def test_routing_downmix_mono_input_and_record():
     x = signal(12000)
     mono_in = np.ascontiguousarray(np.stack([x[:, 0], 9 * x[:, 1], x[:, 1]], axis=1))

@@ -32,22 +32,10 @@ static int die(const char* what, const char* detail) {
   return 1;
 }
 
-/* Returns 0 on success. */
-static int read_wav(const char* path, Audio* a) {
-  FILE* f = fopen(path, "rb");
-  if (!f) return die("cannot open", path);
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char* buf = malloc((size_t)size);
-  if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-    fclose(f);
-    free(buf);
-    return die("cannot read", path);
-  }
-  fclose(f);
+/* Parse a whole WAV file of `size` bytes in memory (fuzzed: tests/fuzz/fuzz_wav.c).
+ * On success returns 0 and a->planar is malloc'ed; `path` names the file in errors. */
+static int parse_wav(const unsigned char* buf, long size, const char* path, Audio* a) {
   if (size < 12 || memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WAVE", 4)) {
-    free(buf);
     return die("not a RIFF/WAVE file", path);
   }
   uint16_t format = 0, bits = 0;
@@ -71,12 +59,10 @@ static int read_wav(const char* path, Audio* a) {
   }
   int ok = data && (a->n_channels == 1 || a->n_channels == 2) &&
            ((format == 1 && bits == 16) || (format == 3 && bits == 32));
-  if (!ok) {
-    free(buf);
-    return die("need a mono/stereo 16-bit PCM or 32-bit float WAV", path);
-  }
+  if (!ok) return die("need a mono/stereo 16-bit PCM or 32-bit float WAV", path);
   a->n_frames = data_bytes / (bits / 8) / a->n_channels;
   a->planar = malloc(sizeof(float) * a->n_channels * (a->n_frames ? a->n_frames : 1));
+  if (!a->planar) return die("out of memory reading", path);
   for (uint32_t i = 0; i < a->n_frames; ++i) {
     for (uint32_t c = 0; c < a->n_channels; ++c) {
       const unsigned char* s = data + ((size_t)i * a->n_channels + c) * (bits / 8);
@@ -90,8 +76,26 @@ static int read_wav(const char* path, Audio* a) {
       a->planar[(size_t)c * a->n_frames + i] = v;
     }
   }
-  free(buf);
   return 0;
+}
+
+/* Returns 0 on success. */
+static int read_wav(const char* path, Audio* a) {
+  FILE* f = fopen(path, "rb");
+  if (!f) return die("cannot open", path);
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char* buf = size >= 0 ? malloc(size ? (size_t)size : 1) : NULL;
+  if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+    fclose(f);
+    free(buf);
+    return die("cannot read", path);
+  }
+  fclose(f);
+  int status = parse_wav(buf, size, path, a);
+  free(buf);
+  return status;
 }
 
 static void put32(FILE* f, uint32_t v) {

@@ -4,7 +4,10 @@
 // real cross-thread traffic. Checks: vocals + instrumental is the input delayed
 // by the bridge's total latency, always; no misses while the "device" waits for
 // the worker; a stalled worker gives counted, recorded misses and the same
-// delay afterwards; stop() joins and can be repeated.
+// delay afterwards; stop() joins and can be repeated. Before that, the bridge
+// alone (a worker played from this thread): routing of every mode, NaN/inf input
+// zeroed and counted, and the bypass, fallback and gain ramps linear over exactly
+// their stated lengths.
 //
 // Usage: test_live MODEL.rtsepw     (exit 0: pass; 77: model file missing)
 #include <atomic>
@@ -70,11 +73,212 @@ double sum_error(const Run& r, std::size_t d) {
   return worst;
 }
 
+// ---- the bridge alone, with a worker played from this thread ------------------
+//
+// The "worker" turns each input frame into vocals = kV * x and instrumental =
+// kI * x at once (no engine latency), so worker output plays margin samples after
+// its input and the dry signal (fallback, bypass) too (total latency = margin).
+
+constexpr float kV = 1.0f;
+constexpr float kI = -0.25f;
+constexpr std::size_t kChunk = 4096;
+
+struct ManualWorker {
+  rtsep::LiveBridge& bridge;
+  std::vector<float> in = std::vector<float>(2 * kChunk);
+  std::vector<float> v = std::vector<float>(2 * kChunk);
+  std::vector<float> i = std::vector<float>(2 * kChunk);
+  std::vector<float> seen;  // every input frame the worker got, interleaved stereo
+  void work() {
+    std::size_t n;
+    while ((n = bridge.pop_input(in.data(), kChunk, kChunk)) > 0) {
+      for (std::size_t t = 0; t < n; ++t) {
+        for (std::size_t c = 0; c < 2; ++c) {
+          const float x = in[c * kChunk + t];
+          seen.push_back(x);
+          v[c * kChunk + t] = kV * x;
+          i[c * kChunk + t] = kI * x;
+        }
+      }
+      check(bridge.push_output(v.data(), kChunk, i.data(), kChunk, n) == n, "worker output fits");
+    }
+  }
+};
+
+rtsep::LiveConfig bridge_config(rtsep::LiveMode mode) {
+  rtsep::LiveConfig c;
+  c.mode = mode;
+  const std::size_t n_out = mode == rtsep::LiveMode::kBoth ? 4 : 2;
+  c.n_device_output_channels = n_out;
+  c.output_channels = n_out == 4 ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1};
+  c.engine_latency_samples = 0;
+  c.margin_samples = kMargin;
+  return c;
+}
+
+// Play x (interleaved stereo, whole blocks) through the bridge; control(k) runs
+// before block k; the worker works after every block except when late(k).
+std::vector<float> play_manual(rtsep::LiveBridge& bridge, ManualWorker& worker,
+                               const std::vector<float>& x,
+                               const std::function<bool(std::size_t)>& late,
+                               const std::function<void(std::size_t)>& control) {
+  const std::size_t n_out = bridge.config().n_device_output_channels;
+  const std::size_t n_blocks = x.size() / 2 / kBlock;
+  std::vector<float> out(n_out * kBlock * n_blocks);
+  for (std::size_t k = 0; k < n_blocks; ++k) {
+    control(k);
+    bridge.process(x.data() + 2 * kBlock * k, out.data() + n_out * kBlock * k, kBlock, 0);
+    if (!late(k)) worker.work();
+  }
+  return out;
+}
+
+auto never = [](std::size_t) { return false; };
+auto nothing = [](std::size_t) {};
+
+// The routed output of every mode is the right signal: vocals and instrumental
+// are not swapped, the mix is their sum, kBoth has vocals first.
+void test_routing() {
+  const std::vector<float> x = rtsep_test::noise(2 * kBlock * 40, 3, 0.2f);
+  struct Case { rtsep::LiveMode mode; float pair0, pair1; const char* name; };
+  for (const Case& m : {Case{rtsep::LiveMode::kVocals, kV, kV, "vocals"},
+                        Case{rtsep::LiveMode::kInstrumental, kI, kI, "instrumental"},
+                        Case{rtsep::LiveMode::kMix, kV + kI, kV + kI, "mix"},
+                        Case{rtsep::LiveMode::kBoth, kV, kI, "both"}}) {
+    rtsep::LiveBridge bridge(bridge_config(m.mode));
+    ManualWorker worker{bridge};
+    const std::vector<float> out = play_manual(bridge, worker, x, never, nothing);
+    const std::size_t n_out = bridge.config().n_device_output_channels;
+    const std::size_t d = bridge.total_latency_samples();
+    double worst = 0.0;
+    for (std::size_t t = d; t < x.size() / 2; ++t) {
+      for (std::size_t ch = 0; ch < n_out; ++ch) {
+        const float scale = ch < 2 ? m.pair0 : m.pair1;
+        worst = std::max(worst, std::fabs(double(out[n_out * t + ch]) - scale * x[2 * (t - d) + ch % 2]));
+      }
+    }
+    check(worst <= 1e-6, std::string("routing: mode ") + m.name + " plays the right signal");
+  }
+}
+
+// NaN and inf input never reach the worker or the output; they are counted.
+void test_nonfinite_input() {
+  rtsep::LiveBridge bridge(bridge_config(rtsep::LiveMode::kMix));
+  ManualWorker worker{bridge};
+  std::vector<float> x = rtsep_test::noise(2 * kBlock * 20, 5, 0.2f);
+  const std::size_t bad[] = {2 * 300, 2 * 301 + 1, 2 * 1000, 2 * 2047 + 1};
+  x[bad[0]] = NAN;
+  x[bad[1]] = INFINITY;
+  x[bad[2]] = -INFINITY;
+  x[bad[3]] = NAN;
+  const std::vector<float> out = play_manual(bridge, worker, x, never, nothing);
+  bool finite = true;
+  for (float v : out) finite &= std::isfinite(v);
+  check(finite, "nonfinite input: the output is finite");
+  bool zeroed = worker.seen.size() == x.size();
+  for (std::size_t k : bad) zeroed &= zeroed && worker.seen[k] == 0.0f;
+  check(zeroed, "nonfinite input: replaced by 0 before the worker sees it");
+  check(bridge.stats().n_nonfinite_input == 4, "nonfinite input: counted (" +
+                                                   std::to_string(bridge.stats().n_nonfinite_input) + ")");
+}
+
+// Samples strictly between lo and hi from index `from` on: the first run of them.
+struct Run1 { std::size_t start = 0, length = 0; double min_step = 1e9, max_step = 0.0; };
+Run1 transition(const std::vector<float>& out, std::size_t stride, std::size_t from, float lo, float hi) {
+  Run1 r;
+  std::size_t t = from;
+  const std::size_t n = out.size() / stride;
+  const float eps = 1e-6f;
+  while (t < n && !(out[stride * t] > lo + eps && out[stride * t] < hi - eps)) ++t;
+  r.start = t;
+  while (t < n && out[stride * t] > lo + eps && out[stride * t] < hi - eps) ++t;
+  r.length = t - r.start;
+  for (std::size_t u = r.start; u <= t && u < n && u > 0; ++u) {
+    const double step = std::fabs(double(out[stride * u]) - out[stride * (u - 1)]);
+    r.min_step = std::min(r.min_step, step);
+    r.max_step = std::max(r.max_step, step);
+  }
+  return r;
+}
+
+// The bypass cross-fade, the fallback fade and the gain ramp are linear over
+// exactly their stated lengths (so each sample-to-sample step is bounded).
+void test_ramps() {
+  const std::size_t n_blocks = 100;
+  const std::vector<float> dc(2 * kBlock * n_blocks, 0.5f);
+  const rtsep::LiveConfig defaults;
+  const std::size_t bypass_ramp = std::size_t(std::lround(defaults.bypass_ramp_ms * 48.0));
+  const std::size_t gain_ramp = std::size_t(std::lround(defaults.gain_ramp_ms * 48.0));
+  check(defaults.bypass_ramp_ms == 10.0 && defaults.gain_ramp_ms == 20.0,
+        "ramps: the stated lengths (bypass 10 ms, gains 20 ms)");
+  {  // bypass: instrumental mode, instrumental = -0.25 * dc, dry = dc
+    rtsep::LiveBridge bridge(bridge_config(rtsep::LiveMode::kInstrumental));
+    ManualWorker worker{bridge};
+    const auto out = play_manual(bridge, worker, dc, never, [&](std::size_t k) {
+      if (k == 30) bridge.set_bypass(true);
+      if (k == 70) bridge.set_bypass(false);
+    });
+    double worst = 0.0;
+    for (std::size_t j = 0; j < bypass_ramp + 200; ++j) {
+      const double g = std::min(1.0, double(j + 1) / double(bypass_ramp));  // dry share
+      const double on = (1.0 - g) * kI * 0.5 + g * 0.5;
+      const double off = g * kI * 0.5 + (1.0 - g) * 0.5;
+      worst = std::max(worst, std::fabs(out[2 * (30 * kBlock + j)] - on));
+      worst = std::max(worst, std::fabs(out[2 * (70 * kBlock + j)] - off));
+    }
+    check(std::fabs(out[2 * (30 * kBlock - 1)] - kI * 0.5) <= 1e-6 && worst <= 1e-5,
+          "bypass ramp: linear over exactly " + std::to_string(bypass_ramp) + " samples, both ways "
+          "(worst error " + std::to_string(worst) + ")");
+  }
+  {  // fallback: the worker sleeps through 10 blocks
+    rtsep::LiveConfig c = bridge_config(rtsep::LiveMode::kMix);
+    rtsep::LiveBridge bridge(c);
+    ManualWorker worker{bridge};
+    // mix = (kV + kI) * dc = 0.375; the fallback is dc = 0.5.
+    const auto out = play_manual(bridge, worker, dc, [](std::size_t k) { return k >= 40 && k < 50; },
+                                 nothing);
+    const std::size_t ramp = c.fallback_ramp_samples;
+    const float wet = (kV + kI) * 0.5f;
+    const Run1 down = transition(out, 2, 40 * kBlock, wet, 0.5f);
+    const Run1 up = transition(out, 2, down.start + down.length + 1, wet, 0.5f);
+    const double step_out = (0.5 - wet) / double(ramp + 1), step_in = (0.5 - wet) / double(ramp);
+    check(down.length == ramp && std::fabs(down.max_step - step_out) <= 1e-6 &&
+              std::fabs(down.min_step - step_out) <= 1e-6,
+          "fallback fade out: linear over " + std::to_string(ramp) + " samples (got " +
+              std::to_string(down.length) + ", steps " + std::to_string(down.min_step) + ".." +
+              std::to_string(down.max_step) + ")");
+    check(up.length + 1 == ramp && std::fabs(up.max_step - step_in) <= 1e-6 &&
+              std::fabs(up.min_step - step_in) <= 1e-6,
+          "fallback fade in: linear over " + std::to_string(ramp) + " samples (got " +
+              std::to_string(up.length + 1) + ", steps " + std::to_string(up.min_step) + ".." +
+              std::to_string(up.max_step) + ")");
+    check(bridge.stats().n_miss_events == 1, "fallback: one miss event");
+  }
+  {  // gain: mix mode, vocals gain 1 -> 0.1
+    rtsep::LiveBridge bridge(bridge_config(rtsep::LiveMode::kMix));
+    ManualWorker worker{bridge};
+    const auto out = play_manual(bridge, worker, dc, never, [&](std::size_t k) {
+      if (k == 30) bridge.mixer().set_vocals_gain(0.1f);
+    });
+    double worst = 0.0;
+    for (std::size_t j = 0; j < gain_ramp + 200; ++j) {
+      const double g = 1.0 - 0.9 * std::min(1.0, double(j + 1) / double(gain_ramp));
+      worst = std::max(worst, std::fabs(out[2 * (30 * kBlock + j)] - (g * kV + kI) * 0.5));
+    }
+    check(worst <= 1e-5, "gain ramp: linear over exactly " + std::to_string(gain_ramp) +
+                             " samples (worst error " + std::to_string(worst) + ")");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  test_routing();
+  test_nonfinite_input();
+  test_ramps();
   if (argc < 2 || !std::ifstream(argv[1]).good()) {
-    std::fprintf(stderr, "test_live: no model file given or found; skipped\n");
+    std::fprintf(stderr, "test_live: no model file given or found; the threaded part skipped\n");
+    rtsep_test::report("test_live: ");
     return 77;
   }
   auto model = std::shared_ptr<rtsep::NativeModel>(rtsep::NativeModel::load(argv[1]));
