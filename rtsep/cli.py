@@ -23,6 +23,8 @@ COMMANDS = (
     ("make-data", "make_data", "pre-render synthetic training mixtures"),
     ("bench", "bench", "measure latency, compute per hop and deadline misses"),
     ("demo", "demo", "separate the bundled clip through the streaming engine"),
+    ("lv2", "lv2", "install or remove the LV2 plugin bundle for plugin hosts"),
+    ("paths", "paths", "print where librtsep, rtsep.h, the LV2 bundle and the models are"),
 )
 
 

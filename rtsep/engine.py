@@ -18,15 +18,17 @@ import numpy as np
 
 from rtsep.config import StftGeometry
 from rtsep.errors import UserError
+from rtsep.paths import models_dir
 
-#: Where the shipped model lives (next to the package in a source checkout).
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: Where the shipped model lives: inside the installed package (a wheel), else the
+#: checkout's ``models/`` (an editable install); see :mod:`rtsep.paths`.
+MODELS_DIR = models_dir()
 DEFAULT_MODEL_NAME = "rtsep-default.onnx"
 IDENTITY_MODEL = "identity"
 
 
 def default_model_path() -> Path:
-    """The shipped model, ``models/rtsep-default.onnx``."""
+    """The shipped model, ``rtsep-default.onnx`` in :data:`MODELS_DIR`."""
     return MODELS_DIR / DEFAULT_MODEL_NAME
 
 

@@ -1,10 +1,10 @@
-"""The LV2 plugin (csrc/lv2): its bundle installs and describes itself, lv2apply
-runs it to the same output as the Python processor, and under a real JACK server
-(jalv) its delay equals the latency it reports.
+"""The LV2 plugin (csrc/lv2): ``rtsep lv2 install`` writes a bundle that describes
+itself, lv2apply runs it to the same output as the Python processor, and under a
+real JACK server (jalv) its delay equals the latency it reports.
 
-The plugin is built into ``build/embed`` and installed with
-``cmake --install build/embed --component lv2 --prefix <tmp>`` into a temporary
-LV2_PATH, with a test model copied into the bundle.
+The bundle is the one the package ships (``rtsep/lv2/rtsep.lv2``, built with the
+wheel; in a checkout whose install predates that, ``build/embed``), installed with
+``rtsep lv2 install --prefix <tmp> --model <test model>`` into a temporary LV2_PATH.
 """
 
 from __future__ import annotations
@@ -33,19 +33,27 @@ def _need(tool: str) -> None:
         pytest.skip(f"{tool} is not installed (Debian: lilv-utils / jalv / sordi)")
 
 
+def _rtsep(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rtsep", *args], capture_output=True, text=True,
+                          timeout=120, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def lv2(tmp_path_factory):
     """``{"path": LV2_PATH, "bundle": .../rtsep.lv2, "models": make_models(...)}``."""
-    if not LV2_HEADER.exists():
-        pytest.skip("the LV2 headers are not installed (apt-get install lv2-dev)")
-    build = build_embed("rtsep_lv2")
+    from rtsep.paths import lv2_bundle_dir
+
+    if lv2_bundle_dir() is None:  # an editable install built before the wheel had the plugin
+        if not LV2_HEADER.exists():
+            pytest.skip("no plugin built with the package, and build/embed builds it only with "
+                        "the LV2 headers (apt-get install lv2-dev)")
+        build_embed("rtsep_lv2")
     models = make_models(tmp_path_factory.mktemp("lv2-models"))
     prefix = tmp_path_factory.mktemp("lv2-path")
-    proc = subprocess.run(["cmake", "--install", str(build), "--component", "lv2", "--prefix",
-                           str(prefix)], capture_output=True, text=True)
+    proc = _rtsep("lv2", "install", "--prefix", str(prefix), "--model", str(models["native"]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     bundle = prefix / "rtsep.lv2"
-    shutil.copyfile(models["native"], bundle / "model.rtsepw")
+    assert proc.stdout.strip() == str(bundle)
     return {"path": prefix, "bundle": bundle, "models": models}
 
 
@@ -61,6 +69,49 @@ def test_bundle_is_complete_and_described(lv2):
     assert "Has latency:       yes, reported by port 10" in out
     assert len(re.findall(r"^\s+Port \d+:", out, flags=re.M)) == 11
     assert "Designation: http://lv2plug.in/ns/lv2core#latency" in out
+
+
+def test_lv2ls_lists_the_installed_bundle(lv2):
+    _need("lv2ls")
+    out = subprocess.run(["lv2ls"], capture_output=True, text=True, env=_env(lv2)).stdout
+    assert URI in out.split()
+    assert (lv2["bundle"] / "model.rtsepw").read_bytes() == lv2["models"]["native"].read_bytes()
+
+
+def test_install_and_uninstall_the_shipped_model(tmp_path):
+    from rtsep.paths import models_dir
+
+    _need("lv2ls")
+    shipped = models_dir() / "rtsep-default.rtsepw"
+    if not shipped.is_file():
+        pytest.skip(f"no shipped native model at {shipped}")
+    env = dict(os.environ, LV2_PATH=str(tmp_path))
+    assert _rtsep("lv2", "install", "--prefix", str(tmp_path)).returncode == 0
+    assert (tmp_path / "rtsep.lv2" / "model.rtsepw").read_bytes() == shipped.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rtsep.lv2"]  # no staging left over
+    assert URI in subprocess.run(["lv2ls"], capture_output=True, text=True, env=env).stdout
+    assert _rtsep("lv2", "install", "--prefix", str(tmp_path)).returncode == 0  # replaces itself
+    proc = _rtsep("lv2", "uninstall", "--prefix", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "rtsep.lv2").exists()
+    assert URI not in subprocess.run(["lv2ls"], capture_output=True, text=True, env=env).stdout
+    proc = _rtsep("lv2", "uninstall", "--prefix", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.strip() == f"rtsep lv2: error: no rtsep.lv2 in {tmp_path}"
+
+
+def test_install_refuses_bad_input(tmp_path):
+    foreign = tmp_path / "foreign" / "rtsep.lv2"
+    foreign.mkdir(parents=True)
+    (foreign / "manifest.ttl").write_text("<urn:someone:else> a <http://lv2plug.in/ns/lv2core#Plugin> .\n")
+    for args, message in [
+        (("install", "--prefix", str(foreign.parent)), "is not rtsep's plugin bundle; not replacing it"),
+        (("uninstall", "--prefix", str(foreign.parent)), "is not rtsep's plugin bundle; not removing it"),
+        (("install", "--prefix", str(tmp_path), "--model", str(tmp_path / "none.rtsepw")), "is missing"),
+    ]:
+        proc = _rtsep("lv2", *args)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+    assert (foreign / "manifest.ttl").exists()
 
 
 def test_ttl_validates_against_the_lv2_spec(lv2):
