@@ -89,6 +89,12 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
     assert meta["train_state"]["step"] == 9
     assert meta["extra"]["training_data"] == "musdb"
     assert model.cfg.channels == (4, 4, 4, 4, 4)
+    assert not (run / "final.pt").exists()  # the 20-step schedule is not done yet
+    t2.train(minutes=5, max_steps=11)
+    final, final_meta = load_checkpoint(run / "final.pt")  # its end: the moving average
+    assert final_meta["train_state"]["step"] == 20
+    for k, v in final.state_dict().items():
+        assert torch.equal(v, t2.ema.module.state_dict()[k]), k
 
 
 def test_several_data_workers_draw_distinct_batches_and_worker_0_repeats_one_worker(tmp_path, musdb_root):

@@ -1,7 +1,8 @@
 """Training loop for the causal U-Net: resumable, time-boxed, logged.
 
 One run lives in a folder: ``last.pt`` (resume point, with optimizer and RNG
-state), ``best.pt`` (best validation SDR), ``log.csv`` and ``curve.png``. A run
+state), ``best.pt`` (best validation SDR), ``final.pt`` (the validated weights, the
+moving average when on, at the end of the schedule), ``log.csv`` and ``curve.png``. A run
 is trained in chunks of at most ``--minutes`` wall-clock minutes; the next call
 with the same folder resumes where the last one stopped.
 
@@ -498,6 +499,8 @@ class Trainer:
         self.save("last.pt")
         if not (self.run_dir / "best.pt").exists():
             self.save("best.pt")
+        if self.step >= self.cfg.total_steps:  # the schedule is done: its final average too
+            self.save("final.pt")
         (self.run_dir / "summary.json").write_text(json.dumps(
             {"step": self.step, "elapsed_s": self.elapsed_s, "best_valid_sdr_db": self.best_sdr_db}, indent=1))
 
