@@ -223,3 +223,29 @@ def test_friendly_import_error_when_the_core_is_missing() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)
     assert "pip install --no-build-isolation -e ." in result.stdout
+
+
+def test_nan_masks_never_reach_the_output() -> None:
+    """Many hops, so that the masked frames' output (after latency_samples) is
+    checked too: every other mask all NaN, the rest with NaN and inf bins."""
+    engine = HopEngine(GEOMETRY, n_channels=2, max_block_samples=8192)
+    x = _audio(2, 8192)
+    n_calls = 0
+
+    def mask_of(frame):
+        nonlocal n_calls
+        n_calls += 1
+        mask = np.full((2, N_BINS), 0.5, dtype=np.float32)
+        if n_calls % 2:
+            mask[:] = np.nan
+        else:
+            mask[0, 3], mask[1, 100], mask[1, 200] = np.nan, np.inf, -np.inf
+        return mask
+
+    vocals, instrumental = engine.process(x, mask_of)
+    assert n_calls == 8192 // GEOMETRY.hop_samples
+    assert np.all(np.isfinite(vocals)) and np.all(np.isfinite(instrumental))
+    lat = GEOMETRY.latency_samples
+    assert np.abs(vocals[:, lat:]).max() > 1e-3  # the finite bins still pass
+    np.testing.assert_allclose(vocals[:, lat:] + instrumental[:, lat:], x[:, :-lat], atol=1e-5)
+    assert engine.n_nonfinite_replaced == (n_calls // 2) * 2 * N_BINS + (n_calls // 2) * 3

@@ -226,3 +226,19 @@ def test_mixer_ramps_gains_and_mutes() -> None:
     assert out[0, 0] > 0 and out[0, 1999] == 0.0
     with pytest.raises(ValueError, match="finite"):
         mixer.vocals_gain = float("nan")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("block", [1, 64, 257])
+def test_python_latency_equals_the_engines_and_the_measured_impulse_delay(mode, block) -> None:
+    """Three independent numbers agree: the Python geometry's latency (from its
+    windows), the C++ engine's, and where an impulse comes out."""
+    geometry = StftGeometry(latency_mode=mode)
+    engine = HopEngine(geometry, n_channels=2, max_block_samples=8193)
+    x = np.zeros((2, 3000), dtype=np.float32)
+    x[:, 1234] = 1.0
+    ones = _core._internal.identity_mask(2, engine.n_bins)
+    vocals, _ = _run_blocks(engine, x, [block], lambda frame: ones)
+    measured = int(np.argmax(np.abs(vocals[0]))) - 1234
+    assert abs(vocals[0, 1234 + measured] - 1.0) < 1e-4
+    assert geometry.latency_samples == engine.latency_samples == measured
