@@ -8,14 +8,6 @@
 #include <string>
 #include <thread>
 
-#if defined(__linux__)
-#include <ctime>
-#if defined(__linux__)
-#include <sched.h>
-#include <unistd.h>
-#endif
-#endif
-
 namespace rtsep {
 
 namespace {
@@ -107,17 +99,10 @@ LiveBridge::LiveBridge(const LiveConfig& config)
   pop_rows_[1] = sources_.data() + max_chunk_;
   pop_rows_[2] = sources_.data() + 4 * max_chunk_;
   pop_rows_[3] = sources_.data() + 5 * max_chunk_;
-#if defined(__linux__)
-  if (sem_init(&wake_, 0, 0) != 0) throw std::runtime_error("LiveBridge: sem_init failed");
-#endif
   reset();
 }
 
-LiveBridge::~LiveBridge() {
-#if defined(__linux__)
-  sem_destroy(&wake_);
-#endif
-}
+LiveBridge::~LiveBridge() = default;
 
 void LiveBridge::reset() noexcept {
   input_ring_.reset();
@@ -147,9 +132,7 @@ void LiveBridge::reset() noexcept {
   first_callback_ns_ = -1;
   callback_cpu_.store(-1, std::memory_order_relaxed);
   callback_tid_.store(-1, std::memory_order_relaxed);
-#if defined(__linux__)
-  callback_thread_known_ = false;
-#endif
+  callback_thread_ = std::thread::id();
   last_callback_ns_ = 0;
   current_gap_ns_ = 0;
   max_callback_gap_ns_.store(0, std::memory_order_relaxed);
@@ -191,17 +174,13 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
     gap_histogram_[histogram_bin(current_gap_ns_)].add(1);
   }
   last_callback_ns_ = t;
-#if defined(__linux__)
-  callback_cpu_.store(sched_getcpu(), std::memory_order_relaxed);  // vDSO: no system call
-  const pthread_t self = pthread_self();
-  if (!callback_thread_known_ || !pthread_equal(self, callback_thread_)) {
-    // Once per callback thread (normally once per stream): gettid is a plain
-    // system call that neither blocks nor allocates.
+  callback_cpu_.store(platform::current_cpu(), std::memory_order_relaxed);
+  const std::thread::id self = std::this_thread::get_id();
+  if (self != callback_thread_) {
+    // Once per callback thread (normally once per stream).
     callback_thread_ = self;
-    callback_thread_known_ = true;
-    callback_tid_.store(static_cast<int>(gettid()), std::memory_order_relaxed);
+    callback_tid_.store(platform::current_thread_id(), std::memory_order_relaxed);
   }
-#endif
   n_callbacks_.add(1);
   if (status_flags & kXrunMask) n_xrun_callbacks_.add(1);
   if (status_flags & kInputUnderflow) n_input_underflow_.add(1);
@@ -464,48 +443,9 @@ void LiveBridge::note_response(std::size_t n_out) noexcept {
   stamp_tail_.store(tail, std::memory_order_release);
 }
 
-bool LiveBridge::wait_for_input(double timeout_s) noexcept {
-  if (!(timeout_s > 0.0)) timeout_s = 0.0;
-#if defined(__linux__)
-  timespec deadline{};
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  const double whole = std::floor(timeout_s);
-  deadline.tv_sec += static_cast<time_t>(whole);
-  deadline.tv_nsec += static_cast<long>((timeout_s - whole) * 1e9);
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec += 1;
-    deadline.tv_nsec -= 1000000000L;
-  }
-  while (true) {
-    if (sem_timedwait(&wake_, &deadline) == 0) return true;
-    if (errno != EINTR) return false;
-  }
-#else
-  // Portable fallback: poll every 0.5 ms.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  while (true) {
-    std::uint32_t n = wake_count_.load(std::memory_order_acquire);
-    while (n > 0) {
-      if (wake_count_.compare_exchange_weak(n, n - 1, std::memory_order_acq_rel)) return true;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-#endif
-}
+bool LiveBridge::wait_for_input(double timeout_s) noexcept { return wake_.wait(timeout_s); }
 
-void LiveBridge::wake_worker() noexcept {
-#if defined(__linux__)
-  // Keep the count at most 1: the worker drains everything per wake-up, and a
-  // stalled worker must not come back to a pile of stale wake-ups.
-  int value = 0;
-  if (sem_getvalue(&wake_, &value) == 0 && value > 0) return;
-  sem_post(&wake_);
-#else
-  std::uint32_t expected = 0;
-  wake_count_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
-#endif
-}
+void LiveBridge::wake_worker() noexcept { wake_.post(); }
 
 // ---- recorder thread -----------------------------------------------------------
 

@@ -9,14 +9,12 @@
 #include <memory>
 #include <vector>
 
+#include <thread>
+
 #include "delay_line.hpp"
 #include "mixer.hpp"
+#include "platform.hpp"
 #include "ring_buffer.hpp"
-
-#if defined(__linux__)
-#include <pthread.h>
-#include <semaphore.h>
-#endif
 
 namespace rtsep {
 
@@ -296,10 +294,7 @@ class LiveBridge {
   std::atomic<std::int64_t> max_callback_gap_ns_{0};
   std::atomic<int> callback_cpu_{-1};        // written by the audio thread
   std::atomic<int> callback_tid_{-1};        // written by the audio thread
-#if defined(__linux__)
-  pthread_t callback_thread_{};              // audio thread
-  bool callback_thread_known_ = false;       // audio thread
-#endif
+  std::thread::id callback_thread_{};        // audio thread; none yet: a default id
   std::atomic<std::int64_t> max_response_ns_{0};
   Counter n_responses_, n_response_dropped_;
   std::vector<Counter> gap_histogram_;       // LiveTiming::kHistogramBins
@@ -307,11 +302,7 @@ class LiveBridge {
   std::vector<LiveTiming::Miss> miss_records_;
   std::atomic<std::size_t> n_miss_records_{0};
 
-#if defined(__linux__)
-  sem_t wake_;
-#else
-  std::atomic<std::uint32_t> wake_count_{0};
-#endif
+  platform::WakeSignal wake_;
 };
 
 /// Test instrument: a native play-and-record device callback (the JACK tests'

@@ -6,11 +6,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <pthread.h>
-#include <sched.h>
-#endif
-
 namespace rtsep {
 namespace {
 
@@ -115,12 +110,10 @@ void LiveWorker::stop() {
   bridge_.wake_worker();
   if (thread_.joinable()) thread_.join();
   running_.store(false, std::memory_order_release);
-#if defined(__linux__)
-  if (pinned_callback_tid_ > 0) {  // give the callback thread its freedom back (gone: ESRCH, fine)
-    sched_setaffinity(pinned_callback_tid_, sizeof(initial_affinity_), &initial_affinity_);
+  if (pinned_callback_tid_ > 0) {  // give the callback thread its freedom back (gone: fine)
+    platform::restore_thread_affinity(pinned_callback_tid_, initial_affinity_);
     pinned_callback_tid_ = -1;
   }
-#endif
 }
 
 void LiveWorker::stall(double seconds) noexcept {
@@ -144,20 +137,16 @@ LiveWorkerStats LiveWorker::stats() const noexcept {
 }
 
 void LiveWorker::follow_callback_cpu(int& pinned_cpu) noexcept {
-#if defined(__linux__)
+  // Where the platform cannot place threads (current_cpu() or current_thread_id()
+  // is -1, pin_thread() false) this leaves both threads to the scheduler.
   const int cpu = bridge_.callback_cpu();
-  if (cpu < 0 || cpu >= CPU_SETSIZE) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
+  if (cpu < 0) return;
   if (pin_callback_thread_) {
     const int tid = bridge_.callback_tid();
     if (tid > 0 && tid != pinned_callback_tid_) {  // a callback thread not pinned yet
-      if (pinned_callback_tid_ > 0) {
-        sched_setaffinity(pinned_callback_tid_, sizeof(initial_affinity_), &initial_affinity_);
-      }
+      if (pinned_callback_tid_ > 0) platform::restore_thread_affinity(pinned_callback_tid_, initial_affinity_);
       pinned_callback_tid_ = tid;
-      if (sched_setaffinity(tid, sizeof(set), &set) == 0) {
+      if (platform::pin_thread(tid, cpu)) {
         n_callback_pins_.store(n_callback_pins_.load(std::memory_order_relaxed) + 1,
                                std::memory_order_relaxed);
       }
@@ -167,31 +156,14 @@ void LiveWorker::follow_callback_cpu(int& pinned_cpu) noexcept {
   // Refused (e.g. the CPU is outside this process's cpuset): stay where we are
   // and do not try that CPU again until the callback moves.
   pinned_cpu = cpu;
-  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0) {
+  if (platform::pin_thread(0, cpu)) {
     n_cpu_moves_.store(n_cpu_moves_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-#else
-  (void)pinned_cpu;
-#endif
 }
 
 void LiveWorker::run() noexcept {
-  if (requested_priority_ > 0) {
-#if defined(__unix__) || defined(__APPLE__)
-    sched_param param{};
-    param.sched_priority = requested_priority_;
-    const int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
-    const std::string p = std::to_string(requested_priority_);
-    scheduling_ = err == 0 ? "SCHED_FIFO " + p
-                           : "normal (SCHED_FIFO " + p + " refused: " + std::strerror(err) + ")";
-#else
-    scheduling_ = "normal (SCHED_FIFO not available on this system)";
-#endif
-  }
-#if defined(__linux__)
-  CPU_ZERO(&initial_affinity_);
-  pthread_getaffinity_np(pthread_self(), sizeof(initial_affinity_), &initial_affinity_);
-#endif
+  if (requested_priority_ > 0) scheduling_ = platform::request_realtime_priority(requested_priority_);
+  initial_affinity_ = platform::save_thread_affinity();
   scheduled_.store(true, std::memory_order_release);
 
   const double rate = bridge_.config().sample_rate_hz;

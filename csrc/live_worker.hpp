@@ -14,13 +14,10 @@
 #include <thread>
 #include <vector>
 
-#if defined(__linux__)
-#include <sched.h>
-#endif
-
 #include "hop_engine.hpp"
 #include "live_bridge.hpp"
 #include "native_model.hpp"
+#include "platform.hpp"
 
 namespace rtsep {
 
@@ -107,9 +104,7 @@ class LiveWorker {
   std::atomic<double> max_ratio_{0.0};
   std::atomic<std::uint64_t> n_cpu_moves_{0};
   std::atomic<std::uint64_t> n_callback_pins_{0};
-#if defined(__linux__)
-  cpu_set_t initial_affinity_{};  // the worker thread's at start, for unpinning the callback
-#endif
+  platform::SavedAffinity initial_affinity_{};  // the worker thread's at start, for unpinning the callback
 };
 
 }  // namespace rtsep
