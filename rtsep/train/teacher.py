@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -25,7 +25,7 @@ import numpy as np
 
 from rtsep.train.data.audio import activity_db, read_audio, save_atomic, save_npy_atomic
 from rtsep.train.data.paths import require_dir, resolve_data_root
-from rtsep.train.data.songs import ArraySong
+from rtsep.train.data.songs import ArraySong, SongCollection
 
 STEMS = ("vocals", "accompaniment")
 #: MIR-1K training clips (13 singers) under the data root.
@@ -89,7 +89,7 @@ def _cached_rate(clip_dir: Path, cache: Path) -> int | None:
     return int(stored["sample_rate_hz"])
 
 
-class ClipFolder:
+class ClipFolder(SongCollection):
     """The clips of one folder as :class:`~rtsep.train.data.songs.ArraySong` objects.
 
     ``folder``: holds ``<clip>/vocals.*`` and ``<clip>/accompaniment.*``;
@@ -123,15 +123,6 @@ class ClipFolder:
             self.stem_songs.append(ArraySong(d.name, vocals, accompaniment, rate,
                                              np.load(cache / "activity.npy")))
 
-    @property
-    def songs(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        return [(s.name, s.vocals, s.accompaniment) for s in self.stem_songs]
-
-    def __len__(self) -> int:
-        return len(self.stem_songs)
-
-    def __repr__(self) -> str:
-        return f"ClipFolder({self.name!r}, {len(self.stem_songs)} clips)"
 
 
 def mir1k(data_root: str | os.PathLike | None = None, split: str = "train",

@@ -15,11 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from rtsep.train.data.clips import ClipFolder
 from rtsep.train.data.paths import resolve_data_root
-from rtsep.train.data.songs import ArraySong
 
 REAL_SUBDIR = Path("real-train") / "everythingisremixed"
 HELDOUT_SONGS = ("7-Francium",)
@@ -27,7 +24,7 @@ REAL_SAMPLE_RATE_HZ = 48000
 SPLITS = ("train", "valid", "heldout")
 
 
-class RealSongs:
+class RealSongs(ClipFolder):
     """The real stem songs of one split, decoded through the cache (a :class:`ClipFolder`).
 
     ``songs``: list of ``(name, vocals, accompaniment)``, each stem ``float32``
@@ -43,18 +40,7 @@ class RealSongs:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
         train = split == "train"
-        folder = ClipFolder(resolve_data_root(data_root) / REAL_SUBDIR, Path(cache_dir) / "real",
-                            include=lambda name: (name not in HELDOUT_SONGS) == train,
-                            expect_rate_hz=REAL_SAMPLE_RATE_HZ, name=f"cc0/{split}")
+        super().__init__(resolve_data_root(data_root) / REAL_SUBDIR, Path(cache_dir) / "real",
+                         include=lambda name: (name not in HELDOUT_SONGS) == train,
+                         expect_rate_hz=REAL_SAMPLE_RATE_HZ, name=f"cc0/{split}")
         self.split = split
-        self.stem_songs: list[ArraySong] = folder.stem_songs
-
-    @property
-    def songs(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        return [(s.name, s.vocals, s.accompaniment) for s in self.stem_songs]
-
-    def __len__(self) -> int:
-        return len(self.stem_songs)
-
-    def __repr__(self) -> str:
-        return f"RealSongs({self.split!r}, {[s.name for s in self.stem_songs]})"

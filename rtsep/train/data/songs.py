@@ -104,6 +104,24 @@ class ArraySong(StemSong):
                 _padded_slice(self.accompaniment, start, n) if accompaniment else None)
 
 
+class SongCollection:
+    """A named list of :class:`StemSong` (``stem_songs``), e.g. one split of a set."""
+
+    name: str = "songs"
+    stem_songs: list
+
+    @property
+    def songs(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """``(name, vocals, accompaniment)`` of every song."""
+        return [(s.name, s.vocals, s.accompaniment) for s in self.stem_songs]
+
+    def __len__(self) -> int:
+        return len(self.stem_songs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {len(self.stem_songs)} songs)"
+
+
 def input_samples(n_out: int, in_rate_hz: int, out_rate_hz: int, speed: float) -> int:
     """Song samples covered by ``n_out`` output samples played at ``speed``."""
     return int(math.ceil(n_out * in_rate_hz * speed / out_rate_hz))

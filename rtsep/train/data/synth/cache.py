@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from rtsep.train.data.audio import activity_db, npz_memmap, save_atomic
-from rtsep.train.data.songs import ArraySong
+from rtsep.train.data.songs import ArraySong, SongCollection
 from rtsep.train.data.synth.pools import check_split
 from rtsep.train.data.synth.song import GENERATOR_VERSION, render_song
 
@@ -137,7 +137,7 @@ class NpzSong(ArraySong):
                          sample_rate_hz, activity)
 
 
-class SynthSongs:
+class SynthSongs(SongCollection):
     """All cached songs of one split: ``stem_songs`` (:class:`NpzSong`), ``songs`` tuples."""
 
     def __init__(self, cache_dir: str | os.PathLike = "cache", split: str = "train"):
@@ -148,14 +148,5 @@ class SynthSongs:
                 f"no pre-rendered synthetic songs in {folder}; render them first, e.g. "
                 f"`rtsep make-data --cache-dir {cache_dir}` (or python -m rtsep.commands.make_data)")
         self.split = split
+        self.name = f"synth/{split}"
         self.stem_songs = [NpzSong(p) for p in paths]
-
-    @property
-    def songs(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        return [(s.name, s.vocals, s.accompaniment) for s in self.stem_songs]
-
-    def __len__(self) -> int:
-        return len(self.stem_songs)
-
-    def __repr__(self) -> str:
-        return f"SynthSongs({self.split!r}, {len(self.stem_songs)} songs)"
