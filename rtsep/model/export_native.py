@@ -58,7 +58,6 @@ _DTYPE_INT32 = 2
 #: Environment variable naming the librtsep shared library to use.
 LIBRARY_ENV = "RTSEP_LIBRARY"
 #: Where ``cmake -S . -B build/embed`` puts the library in a checkout.
-_CHECKOUT_BUILD = Path(__file__).resolve().parents[2] / "build" / "embed"
 
 
 def _fail(path, what: str) -> ModelFileError:
@@ -216,23 +215,17 @@ class NativeModelFile:
 def find_library(library=None) -> Path | None:
     """Path of the ``librtsep`` shared library, or None if it is not there.
 
-    ``library`` if given, else ``$RTSEP_LIBRARY`` if set, else the first of: beside
-    the installed ``rtsep._core`` extension (the wheel installs it there), the
-    checkout's ``build/embed`` (``cmake -S . -B build/embed``).
+    ``library`` if given, else ``$RTSEP_LIBRARY`` if set, else where
+    :func:`rtsep.paths.library_path` finds it (beside the installed ``rtsep._core``,
+    else the checkout's ``build/embed``; ``.so``, ``.dylib`` or ``.dll`` by platform).
     """
     if library is None and os.environ.get(LIBRARY_ENV):
         library = os.environ[LIBRARY_ENV]
     if library is not None:
         return Path(library) if Path(library).is_file() else None
-    candidates = []
-    try:
-        from rtsep import _core
+    from rtsep.paths import library_path
 
-        candidates.append(Path(_core.__file__).parent / "librtsep.so")
-    except ImportError:
-        pass
-    candidates.append(_CHECKOUT_BUILD / "librtsep.so")
-    return next((c for c in candidates if c.is_file()), None)
+    return library_path()
 
 
 _BUILD_HINT = ("build it with `cmake -S . -B build/embed && cmake --build build/embed --target "
