@@ -11,7 +11,6 @@ The same files are built in memory and fed to ``rtsep_create_from_memory``.
 from __future__ import annotations
 
 import ctypes
-import json
 import subprocess
 import sys
 import textwrap
@@ -27,21 +26,14 @@ HUGE = 16_777_219  # 2**24 + 3: a float32 cannot hold it, an int32 can
 
 def tiny_tensors(seed: int = 0) -> dict:
     """Every tensor of a native file for a small random CausalUNet (n_fft 128)."""
-    torch = pytest.importorskip("torch", reason="PyTorch (the train extra) builds the model")
+    pytest.importorskip("torch", reason="PyTorch (the train extra) builds the model")
     from rtsep.config import StftGeometry
-    from rtsep.model.export_native import native_tensors
-    from rtsep.model.unet import CausalUNet, UNetConfig
+    from rtsep.model.export_native import random_model_tensors
+    from rtsep.model.unet import UNetConfig
 
     cfg = UNetConfig(n_fft=128, n_single_bins=16, band_width_bins=6, channels=(4, 6),
                      time_kernel=2, gru_hidden=8)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = CausalUNet(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return native_tensors(model, StftGeometry(128, 32), (44100, 48000))
+    return random_model_tensors(cfg, StftGeometry(128, 32), seed=seed)
 
 
 def file_bytes(tensors: dict) -> bytes:

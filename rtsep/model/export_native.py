@@ -80,6 +80,26 @@ def _tensor_record(name: str, values: np.ndarray) -> bytes:
     return head + np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes()
 
 
+def random_model_tensors(cfg, geometry: StftGeometry, seed: int = 0,
+                         sample_rates_hz=(44100, 48000), spread: float = 0.1
+                         ) -> dict[str, np.ndarray]:
+    """Every tensor of a native file for a :class:`CausalUNet` of ``cfg`` initialised with
+    ``seed`` and its weights moved by ``spread`` times seeded noise: small, repeatable
+    models for tests and fuzz seeds."""
+    import torch
+
+    from rtsep.model.unet import CausalUNet
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = CausalUNet(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(spread * torch.randn(p.shape, generator=gen))
+    return native_tensors(model, geometry, sample_rates_hz)
+
+
 def native_tensors(model, geometry: StftGeometry, sample_rates_hz) -> dict[str, np.ndarray]:
     """Every tensor of the native file for ``model`` (a :class:`CausalUNet`), in file order."""
     from rtsep.model import unet

@@ -27,11 +27,9 @@ HUGE = 16_777_219
 
 def tiny_models() -> dict[str, dict]:
     """{name: tensors} of small random models, each a different architecture."""
-    import torch
-
     from rtsep.config import StftGeometry
-    from rtsep.model.export_native import native_tensors
-    from rtsep.model.unet import CausalUNet, UNetConfig
+    from rtsep.model.export_native import random_model_tensors
+    from rtsep.model.unet import UNetConfig
 
     configs = {
         "tiny128": (UNetConfig(n_fft=128, n_single_bins=16, band_width_bins=6, channels=(4, 6),
@@ -41,17 +39,8 @@ def tiny_models() -> dict[str, dict]:
         "tiny128k3": (UNetConfig(n_fft=128, n_single_bins=16, band_width_bins=6, channels=(2, 3),
                                  time_kernel=3, gru_hidden=2), StftGeometry(128, 24)),
     }
-    out = {}
-    for i, (name, (cfg, geometry)) in enumerate(configs.items()):
-        gen = torch.Generator().manual_seed(i)
-        with torch.random.fork_rng():
-            torch.manual_seed(i)
-            model = CausalUNet(cfg).eval()
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-        out[name] = native_tensors(model, geometry, (44100, 48000))
-    return out
+    return {name: random_model_tensors(cfg, geometry, seed=i)
+            for i, (name, (cfg, geometry)) in enumerate(configs.items())}
 
 
 def with_crc(body: bytes) -> bytes:
