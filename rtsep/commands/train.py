@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aug", action="append", default=[], metavar="NAME=VALUE",
                         help="change one training augmentation (rtsep.train.data.Augmentation), "
                              "e.g. --aug p_drive=0.3 --aug drive_db=3,18; repeatable")
+    parser.add_argument("--data-weight", action="append", default=[], metavar="NAME=SHARE",
+                        help="with --data all: change one part's share of the examples (e.g. "
+                             "--data-weight mir1k=0.1; parts: synth, mir1k, cc0 and the remixes "
+                             "such as mir1k-vocals/synth-accomp); shares are renormalised; repeatable")
     parser.add_argument("--snr-weight", type=float, default=0.03,
                         help="weight of the per-segment SNR (dB) term in the loss, beside the "
                              "compressed-spectrum L1 terms (0: L1 only)")
@@ -85,6 +89,28 @@ def parse_augmentation(items: list[str]) -> dict:
     return out
 
 
+def parse_data_weights(items: list[str], data: str) -> dict:
+    """``["mir1k=0.1"]`` -> ``{"mir1k": 0.1}``, checked against :data:`ALL_WEIGHTS`."""
+    from rtsep.errors import UserError
+    from rtsep.train.data import check_weights
+
+    if items and data != "all":
+        raise UserError(f"--data-weight works with --data all, not --data {data}")
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(item)
+            out[name] = float(value)
+        except ValueError:
+            raise UserError(f"--data-weight {item!r}: expected NAME=SHARE with SHARE a number") from None
+    try:
+        return check_weights(out)
+    except ValueError as e:
+        raise UserError(f"--data-weight: {e}") from None
+
+
 def parse_model_changes(items: list[str], *, growing: bool) -> dict:
     """``["gru_hidden=256"]`` -> ``{"gru_hidden": 256}``, checked against
     :class:`rtsep.model.unet.UNetConfig` (a UserError names the problem). ``growing``: the
@@ -118,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from rtsep.train.trainer import Trainer, TrainConfig
 
     augmentation = parse_augmentation(args.aug)
+    data_weights = parse_data_weights(args.data_weight, args.data)
     model_changes = parse_model_changes(args.model, growing=bool(args.init_from))
     if args.data_workers is not None and args.data_workers < 1:
         from rtsep.errors import UserError
@@ -129,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                       ema_decay=args.ema_decay, total_steps=args.total_steps,
                       valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight,
                       fisdr_weight=args.fisdr_weight, select_by=args.select_by,
-                      teacher_weight=args.teacher_weight, augmentation=augmentation)
+                      teacher_weight=args.teacher_weight, augmentation=augmentation,
+                      data_weights=data_weights)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
                       device=args.device, model_changes=model_changes,

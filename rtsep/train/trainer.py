@@ -57,6 +57,7 @@ class TrainConfig:
     n_valid_segments: int = 48
     seed: int = 0
     augmentation: dict = field(default_factory=dict)  # Augmentation fields changed for training
+    data_weights: dict = field(default_factory=dict)  # shares of --data all's parts changed
     model: dict = field(default_factory=lambda: UNetConfig().to_dict())
 
 
@@ -314,6 +315,8 @@ class Trainer:
                 kwargs["musdb_root"] = self.cfg.musdb_root
             if split == "train" and self.cfg.teacher_weight > 0:
                 kwargs["teacher"] = True
+            if split == "train" and self.cfg.data_weights:
+                kwargs["weights"] = dict(self.cfg.data_weights)
             if split == "train" and self.cfg.augmentation:
                 from rtsep.train.data import Augmentation
 

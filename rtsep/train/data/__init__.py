@@ -39,6 +39,20 @@ ALL_WEIGHTS = {"synth": 0.25, "mir1k": 0.25, "cc0": 0.10, "mir1k-vocals/synth-ac
                "cc0-vocals/mir1k-accomp": 0.10}
 
 
+def check_weights(weights: dict) -> dict:
+    """``weights`` for ``--data all``, checked: names of :data:`ALL_WEIGHTS`, shares >= 0,
+    not all zero once merged with the defaults."""
+    unknown = sorted(set(weights) - set(ALL_WEIGHTS))
+    if unknown:
+        raise ValueError(f"unknown data part(s) {', '.join(unknown)}; choose from {', '.join(ALL_WEIGHTS)}")
+    bad = {k: v for k, v in weights.items() if not (float(v) >= 0.0 and np.isfinite(float(v)))}
+    if bad:
+        raise ValueError(f"data shares must be finite and >= 0, got {bad}")
+    if sum({**ALL_WEIGHTS, **weights}.values()) <= 0:
+        raise ValueError("at least one data part needs a share above 0")
+    return {k: float(v) for k, v in weights.items()}
+
+
 class SeededSource:
     """A source plus a default generator: ``sample()`` without ``rng`` uses ``seed``."""
 
@@ -71,7 +85,8 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
                  data_root: str | os.PathLike | None = None,
                  musdb_root: str | os.PathLike | None = None,
                  augmentation: Augmentation | None = None,
-                 real_weight: float = REAL_WEIGHT, teacher: bool = False) -> SeededSource:
+                 real_weight: float = REAL_WEIGHT, teacher: bool = False,
+                 weights: dict | None = None) -> SeededSource:
     """A segment source for training (``split="train"``) or validation (``"valid"``).
 
     * ``real``: the six training songs of ``<data_root>/real-train`` (valid: the
@@ -85,7 +100,8 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     * ``mir1k``: the MIR-1K training singers (16 kHz: band-limited examples);
       valid as ``both`` (MIR-1K's dev singers are for evaluation only);
     * ``all``: synthetic songs, MIR-1K, the CC0 songs and cross-source remixes
-      between them (:data:`ALL_WEIGHTS`); valid as ``both``;
+      between them (:data:`ALL_WEIGHTS`, or ``weights``: a dict naming some of its parts,
+      the rest keep their default share; renormalised); valid as ``both``;
     * ``musdb``: ``<musdb_root>/train`` (valid: ``<musdb_root>/test``).
 
     ``teacher``: training songs carry the Spleeter teacher's estimate of their own mix
@@ -153,7 +169,8 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
                  "mir1k-vocals/cc0-accomp": CrossSource(m, r, "mir1k-vocals/cc0-accomp"),
                  "synth-vocals/mir1k-accomp": CrossSource(s, m, "synth-vocals/mir1k-accomp"),
                  "cc0-vocals/mir1k-accomp": CrossSource(r, m, "cc0-vocals/mir1k-accomp")}
-        source = MixedSource(list(parts.values()), [ALL_WEIGHTS[k] for k in parts], name="all/train")
+        share = {**ALL_WEIGHTS, **check_weights(weights or {})}
+        source = MixedSource(list(parts.values()), [share[k] for k in parts], name="all/train")
     else:
         from rtsep.train.data.musdb import MusdbSongs
 
@@ -162,5 +179,5 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
     return SeededSource(source, seed)
 
 
-__all__ = ["ALL_WEIGHTS", "Augmentation", "CROSS_WEIGHTS", "Example", "CrossSource", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
+__all__ = ["ALL_WEIGHTS", "check_weights", "Augmentation", "CROSS_WEIGHTS", "Example", "CrossSource", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
            "build_source", "heldout_synthetic"]
