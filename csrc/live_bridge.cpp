@@ -21,7 +21,7 @@ constexpr unsigned long kXrunMask = kInputUnderflow | kInputOverflow | kOutputUn
 
 std::size_t routed_channels_of(LiveMode mode) { return mode == LiveMode::kBoth ? 4 : 2; }
 
-void check_config(const LiveConfig& c) {
+void check_config(const LiveConfig& c, const BlockProcessor* inline_processor) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("LiveBridge: " + what); };
   if (!(c.sample_rate_hz > 0.0) || !std::isfinite(c.sample_rate_hz)) fail("sample_rate_hz must be > 0");
   if (c.n_device_input_channels == 0) fail("n_device_input_channels must be >= 1");
@@ -54,8 +54,23 @@ void check_config(const LiveConfig& c) {
     }
   }
   if (c.fallback_ramp_samples == 0) fail("fallback_ramp_samples must be >= 1");
-  if (c.margin_samples < c.fallback_ramp_samples) {
+  if (inline_processor == nullptr && c.margin_samples < c.fallback_ramp_samples) {
     fail("margin_samples must be >= fallback_ramp_samples");
+  }
+  if (const BlockProcessor* p = inline_processor) {
+    if (c.margin_samples != 0) fail("inline processing has no margin (margin_samples must be 0)");
+    if (p->n_channels() != 2) fail("the inline processor must be stereo");
+    if (p->sample_rate_hz() != c.sample_rate_hz) fail("the inline processor runs at another rate");
+    if (p->latency_samples() != c.engine_latency_samples) {
+      fail("inline processor latency " + std::to_string(p->latency_samples()) +
+           " != engine_latency_samples " + std::to_string(c.engine_latency_samples));
+    }
+    if (p->max_block_samples() < c.max_chunk_frames) {
+      fail("the inline processor's max_block_samples is below max_chunk_frames");
+    }
+    if (!const_cast<BlockProcessor*>(p)->model().realtime_safe()) {
+      fail("this model cannot run in the audio callback (only the native model can); use a worker");
+    }
   }
   if (!(c.bypass_ramp_ms >= 0.0) || !std::isfinite(c.bypass_ramp_ms)) fail("bypass_ramp_ms must be >= 0");
   if (!(c.gain_ramp_ms >= 0.0) || !std::isfinite(c.gain_ramp_ms)) fail("gain_ramp_ms must be >= 0");
@@ -71,8 +86,9 @@ inline void raise_peak(std::atomic<float>& peak, float value) noexcept {
 
 }  // namespace
 
-LiveBridge::LiveBridge(const LiveConfig& config)
-    : config_((check_config(config), config)),
+LiveBridge::LiveBridge(const LiveConfig& config, std::shared_ptr<BlockProcessor> inline_processor)
+    : config_((check_config(config, inline_processor.get()), config)),
+      inline_(std::move(inline_processor)),
       n_routed_(routed_channels_of(config.mode)),
       max_chunk_(config.max_chunk_frames),
       bypass_ramp_samples_(std::max<std::size_t>(
@@ -111,6 +127,7 @@ void LiveBridge::reset() noexcept {
   if (record_ring_) record_ring_->reset();
   dry_delay_.reset();
   mixer_.reset();
+  if (inline_) inline_->reset();
   skip_frames_ = 0;
   input_debt_frames_ = 0;
   avail_gain_ = 1.0f;
@@ -197,6 +214,15 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
   }
   n_frames_.add(n_frames);
   if (missed_in_callback_) n_missed_blocks_.add(1);
+  if (inline_) {  // the response is this callback's own duration
+    const std::int64_t r = now_ns() - t;
+    if (r > max_response_ns_.load(std::memory_order_relaxed)) {
+      max_response_ns_.store(r, std::memory_order_relaxed);
+    }
+    response_histogram_[histogram_bin(r)].add(1);
+    n_responses_.add(1);
+    return;
+  }
   // Timestamp this callback's input for the worker's response time.
   input_frames_total_ += n_frames;
   const std::uint64_t head = stamp_head_.load(std::memory_order_relaxed);
@@ -246,6 +272,21 @@ void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexc
   }
   raise_peak(input_peak_, peak_in);
 
+  dry_delay_.process(in_.data(), stride, dry_.data(), stride, n);
+  std::size_t n_proc = n;  // frames [0, n_proc) are processed, the rest fallback
+  std::size_t fade_start = n;  // fade-out to the fallback over [fade_start, n_proc)
+  if (inline_) {
+    const float* rows_in[2] = {in_l, in_r};
+    inline_->process(rows_in, pop_rows_, pop_rows_ + 2, n);  // the native model never throws
+  } else {
+    take_worker_output(n, n_proc, fade_start);
+  }
+  mix_and_route(out, n, n_proc, fade_start);
+}
+
+void LiveBridge::take_worker_output(std::size_t n, std::size_t& n_proc, std::size_t& fade_start) noexcept {
+  const std::size_t S = max_chunk_;
+  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(S);
   // Dropped input is made up with zeros before anything newer, so the number of
   // frames through the worker (and so the delay) stays exact.
   if (input_debt_frames_ > 0) {
@@ -257,7 +298,6 @@ void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexc
     input_debt_frames_ += n - n_pushed;
     n_input_dropped_frames_.add(n - n_pushed);
   }
-  dry_delay_.process(in_.data(), stride, dry_.data(), stride, n);
 
   // 2. Worker output: decide how many of this chunk's frames come from the worker.
   const std::size_t ramp = config_.fallback_ramp_samples;
@@ -269,8 +309,8 @@ void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexc
     available -= d;
     n_skipped_frames_.add(d);
   }
-  std::size_t n_proc = 0;        // frames [0, n_proc) come from the worker
-  std::size_t fade_start = n;    // fade-out to the fallback over [fade_start, n_proc)
+  n_proc = 0;  // frames [0, n_proc) come from the worker
+  fade_start = n;
   bool fallback = fallback_state_.load(std::memory_order_relaxed);
   if (skip_frames_ > 0) {
     skip_frames_ += n;  // still behind: this whole chunk is fallback
@@ -312,6 +352,13 @@ void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexc
 
   if (n_proc > 0) output_ring_.pop_planar(pop_rows_, n_proc);
   for (float* row : pop_rows_) std::fill(row + n_proc, row + n, 0.0f);
+}
+
+void LiveBridge::mix_and_route(float* out, std::size_t n, std::size_t n_proc,
+                               std::size_t fade_start) noexcept {
+  const std::size_t S = max_chunk_;
+  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(S);
+  const std::size_t ramp = config_.fallback_ramp_samples;
 
   // Mixer: vocals rows and instrumental rows chosen so the mode's formula falls out
   // of out = gv * V + gi * I (rows 2 and 3 of sources_ are always zero).

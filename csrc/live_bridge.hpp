@@ -11,6 +11,7 @@
 
 #include <thread>
 
+#include "block_processor.hpp"
 #include "delay_line.hpp"
 #include "mixer.hpp"
 #include "platform.hpp"
@@ -18,10 +19,10 @@
 
 namespace rtsep {
 
-/// What the device output carries. kVocals, kInstrumental and kMix produce one
-/// stereo pair (gv*V, gi*I, gv*V + gi*I); kBoth produces two pairs: vocals
-/// (gv*V) then instrumental (gi*I).
-enum class LiveMode : int { kVocals = 0, kInstrumental = 1, kMix = 2, kBoth = 3 };
+/// What the device output carries: the block processor's Mode (the C ABI's order).
+/// kVocals, kInstrumental and kMix produce one stereo pair (gv*V, gi*I, gv*V + gi*I);
+/// kBoth produces two pairs: vocals (gv*V) then instrumental (gi*I).
+using LiveMode = Mode;
 
 /// Configuration fixed at construction. Channel numbers are 0-based.
 struct LiveConfig {
@@ -40,13 +41,14 @@ struct LiveConfig {
   /// Delay of the worker's engine (HopEngine::latency_samples()).
   std::size_t engine_latency_samples = 0;
   /// Scheduling margin: the output ring starts with this many samples of silence
-  /// (device block + safety). Must be >= fallback_ramp_samples.
+  /// (device block + safety). Must be >= fallback_ramp_samples; 0 when the
+  /// callback runs the processor inline.
   std::size_t margin_samples = 256;
   /// Length of the cross-fade between the worker's output and the fallback.
   std::size_t fallback_ramp_samples = 48;
   /// Cross-fade length of bypass (processed <-> dry) and of the mixer's gain ramps.
-  double bypass_ramp_ms = 10.0;
-  double gain_ramp_ms = 20.0;
+  double bypass_ramp_ms = BlockProcessor::kRampMs;
+  double gain_ramp_ms = BlockProcessor::kRampMs;
   /// The callback works in chunks of at most this many frames (any device block
   /// size is accepted).
   std::size_t max_chunk_frames = 1024;
@@ -137,6 +139,12 @@ struct LiveTiming {
 /// replaced by zeros as soon as there is room, which keeps the frame count and so
 /// the delay.
 ///
+/// Inline: constructed with a processor (a real-time-safe model), the callback
+/// runs it itself on each chunk instead of the rings and the worker: no margin,
+/// so the device-to-device latency is the engine's; no fallback (a late callback
+/// is an xrun the host reports, counted in LiveStats); the timing's "response" is
+/// then each callback's own duration.
+///
 /// Threads: process() (the device callback) on the audio thread; pop_input(),
 /// push_output() and wait_for_input() on one worker thread; pop_record() on one
 /// recorder thread; the controls, stats() and take_*_peak() on any thread. The
@@ -144,8 +152,12 @@ struct LiveTiming {
 /// posts a semaphore (at most one post pending).
 class LiveBridge {
  public:
-  /// Throws std::invalid_argument on an inconsistent configuration.
-  explicit LiveBridge(const LiveConfig& config);
+  /// Throws std::invalid_argument on an inconsistent configuration. With
+  /// inline_processor (stereo, the bridge's rate, latency engine_latency_samples,
+  /// max_block_samples >= max_chunk_frames, a real-time-safe model, margin 0) the
+  /// callback runs it (see Inline above); its parameters stay at their defaults.
+  explicit LiveBridge(const LiveConfig& config,
+                      std::shared_ptr<BlockProcessor> inline_processor = nullptr);
   ~LiveBridge();
 
   LiveBridge(const LiveBridge&) = delete;
@@ -157,6 +169,8 @@ class LiveBridge {
   std::size_t n_routed_channels() const noexcept { return n_routed_; }
   std::size_t engine_latency_samples() const noexcept { return config_.engine_latency_samples; }
   std::size_t margin_samples() const noexcept { return config_.margin_samples; }
+  /// True if the callback runs the processor itself (no worker).
+  bool is_inline() const noexcept { return inline_ != nullptr; }
   /// Device input to device output, in samples (engine latency + margin).
   std::size_t total_latency_samples() const noexcept {
     return config_.engine_latency_samples + config_.margin_samples;
@@ -228,6 +242,11 @@ class LiveBridge {
 
  private:
   void process_chunk(const float* in, float* out, std::size_t n) noexcept;
+  // Worker mode: move input to the worker, decide which frames of this chunk come
+  // from it (n_proc, fade_start) and pop them into sources_.
+  void take_worker_output(std::size_t n, std::size_t& n_proc, std::size_t& fade_start) noexcept;
+  // Mixer, fallback/bypass cross-fades, routing, device output and recording.
+  void mix_and_route(float* out, std::size_t n, std::size_t n_proc, std::size_t fade_start) noexcept;
   void discard_output(std::size_t n) noexcept;
   bool missed_in_callback_ = false;
 
@@ -241,6 +260,7 @@ class LiveBridge {
   };
 
   LiveConfig config_;
+  std::shared_ptr<BlockProcessor> inline_;  // null: a worker fills the output ring
   std::size_t n_routed_;
   std::size_t max_chunk_;
   std::size_t bypass_ramp_samples_;

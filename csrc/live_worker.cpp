@@ -15,43 +15,26 @@ std::int64_t now_ns() noexcept {
       .count();
 }
 
-const NativeModel& checked_model(const std::shared_ptr<NativeModel>& model) {
-  if (!model) throw std::invalid_argument("LiveWorker: no model");
-  return *model;
-}
-
-const NativeLatencyMode& checked_mode(const NativeModel& model, const std::string& name) {
-  const NativeLatencyMode* mode = model.latency_mode(name);
-  if (mode == nullptr) {
-    throw std::invalid_argument("LiveWorker: the model has no '" + name + "' latency mode");
-  }
-  return *mode;
-}
-
 }  // namespace
 
-LiveWorker::LiveWorker(LiveBridge& bridge, std::shared_ptr<NativeModel> model,
-                       const std::string& latency_mode, std::size_t max_chunk_frames)
+LiveWorker::LiveWorker(LiveBridge& bridge, std::shared_ptr<BlockProcessor> processor)
     : bridge_(bridge),
-      model_(std::move(model)),
-      engine_(checked_model(model_).n_fft(), model_->hop_samples(), model_->analysis_window().data(),
-              checked_mode(*model_, latency_mode).synthesis_window.data(), 2,
-              std::max<std::size_t>(1, max_chunk_frames)),
-      max_chunk_(std::max<std::size_t>(1, max_chunk_frames)),
+      processor_(std::move(processor)),
+      max_chunk_(processor_ ? processor_->max_block_samples() : 1),
       in_(2 * max_chunk_, 0.0f),
       vocals_(2 * max_chunk_, 0.0f),
-      instrumental_(2 * max_chunk_, 0.0f),
-      mask_(2 * model_->n_bins(), 0.0f) {
-  if (!model_->supports_sample_rate(bridge.config().sample_rate_hz)) {
+      instrumental_(2 * max_chunk_, 0.0f) {
+  if (!processor_) throw std::invalid_argument("LiveWorker: no processor");
+  if (processor_->n_channels() != 2) throw std::invalid_argument("LiveWorker: the processor must be stereo");
+  if (processor_->sample_rate_hz() != bridge.config().sample_rate_hz) {
     throw std::invalid_argument(
-        "LiveWorker: the model does not run at " +
+        "LiveWorker: the processor runs at " +
+        std::to_string(static_cast<long long>(std::llround(processor_->sample_rate_hz()))) +
+        " Hz, the bridge at " +
         std::to_string(static_cast<long long>(std::llround(bridge.config().sample_rate_hz))) + " Hz");
   }
-  if (engine_.latency_samples() != checked_mode(*model_, latency_mode).latency_samples) {
-    throw std::invalid_argument("LiveWorker: engine latency differs from the model file's");
-  }
-  if (engine_.latency_samples() != bridge.engine_latency_samples()) {
-    throw std::invalid_argument("LiveWorker: engine latency " + std::to_string(engine_.latency_samples()) +
+  if (processor_->latency_samples() != bridge.engine_latency_samples()) {
+    throw std::invalid_argument("LiveWorker: engine latency " + std::to_string(processor_->latency_samples()) +
                                 " != the bridge's " + std::to_string(bridge.engine_latency_samples()));
   }
 }
@@ -65,21 +48,17 @@ void LiveWorker::warm_up(std::size_t n_samples, std::size_t block_samples) {
   for (std::size_t done = 0; done < std::max(n_samples, block_samples); done += block_samples) {
     process_chunk(block_samples);
   }
-  engine_.reset();
-  model_->reset();
+  processor_->reset();
 }
 
-void LiveWorker::process_chunk(std::size_t n) noexcept {
-  const auto stride = static_cast<std::ptrdiff_t>(max_chunk_);
-  const auto n_bins = static_cast<std::ptrdiff_t>(engine_.n_bins());
-  engine_.push_input(in_.data(), stride, n);  // fits: each chunk is pulled in full below
-  while (engine_.frames_ready() > 0) {
-    engine_.analyze();
-    model_->step(reinterpret_cast<const float*>(engine_.frame()), mask_.data());
-    engine_.synthesize(mask_.data(), n_bins);
-    n_frames_.store(n_frames_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  engine_.pull(vocals_.data(), stride, instrumental_.data(), stride, n);
+void LiveWorker::process_chunk(std::size_t n) {
+  const float* in[2] = {in_.data(), in_.data() + max_chunk_};
+  float* vocals[2] = {vocals_.data(), vocals_.data() + max_chunk_};
+  float* instrumental[2] = {instrumental_.data(), instrumental_.data() + max_chunk_};
+  const std::uint64_t before = processor_->n_frames_processed();
+  processor_->process(in, vocals, instrumental, n);
+  n_frames_.store(n_frames_.load(std::memory_order_relaxed) + (processor_->n_frames_processed() - before),
+                  std::memory_order_relaxed);
 }
 
 void LiveWorker::start(int realtime_priority, bool follow_callback_cpu, bool pin_callback_thread) {
@@ -96,6 +75,7 @@ void LiveWorker::start(int realtime_priority, bool follow_callback_cpu, bool pin
   n_frames_.store(0, std::memory_order_relaxed);
   busy_ns_.store(0, std::memory_order_relaxed);
   max_ratio_.store(0.0, std::memory_order_relaxed);
+  error_.clear();
   running_.store(true, std::memory_order_release);
   thread_ = std::thread([this] { run(); });
   // Wait (briefly) until the thread has set its scheduling, so scheduling() is final.
@@ -119,6 +99,10 @@ void LiveWorker::stop() {
 void LiveWorker::stall(double seconds) noexcept {
   stall_until_ns_.store(now_ns() + static_cast<std::int64_t>(seconds * 1e9), std::memory_order_release);
   bridge_.wake_worker();
+}
+
+std::string LiveWorker::error() const {
+  return running_.load(std::memory_order_acquire) ? std::string() : error_;
 }
 
 std::string LiveWorker::scheduling() const {
@@ -181,7 +165,17 @@ void LiveWorker::run() noexcept {
       const std::size_t n = bridge_.pop_input(in_.data(), stride, max_chunk_);
       if (n == 0) break;
       const std::int64_t t0 = now_ns();
-      process_chunk(n);
+      try {
+        process_chunk(n);
+      } catch (const std::exception& e) {
+        error_ = std::string("the model failed: ") + e.what();
+        running_.store(false, std::memory_order_release);
+        return;
+      } catch (...) {
+        error_ = "the model failed";
+        running_.store(false, std::memory_order_release);
+        return;
+      }
       const std::int64_t elapsed = now_ns() - t0;
       std::size_t done = bridge_.push_output(vocals_.data(), stride, instrumental_.data(), stride, n);
       while (done < n && !stop_.load(std::memory_order_acquire)) {

@@ -1,9 +1,9 @@
 // LiveWorker: the model side of live monitoring as one native thread.
 //
-// input ring (LiveBridge) -> HopEngine (STFT) -> NativeModel::step -> HopEngine
-// (mask, iSTFT) -> output ring (LiveBridge), with no Python and so no GIL on the
+// input ring (LiveBridge) -> BlockProcessor (STFT, model step, iSTFT) -> output
+// ring (LiveBridge). With the native model there is no Python and so no GIL on the
 // way: nothing else in the process can hold this thread up by holding a lock it
-// needs. It is the live counterpart of rtsep_process in the C API.
+// needs. A Python runner (ONNX Runtime, TorchScript) takes the GIL for its step.
 #pragma once
 
 #include <atomic>
@@ -14,9 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "hop_engine.hpp"
+#include "block_processor.hpp"
 #include "live_bridge.hpp"
-#include "native_model.hpp"
 #include "platform.hpp"
 
 namespace rtsep {
@@ -31,24 +30,26 @@ struct LiveWorkerStats {
   std::uint64_t n_callback_pins = 0;  // pin_callback_thread: callback threads pinned
 };
 
-/// Runs `model` over everything `bridge`'s callback pushes, one output sample per
-/// input sample, so the bridge's fixed delay holds. The engine's latency must
-/// equal bridge.engine_latency_samples(). All buffers are allocated in the
-/// constructor; the thread does not allocate.
+/// Runs `processor` (stereo, its parameters at their defaults: the separated
+/// vocals and instrumental) over everything `bridge`'s callback pushes, one output
+/// sample per input sample, so the bridge's fixed delay holds. Its latency must
+/// equal bridge.engine_latency_samples(); it takes chunks of up to its
+/// max_block_samples(). All buffers are allocated in the constructor; the thread
+/// does not allocate.
 ///
-/// The model is shared (it holds the stream state): while the worker runs, no
-/// other thread may step or reset it.
+/// The processor (and its model) is shared: while the worker runs, no other
+/// thread may process or reset it. If the model throws (a Python runner), the
+/// thread stops: running() turns false and error() says why.
 class LiveWorker {
  public:
-  /// Throws std::invalid_argument if the model cannot serve the bridge (sample
-  /// rate, latency mode, latency).
-  LiveWorker(LiveBridge& bridge, std::shared_ptr<NativeModel> model, const std::string& latency_mode,
-             std::size_t max_chunk_frames = 4096);
+  /// Throws std::invalid_argument if the processor cannot serve the bridge
+  /// (channels, sample rate, latency).
+  LiveWorker(LiveBridge& bridge, std::shared_ptr<BlockProcessor> processor);
   ~LiveWorker();
   LiveWorker(const LiveWorker&) = delete;
   LiveWorker& operator=(const LiveWorker&) = delete;
 
-  std::size_t latency_samples() const noexcept { return engine_.latency_samples(); }
+  std::size_t latency_samples() const noexcept { return processor_->latency_samples(); }
 
   /// Run the engine on n_samples of silence in blocks of block_samples (first-use
   /// costs), then reset engine and model. Only before start().
@@ -75,18 +76,20 @@ class LiveWorker {
   /// "normal", "SCHED_FIFO <p>" or "normal (SCHED_FIFO <p> refused: <reason>)".
   /// Valid after start() returned.
   std::string scheduling() const;
+  /// Why the thread stopped on its own ("" if it did not). Valid once running() is false.
+  std::string error() const;
   LiveWorkerStats stats() const noexcept;
 
  private:
   void run() noexcept;
-  void process_chunk(std::size_t n) noexcept;
+  void process_chunk(std::size_t n);
   void follow_callback_cpu(int& pinned_cpu) noexcept;
 
   LiveBridge& bridge_;
-  std::shared_ptr<NativeModel> model_;
-  HopEngine engine_;
+  std::shared_ptr<BlockProcessor> processor_;
   std::size_t max_chunk_;
-  std::vector<float> in_, vocals_, instrumental_, mask_;  // planar (2, max_chunk); mask (2, n_bins)
+  std::vector<float> in_, vocals_, instrumental_;  // planar (2, max_chunk)
+  std::string error_;                              // written by the thread before it stops
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};

@@ -463,6 +463,14 @@ const NativeLatencyMode* NativeModel::latency_mode(const std::string& name) cons
   return nullptr;
 }
 
+BlockGeometry NativeModel::geometry(const std::string& latency_mode) const {
+  const NativeLatencyMode* mode = this->latency_mode(latency_mode);
+  if (mode == nullptr) {
+    throw NativeModelError(path_ + ": the model has no '" + latency_mode + "' latency mode");
+  }
+  return BlockGeometry{n_fft_, hop_samples_, analysis_window_, mode->synthesis_window};
+}
+
 std::size_t NativeModel::macs_per_step() const noexcept {
   std::size_t total = 0;
   auto conv = [&](const ConvLayer& l) { total += l.c_out * l.b_out * l.c_in * l.k_t * 3; };

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "mask_model.hpp"
+
 namespace rtsep {
 
 /// A native model file that is missing, corrupt or not understood. One line,
@@ -85,7 +87,7 @@ struct NativeLatencyMode {
 /// magnitude mask, float32 (2, n_bins) in [0, 1]. Every buffer is allocated in
 /// the constructor; step() and reset() do not allocate, lock or block. Not
 /// thread-safe: one stream per object, stepped from one thread.
-class NativeModel {
+class NativeModel : public MaskModel {
  public:
   /// Build from a read file; validates the architecture numbers against the
   /// weight shapes. Throws NativeModelError.
@@ -114,7 +116,7 @@ class NativeModel {
 
   std::size_t n_fft() const noexcept { return n_fft_; }
   std::size_t hop_samples() const noexcept { return hop_samples_; }
-  std::size_t n_bins() const noexcept { return n_bins_; }
+  std::size_t n_bins() const noexcept override { return n_bins_; }
   std::size_t n_channels() const noexcept { return 2; }
   const std::vector<int>& sample_rates_hz() const noexcept { return sample_rates_hz_; }
   bool supports_sample_rate(double sample_rate_hz) const noexcept;
@@ -122,6 +124,9 @@ class NativeModel {
   const std::vector<NativeLatencyMode>& latency_modes() const noexcept { return modes_; }
   /// The latency mode called `name`, or nullptr.
   const NativeLatencyMode* latency_mode(const std::string& name) const noexcept;
+  /// The STFT geometry of latency mode `name` (windows copied). Throws
+  /// NativeModelError if the file has no such mode.
+  BlockGeometry geometry(const std::string& latency_mode) const;
   const std::string& metadata_json() const noexcept { return metadata_json_; }
   const std::string& path() const noexcept { return path_; }
   /// Multiply-accumulates of one step (convolutions, GRU, linear, head).
@@ -131,11 +136,12 @@ class NativeModel {
   /// The mask is always in [0, 1]: if any value comes out non-finite (weights or
   /// input so large that the float arithmetic overflows), the whole mask is 0 and
   /// the state is zeroed so that the NaN does not stay in it; counted.
-  void step(const float* frame, float* mask) noexcept;
+  void step(const float* frame, float* mask) noexcept override;
   /// Steps whose mask came out non-finite and was replaced (since construction).
   std::uint64_t n_nonfinite_steps() const noexcept { return n_nonfinite_steps_; }
   /// Zero the state (start of a new stream).
-  void reset() noexcept;
+  void reset() noexcept override;
+  bool realtime_safe() const noexcept override { return true; }
 
  private:
   // Conv over (time, band), causal in time, stride along bands, padding 1,

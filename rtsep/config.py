@@ -29,6 +29,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 LATENCY_MODES = ("default", "low")
+#: What the two outputs carry, in the C ABI's order (RTSEP_MODE_*): a mode's number
+#: is its index. Every face (CLI, rtsep.Processor, C ABI, LV2) uses these names.
+MODES = ("both", "mix", "vocals", "instrumental")
+#: Gains at or below MIN_GAIN_DB are silence; gains above MAX_GAIN_DB are refused
+#: (every face: the C ABI, rtsep.Processor, rtsep monitor and its MIDI control).
+MIN_GAIN_DB = -120.0
+MAX_GAIN_DB = 24.0
+#: Length of every gain/mode ramp and of the bypass cross-fade, ms (the core's).
+RAMP_MS = 20.0
 SUPPORTED_SAMPLE_RATES_HZ = (44100, 48000)
 #: Length of the raised-cosine tapers of the low-latency synthesis window.
 LOW_LATENCY_TAPER_SAMPLES = 32

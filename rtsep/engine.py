@@ -1,9 +1,10 @@
 """The streaming separation engine: core STFT -> model step -> core iSTFT.
 
-:class:`Separator` is the one engine behind ``rtsep separate``, evaluation,
-the embedding API and the live worker: a C++ :class:`rtsep.dsp.HopEngine`
-(fixed-latency block adapter, STFT, mask application, overlap-add) driven by a
-:mod:`rtsep.runtime` runner, one hop at a time. Any block size in, the same
+:func:`block_processor` makes the one C++ block processor
+(``csrc/block_processor.hpp``: fixed-latency block adapter, STFT, mask, overlap-add,
+dry delay, mode/gains/bypass) over a :mod:`rtsep.runtime` runner; :class:`Separator`
+(``rtsep separate``, evaluation, benchmarks) and :class:`rtsep.Processor` (embedding)
+wrap it. Any block size in, the same
 number of samples out, delayed by exactly :attr:`Separator.latency_samples`.
 
 Shapes: audio ``float32 (n_channels, n_samples)`` with ``n_channels == 2``.
@@ -71,13 +72,35 @@ def load_runner(model: str | Path | None = None, *, backend: str = "auto", laten
     return runtime.load(path, backend=backend, latency_mode=latency_mode, sample_rate_hz=sample_rate_hz)
 
 
+def block_processor(runner, *, max_block_samples: int, n_channels: int = 2, parameters=None):
+    """The one C++ block processor (:class:`rtsep._core.BlockProcessor`) over ``runner``.
+
+    The native runner's C++ model is stepped in C++ (GIL released); any other runner
+    (ONNX Runtime, TorchScript, identity) is stepped through its ``step``/``reset``
+    with the GIL taken per hop. ``parameters``: a shared :class:`rtsep._core.Parameters`
+    (mode, gains, bypass), or None for the defaults (mode both, 0 dB: the separated
+    vocals and instrumental themselves).
+    """
+    from rtsep import _core
+
+    g: StftGeometry = runner.geometry
+    model = getattr(runner, "native_model", None) or runner
+    proc = _core.BlockProcessor(model, g.n_fft, g.hop_samples, g.analysis_window(),
+                                g.synthesis_window(), float(runner.sample_rate_hz),
+                                int(max_block_samples), int(n_channels), parameters)
+    if proc.latency_samples != runner.latency_samples:
+        raise UserError(f"model latency {runner.latency_samples} != engine latency "
+                        f"{proc.latency_samples}: mismatched model file")
+    return proc
+
+
 class Separator:
-    """Streaming separator with the STYLE lifecycle.
+    """Streaming stereo separator: the block processor with its default parameters.
 
     Args:
         runner: a :mod:`rtsep.runtime` runner (or :class:`IdentityRunner`).
-        max_block_samples: the largest block :meth:`process` handles without
-            splitting (preallocated).
+        max_block_samples: the largest block :meth:`process_into` takes
+            (preallocated); :meth:`process` splits longer ones.
 
     ``process(x)`` returns ``(vocals, instrumental)`` for a block of any size,
     delayed by :attr:`latency_samples`; ``vocals + instrumental`` equals the
@@ -85,15 +108,10 @@ class Separator:
     """
 
     def __init__(self, runner, max_block_samples: int = 8192):
-        from rtsep.dsp import HopEngine
-
         self.runner = runner
         self.geometry: StftGeometry = runner.geometry
-        self.engine = HopEngine(self.geometry, n_channels=2, max_block_samples=max_block_samples)
-        if self.engine.latency_samples != runner.latency_samples:
-            raise UserError(f"model latency {runner.latency_samples} != engine latency "
-                            f"{self.engine.latency_samples}: mismatched model file")
-        self._mask_fn = runner.step
+        self.max_block_samples = int(max_block_samples)
+        self.block = block_processor(runner, max_block_samples=max_block_samples)
 
     @classmethod
     def from_model(cls, model=None, *, backend: str = "auto", latency_mode: str = "default",
@@ -103,35 +121,39 @@ class Separator:
 
     @property
     def latency_samples(self) -> int:
-        return self.engine.latency_samples
+        return self.block.latency_samples
 
     @property
     def n_frames_processed(self) -> int:
-        return self.engine.n_frames_processed
+        return self.block.n_frames_processed
 
     @property
     def n_nonfinite_replaced(self) -> int:
-        return self.engine.n_nonfinite_replaced
+        return self.block.n_nonfinite_replaced
 
     def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Block ``float32 (2, n)`` -> ``(vocals, instrumental)``, each ``(2, n)``."""
-        return self.engine.process(x, self._mask_fn)
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 2 or x.shape[0] != 2:
+            raise ValueError(f"x must be float32 (2, n_samples), got "
+                             f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+        vocals = np.empty(x.shape, dtype=np.float32)
+        instr = np.empty(x.shape, dtype=np.float32)
+        for s in range(0, x.shape[1], self.max_block_samples):
+            e = min(s + self.max_block_samples, x.shape[1])
+            self.block.process(x[:, s:e], vocals[:, s:e], instr[:, s:e])
+        return vocals, instr
 
     def process_into(self, x: np.ndarray, vocals_out: np.ndarray, instrumental_out: np.ndarray) -> None:
         """Allocation-free variant: ``x`` ``(2, n <= max_block_samples)`` into the given arrays."""
-        eng = self.engine
-        eng.push_input(x)
-        for _ in range(eng.frames_ready()):
-            eng.synthesize(self._mask_fn(eng.analyze()))
-        eng.pull(vocals_out, instrumental_out)
+        self.block.process(x, vocals_out, instrumental_out)
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         """Push ``latency_samples`` of silence; returns the tail."""
-        return self.engine.flush(self._mask_fn)
+        return self.process(np.zeros((2, self.latency_samples), dtype=np.float32))
 
     def reset(self) -> None:
-        self.engine.reset()
-        self.runner.reset()
+        """Back to the start of a stream (the model's state too)."""
+        self.block.reset()
 
     def separate(self, x: np.ndarray, block_samples: int = 4096, progress: bool = False
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +166,7 @@ class Separator:
         n = x.shape[1]
         lat = self.latency_samples
         total = n + lat
+        block_samples = min(block_samples, self.max_block_samples)
         vocals = np.empty((2, total), dtype=np.float32)
         instr = np.empty((2, total), dtype=np.float32)
         padded = np.zeros((2, total), dtype=np.float32)
@@ -164,3 +187,41 @@ class Separator:
 
     def __repr__(self) -> str:
         return f"Separator(runner={self.runner!r}, latency_samples={self.latency_samples})"
+
+
+def nearest_model_rate(rate_hz: int, supported: tuple[int, ...] = (44100, 48000)) -> int:
+    return min(supported, key=lambda r: abs(r - rate_hz))
+
+
+def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_samples: int = 4096,
+                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Separate ``audio`` ``(n_channels, n)`` at ``rate_hz``.
+
+    ``separators``: ``{model_rate_hz: Separator}`` (built on demand by the caller).
+    Returns ``(vocals, accompaniment)`` with the input's shape.
+    """
+    import soxr
+
+    work_rate = nearest_model_rate(rate_hz)
+    sep = separators[work_rate]
+    x = audio
+    if work_rate != rate_hz:
+        x = np.ascontiguousarray(soxr.resample(audio.T, rate_hz, work_rate, quality="HQ").T)
+    n_ch = x.shape[0]
+    vocals = np.zeros_like(x)
+    if n_ch == 1:
+        v, _ = sep.separate(np.repeat(x, 2, axis=0), block_samples, progress)
+        vocals[0] = 0.5 * (v[0] + v[1])
+    else:
+        for c in range(0, n_ch, 2):
+            pair = x[[c, min(c + 1, n_ch - 1)]]
+            v, _ = sep.separate(np.ascontiguousarray(pair), block_samples, progress)
+            vocals[c] = v[0]
+            if c + 1 < n_ch:
+                vocals[c + 1] = v[1]
+    if work_rate != rate_hz:
+        vocals = np.ascontiguousarray(soxr.resample(vocals.T, work_rate, rate_hz, quality="HQ").T)
+        n = audio.shape[1]
+        vocals = vocals[:, :n] if vocals.shape[1] >= n else np.pad(vocals, ((0, 0), (0, n - vocals.shape[1])))
+    # The accompaniment is the input minus the vocals: the two sum back to the input.
+    return vocals, audio - vocals

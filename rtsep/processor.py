@@ -22,7 +22,7 @@ Outputs by :attr:`Processor.mode` (``g_v``/``g_i``: the gains in dB as linear fa
 
 ``vocals + instrumental`` equals the delayed input. Bypass cross-fades both
 outputs to the dry input delayed by the same latency. Every change of gain,
-mode or bypass is ramped over ``ramp_ms`` (20 ms), so none clicks.
+mode or bypass is ramped over :data:`RAMP_MS` (20 ms, as in every face), so none clicks.
 
 Threads: call ``prepare``, ``process`` and ``reset`` from one thread at a time
 (your audio or worker thread). The parameter properties (``vocals_gain_db``,
@@ -70,45 +70,35 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.config import StftGeometry
+from rtsep.config import MAX_GAIN_DB, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry
 from rtsep.errors import UserError
 
-MODES = ("both", "mix", "vocals", "instrumental")
-#: Gains at or below this are silence; gains above MAX_GAIN_DB are refused.
-MIN_GAIN_DB = -120.0
-MAX_GAIN_DB = 24.0
-DEFAULT_RAMP_MS = 20.0
-
-
-def _db_to_gain(db: float) -> float:
-    return 0.0 if db <= MIN_GAIN_DB else float(10.0 ** (db / 20.0))
 
 
 class Processor:
     """Vocal/instrumental separation as a block processor (see the module docstring).
 
     Args:
-        model: an exported model (``.onnx`` or TorchScript ``.pt``), ``"identity"``
-            (the test processor: vocals = the input), or None for the shipped
-            ``models/rtsep-default.onnx``.
-        backend: runtime backend (``"auto"``, ``"onnx-cpu"``, ...; see :mod:`rtsep.runtime`).
+        model: an exported model (``.onnx``, TorchScript ``.pt`` or native ``.rtsepw``),
+            ``"identity"`` (the test processor: vocals = the input), or None for the
+            shipped ``models/rtsep-default.onnx``.
+        backend: runtime backend (``"auto"``, ``"onnx-cpu"``, ``"native"``, ...; see
+            :mod:`rtsep.runtime`).
         latency_mode: ``"default"`` or ``"low"``.
-        ramp_ms: length of the parameter ramps and the bypass cross-fade.
 
     The model file is read and validated here (so :attr:`latency_samples` is
     known before :meth:`prepare`); the inference session is created by
-    :meth:`prepare` (once per sample rate).
+    :meth:`prepare` (once per sample rate). The work is done by the C++ block
+    processor that the C ABI, the LV2 plugin and ``rtsep monitor`` run too.
     """
 
     def __init__(self, model: str | Path | None = None, *, backend: str = "auto",
-                 latency_mode: str = "default", ramp_ms: float = DEFAULT_RAMP_MS):
+                 latency_mode: str = "default"):
+        from rtsep import _core
         from rtsep.engine import IDENTITY_MODEL, default_model_path
 
-        if not ramp_ms >= 0.0:
-            raise ValueError(f"ramp_ms must be >= 0, got {ramp_ms!r}")
         self._backend = backend
         self._latency_mode = latency_mode
-        self._ramp_ms = float(ramp_ms)
         if model is not None and str(model) == IDENTITY_MODEL:
             self._model = IDENTITY_MODEL
             self._geometry = StftGeometry(latency_mode=latency_mode)
@@ -122,13 +112,12 @@ class Processor:
             self._model = path
             self._geometry = runtime.inspect(path).geometry(latency_mode)
         self._runners: dict[int, object] = {}
-        self._params = (0.0, 0.0, "both", False)  # replaced whole: atomic under the GIL
-        self._applied = None
-        self._prepared = False
+        self._params = _core.Parameters()  # shared with every prepared block processor
+        self._block = None
+        self._runner = None
         self._sample_rate_hz = 0
         self._max_block_size = 0
         self._n_channels = 0
-        self._n_nonfinite = 0
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -139,8 +128,7 @@ class Processor:
         ``max_block_size`` >= 1 is the longest block :meth:`process` will get;
         ``n_channels`` is 1 or 2. Raises :class:`UserError` subclasses or ValueError.
         """
-        from rtsep import _core
-        from rtsep.engine import Separator, load_runner
+        from rtsep.engine import block_processor, load_runner
 
         for name, value in (("sample_rate_hz", sample_rate_hz), ("max_block_size", max_block_size),
                             ("n_channels", n_channels)):
@@ -150,43 +138,24 @@ class Processor:
             raise ValueError(f"n_channels must be 1 (mono) or 2 (stereo), got {n_channels}; "
                              "split other layouts into pairs")
         sample_rate_hz, max_block_size = int(sample_rate_hz), int(max_block_size)
-        self._prepared = False
+        self._block = None
         runner = self._runners.get(sample_rate_hz)
         if runner is None:
             runner = load_runner(self._model, backend=self._backend,
                                  latency_mode=self._latency_mode, sample_rate_hz=sample_rate_hz)
             self._runners[sample_rate_hz] = runner
-        self._separator = Separator(runner, max_block_samples=max_block_size)
-        self._geometry = self._separator.geometry
-        latency = self._separator.latency_samples
-        shape = (2, max_block_size)
-        self._stereo_in = np.zeros(shape, dtype=np.float32)
-        self._vocals = np.zeros(shape, dtype=np.float32)
-        self._instrumental = np.zeros(shape, dtype=np.float32)
-        self._out_a = np.zeros(shape, dtype=np.float32)
-        self._out_b = np.zeros(shape, dtype=np.float32)
-        self._dry = np.zeros(shape, dtype=np.float32)
-        self._dry_ring = _core.RingBuffer(2, latency + max_block_size)
-        self._silence = np.zeros((2, latency), dtype=np.float32)
-        self._mix_a, self._mix_b, self._bypass_a, self._bypass_b = (
-            _core.Mixer(2, float(sample_rate_hz), self._ramp_ms) for _ in range(4))
+        self._block = block_processor(runner, max_block_samples=max_block_size,
+                                      n_channels=int(n_channels), parameters=self._params)
+        self._runner = runner
+        self._geometry = runner.geometry
         self._sample_rate_hz = sample_rate_hz
         self._max_block_size = max_block_size
         self._n_channels = int(n_channels)
-        self._prepared = True
-        self.reset()
 
     def reset(self) -> None:
         """Back to the start of a stream: delay lines silent, model state zeroed,
         parameter ramps jumped to their targets. Does not allocate."""
-        self._require_prepared("reset")
-        self._separator.reset()
-        self._dry_ring.reset()
-        self._dry_ring.push_planar(self._silence)
-        self._apply_parameters(self._params)
-        for mixer in (self._mix_a, self._mix_b, self._bypass_a, self._bypass_b):
-            mixer.reset()
-        self._n_nonfinite = 0
+        self._require_prepared("reset").reset()
 
     def process(self, block: np.ndarray, vocals_out: np.ndarray | None = None,
                 instrumental_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +167,7 @@ class Processor:
         same shape, may be the input itself), they are filled and returned and
         nothing is allocated. Delay: :attr:`latency_samples`.
         """
-        self._require_prepared("process")
+        proc = self._require_prepared("process")
         n = self._check_block(block)
         if vocals_out is None and instrumental_out is None:
             vocals_out = np.empty((self._n_channels, n), dtype=np.float32)
@@ -206,85 +175,54 @@ class Processor:
         else:
             self._check_output(vocals_out, "vocals_out", n)
             self._check_output(instrumental_out, "instrumental_out", n)
-        if n == 0:
-            return vocals_out, instrumental_out
-        stereo = self._stereo_in[:, :n]
-        np.copyto(stereo, block)  # mono broadcasts to both rows; copy first: outputs may alias
-        if not np.isfinite(stereo.sum()):  # rare: replace NaN/Inf like the engine does
-            bad = ~np.isfinite(stereo)
-            self._n_nonfinite += int(np.count_nonzero(bad[: self._n_channels]))
-            stereo[bad] = 0.0
-        v, i = self._vocals[:, :n], self._instrumental[:, :n]
-        self._separator.process_into(stereo, v, i)
-        dry = self._dry[:, :n]
-        self._dry_ring.push_planar(stereo)
-        self._dry_ring.pop_planar(dry)
-        params = self._params
-        if params is not self._applied:
-            self._apply_parameters(params)
-        a, b = self._out_a[:, :n], self._out_b[:, :n]
-        self._mix_a.process(v, i, a)
-        self._mix_b.process(v, i, b)
-        self._bypass_a.process(a, dry, a)
-        self._bypass_b.process(b, dry, b)
-        if self._n_channels == 2:
-            np.copyto(vocals_out, a)
-            np.copyto(instrumental_out, b)
-        else:
-            for src, dst in ((a, vocals_out[0]), (b, instrumental_out[0])):
-                np.add(src[0], src[1], out=dst)
-                np.multiply(dst, 0.5, out=dst)
+        proc.process(block, vocals_out, instrumental_out)
         return vocals_out, instrumental_out
 
     # -- parameters (any thread) ---------------------------------------------------------
 
     @property
     def vocals_gain_db(self) -> float:
-        return self._params[0]
+        return self._params.vocals_gain_db
 
     @vocals_gain_db.setter
     def vocals_gain_db(self, value: float) -> None:
-        p = self._params
-        self._params = (self._check_gain(value, "vocals_gain_db"), p[1], p[2], p[3])
+        self._params.vocals_gain_db = self._check_gain(value, "vocals_gain_db")
 
     @property
     def instrumental_gain_db(self) -> float:
-        return self._params[1]
+        return self._params.instrumental_gain_db
 
     @instrumental_gain_db.setter
     def instrumental_gain_db(self, value: float) -> None:
-        p = self._params
-        self._params = (p[0], self._check_gain(value, "instrumental_gain_db"), p[2], p[3])
+        self._params.instrumental_gain_db = self._check_gain(value, "instrumental_gain_db")
 
     @property
     def mode(self) -> str:
         """``"both"``, ``"mix"``, ``"vocals"`` or ``"instrumental"``."""
-        return self._params[2]
+        return MODES[self._params.mode]
 
     @mode.setter
     def mode(self, value: str) -> None:
         if value not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
-        p = self._params
-        self._params = (p[0], p[1], value, p[3])
+        self._params.mode = MODES.index(value)
 
     @property
     def bypass(self) -> bool:
-        return self._params[3]
+        return self._params.bypass
 
     @bypass.setter
     def bypass(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)) and value not in (0, 1):
             raise ValueError(f"bypass must be True or False, got {value!r}")
-        p = self._params
-        self._params = (p[0], p[1], p[2], bool(value))
+        self._params.bypass = bool(value)
 
     # -- read-only state -----------------------------------------------------------------
 
     @property
     def latency_samples(self) -> int:
         """Input-to-output delay in samples, for any block size (bypass included)."""
-        return self._separator.latency_samples if self._prepared else self._geometry.latency_samples
+        return self._block.latency_samples if self._block is not None else self._geometry.latency_samples
 
     @property
     def geometry(self) -> StftGeometry:
@@ -303,37 +241,27 @@ class Processor:
         return self._n_channels
 
     @property
+    def ramp_samples(self) -> int:
+        """Length of the parameter ramps and the bypass cross-fade at the prepared rate."""
+        return self._require_prepared("ramp_samples").ramp_samples
+
+    @property
     def n_frames_processed(self) -> int:
         """STFT frames run through the model since the last prepare/reset."""
-        return self._separator.n_frames_processed if self._prepared else 0
+        return self._block.n_frames_processed if self._block is not None else 0
 
     @property
     def n_nonfinite_replaced(self) -> int:
         """NaN/Inf input samples replaced by 0 since the last prepare/reset."""
-        return self._n_nonfinite
+        return self._block.n_nonfinite_replaced if self._block is not None else 0
 
     @property
     def runner(self):
         """The runtime runner of the prepared sample rate (backend, metadata)."""
         self._require_prepared("runner")
-        return self._separator.runner
+        return self._runner
 
     # -- internals -----------------------------------------------------------------------
-
-    def _apply_parameters(self, params) -> None:
-        g_v, g_i = _db_to_gain(params[0]), _db_to_gain(params[1])
-        mode, bypass = params[2], params[3]
-        for mixer in (self._mix_a, self._mix_b):
-            mixer.vocals_gain = g_v
-            mixer.instrumental_gain = g_i
-        self._mix_a.vocals_muted = mode == "instrumental"
-        self._mix_a.instrumental_muted = mode in ("both", "vocals")
-        self._mix_b.vocals_muted = mode in ("both", "instrumental")
-        self._mix_b.instrumental_muted = mode == "vocals"
-        for mixer in (self._bypass_a, self._bypass_b):
-            mixer.vocals_muted = bypass  # "vocals" input: the wet signal
-            mixer.instrumental_muted = not bypass  # "instrumental" input: the delayed dry input
-        self._applied = params
 
     @staticmethod
     def _check_gain(value, name: str) -> float:
@@ -345,10 +273,11 @@ class Processor:
             raise ValueError(f"{name} must be <= {MAX_GAIN_DB:g} dB (and not NaN), got {value!r}")
         return db
 
-    def _require_prepared(self, what: str) -> None:
-        if not self._prepared:
+    def _require_prepared(self, what: str):
+        if self._block is None:
             raise RuntimeError(f"Processor.{what}() before prepare(sample_rate_hz, "
                                "max_block_size, n_channels)")
+        return self._block
 
     def _check_block(self, block) -> int:
         if not isinstance(block, np.ndarray):
@@ -374,8 +303,10 @@ class Processor:
 
     def __repr__(self) -> str:
         state = (f"sample_rate_hz={self._sample_rate_hz}, max_block_size={self._max_block_size}, "
-                 f"n_channels={self._n_channels}" if self._prepared else "unprepared")
+                 f"n_channels={self._n_channels}" if self._block is not None else "unprepared")
         return (f"Processor(model={str(self._model)!r}, latency_mode={self._latency_mode!r}, "
                 f"latency_samples={self.latency_samples}, {state}, mode={self.mode!r}, "
                 f"vocals_gain_db={self.vocals_gain_db:g}, "
                 f"instrumental_gain_db={self.instrumental_gain_db:g}, bypass={self.bypass})")
+
+__all__ = ["MAX_GAIN_DB", "MIN_GAIN_DB", "MODES", "Processor", "RAMP_MS"]

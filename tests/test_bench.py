@@ -97,7 +97,11 @@ def test_quick_run_writes_sane_results(tmp_path):
             assert row["added_samples"] == row["expected_samples"] == want
             assert row["agrees"] is True
         for row in (row for row in measured if row["dut"] == "monitor"):
-            assert row["added_samples"] > 0
+            assert row["added_samples"] > 0 and row["schedule"] == "worker"
+        for row in (row for row in measured if row["dut"] == "monitor-inline"):
+            # exact: inline, the monitor adds the engine's latency and nothing else
+            assert row["schedule"] == "inline"
+            assert row["added_samples"] == row["expected_samples"] == row["engine_latency_samples"]
     else:
         assert jack["skipped"] == jack_unavailable_reason()
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rtsep.config import StftGeometry
+from rtsep import metrics
 from rtsep.train import evaluate as ev
 
 SR = 44100
@@ -31,12 +32,12 @@ def _stems(seconds=4.0, seed=0):
 
 def test_sdr_orders_estimates():
     vocals, acc = _stems()
-    perfect = ev.framewise_sdr_db(vocals, vocals, SR)
-    noisy = ev.framewise_sdr_db(vocals, vocals + 0.3 * acc, SR)
-    mixture = ev.framewise_sdr_db(vocals, vocals + acc, SR)
+    perfect = metrics.framewise_sdr_db(vocals, vocals, SR)
+    noisy = metrics.framewise_sdr_db(vocals, vocals + 0.3 * acc, SR)
+    mixture = metrics.framewise_sdr_db(vocals, vocals + acc, SR)
     assert perfect > 40 and perfect > noisy > mixture
     silent = np.zeros_like(vocals)
-    assert np.isnan(ev.framewise_sdr_db(silent, vocals, SR))
+    assert np.isnan(metrics.framewise_sdr_db(silent, vocals, SR))
 
 
 def test_museval_sdr_is_the_windowed_snr_and_counts_level_errors():
@@ -44,32 +45,32 @@ def test_museval_sdr_is_the_windowed_snr_and_counts_level_errors():
     energy; the per-frame-filter SDR forgives a level error that v4 counts."""
     vocals, acc = _stems()
     noisy = vocals + 0.3 * acc
-    sdr_v, sdr_a = ev.museval_sdr_db((vocals, acc), (noisy, 0.7 * acc), SR)
+    sdr_v, sdr_a = metrics.museval_sdr_db((vocals, acc), (noisy, 0.7 * acc), SR)
     snr = [10 * np.log10(np.sum(vocals[:, s:s + SR] ** 2) / np.sum((0.3 * acc[:, s:s + SR]) ** 2))
            for s in range(0, vocals.shape[1] - SR + 1, SR)]
     assert sdr_v == pytest.approx(float(np.median(snr)), abs=0.05)
     assert sdr_a == pytest.approx(20 * np.log10(1 / 0.3), abs=0.05)
-    half, _ = ev.museval_sdr_db((vocals, acc), (0.5 * vocals, acc + 0.5 * vocals), SR)
+    half, _ = metrics.museval_sdr_db((vocals, acc), (0.5 * vocals, acc + 0.5 * vocals), SR)
     assert half == pytest.approx(20 * np.log10(1 / 0.5), abs=0.05)
-    assert ev.framewise_sdr_db(vocals, 0.5 * vocals, SR) > 40
+    assert metrics.framewise_sdr_db(vocals, 0.5 * vocals, SR) > 40
     # A near-silent reference window (a -100 dBFS hiss instead of digital silence) is
     # skipped like a silent one, not scored at -50 dB.
     hushed = np.zeros_like(vocals)
     hushed[:, SR:] = vocals[:, SR:]
     hushed[:, :SR] = 1e-5 * np.random.default_rng(1).standard_normal((2, SR))
-    skipped, _ = ev.museval_sdr_db((hushed, acc), (hushed + 0.3 * acc, 0.7 * acc), SR)
+    skipped, _ = metrics.museval_sdr_db((hushed, acc), (hushed + 0.3 * acc, 0.7 * acc), SR)
     assert skipped == pytest.approx(float(np.median(snr[1:])), abs=0.05)
     # An all-zero estimate cannot be decomposed: NaN, not an exception.
-    assert np.isnan(ev.museval_sdr_db((vocals, acc), (np.zeros_like(vocals), vocals + acc), SR)[0])
+    assert np.isnan(metrics.museval_sdr_db((vocals, acc), (np.zeros_like(vocals), vocals + acc), SR)[0])
 
 
 def test_oracle_beats_repet_beats_nothing():
     vocals, acc = _stems()
     mix = vocals + acc
     geometry = StftGeometry()
-    oracle = ev.framewise_sdr_db(vocals, ev.oracle_irm(mix, vocals, geometry), SR)
-    mixture = ev.framewise_sdr_db(vocals, mix, SR)
-    repet = ev.framewise_sdr_db(vocals, ev.repet_sim(mix, SR), SR)
+    oracle = metrics.framewise_sdr_db(vocals, ev.oracle_irm(mix, vocals, geometry), SR)
+    mixture = metrics.framewise_sdr_db(vocals, mix, SR)
+    repet = metrics.framewise_sdr_db(vocals, ev.repet_sim(mix, SR), SR)
     assert oracle > 10.0
     assert oracle > repet and oracle > mixture
     assert np.isfinite(repet)
@@ -98,21 +99,21 @@ def test_score_clip_and_report(tmp_path):
 def test_band_recall_finds_the_band_an_estimate_drops():
     vocals, acc = _stems()
     assert all(r == pytest.approx(1.0, abs=1e-6)
-               for r in ev.band_recall(vocals, vocals, SR).values() if np.isfinite(r))
+               for r in metrics.band_recall(vocals, vocals, SR).values() if np.isfinite(r))
     # Remove 1-2 kHz from the true vocals.
     from scipy.signal import butter, sosfiltfilt
 
     notch = sosfiltfilt(butter(8, [900, 2100], "bandstop", fs=SR, output="sos"), vocals).astype(np.float32)
-    recall = ev.band_recall(vocals, notch, SR)
+    recall = metrics.band_recall(vocals, notch, SR)
     assert recall["1k-2k"] < 0.05
     assert recall["250-500"] == pytest.approx(1.0, abs=0.01)  # the voice's 330-Hz fundamental
     # A leak that does not correlate with the vocals leaves the recall where it was.
-    leaky = ev.band_recall(vocals, notch + acc, SR)
+    leaky = metrics.band_recall(vocals, notch + acc, SR)
     assert leaky["1k-2k"] < 0.05 and leaky["250-500"] == pytest.approx(1.0, abs=0.02)
     sung = ev.score_clip("sung", "set", vocals + acc, vocals, SR,
                          {"notch": lambda m, r: notch, "truth": lambda m, r: vocals})
     assert sung.scores["notch"]["vocal_recall_by_band"] == pytest.approx(
-        ev.band_recall(vocals, notch, SR), nan_ok=True)
+        metrics.band_recall(vocals, notch, SR), nan_ok=True)
     table = ev.recall_table(ev.summarize([sung]))
     assert "| set | notch |" in table and "| set | truth | " in table
 
@@ -123,7 +124,7 @@ def test_accompaniment_sir_measures_the_voice_left_in_the_instrumental():
     scores = {}
     for kept in (0.5, 0.9):  # the vocal estimate keeps this share of the voice
         est_v = kept * vocals
-        scores[kept] = ev.museval_scores((vocals, acc), (est_v, mix - est_v), SR)
+        scores[kept] = metrics.museval_scores((vocals, acc), (est_v, mix - est_v), SR)
     # Keeping more of the voice leaves less in the instrumental: a higher accompaniment SIR.
     assert scores[0.9]["accompaniment_sir_db"] > scores[0.5]["accompaniment_sir_db"] + 6
     assert set(scores[0.5]) == {"vocals_sdr_db", "accompaniment_sdr_db", "vocals_sir_db",
@@ -135,7 +136,7 @@ def test_leak_on_instrumental_passages_counts_only_windows_without_voice():
     vocals[:, 3 * SR:] = 0.0  # the last three seconds are instrumental
     mix = vocals + acc
     leak = 0.1 * acc  # an estimate that lets 10 % of the band through everywhere
-    assert ev.instrumental_leak_db(mix, vocals, vocals + leak, SR) == pytest.approx(-20.0, abs=0.1)
+    assert metrics.instrumental_leak_db(mix, vocals, vocals + leak, SR) == pytest.approx(-20.0, abs=0.1)
     # The voice itself (sung windows) never counts as a leak.
-    assert ev.instrumental_leak_db(mix, vocals, vocals, SR) < -150
-    assert np.isnan(ev.instrumental_leak_db(mix, np.ones_like(mix), vocals, SR))
+    assert metrics.instrumental_leak_db(mix, vocals, vocals, SR) < -150
+    assert np.isnan(metrics.instrumental_leak_db(mix, np.ones_like(mix), vocals, SR))

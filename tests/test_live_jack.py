@@ -82,6 +82,56 @@ def test_delay_is_reported_latency_plus_baseline_exactly(harness, baseline, jack
     assert summary["stats"]["n_callbacks"] > 0 and summary["stopped_by"] == "signal"
 
 
+NATIVE_MODEL = ROOT / "models" / "rtsep-default.rtsepw"
+
+
+@pytest.mark.skipif(not NATIVE_MODEL.is_file(), reason="needs the shipped native model")
+@pytest.mark.parametrize("latency_mode,engine_latency", [("default", 510), ("low", 287)])
+def test_inline_delay_is_the_engine_latency_exactly(harness, baseline, jack_server, tmp_path,  # noqa: F811
+                                                    latency_mode, engine_latency):
+    """The callback runs the native model itself: no block, no safety margin. In mode
+    mix at 0 dB the output is vocals + instrumental = the input, delayed."""
+    x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", str(NATIVE_MODEL),
+                                  "--backend", "native", "--schedule", "inline", "--mode", "mix",
+                                  "--latency", latency_mode)
+    assert summary["schedule"] == "inline" and summary["worker"] is None
+    assert summary["total_latency_samples"] == summary["engine_latency_samples"] == engine_latency
+    through = delay_samples(x[0], rec[2], 4096)
+    print(f"inline {latency_mode}: reported {engine_latency}, measured through rtsep "
+          f"{through - baseline} (+ baseline {baseline}); xruns {summary['xruns']}")
+    assert through == engine_latency + baseline
+    n = x.shape[1]
+    np.testing.assert_allclose(aligned(rec[2:4], through, n), x, atol=1e-4, rtol=0)
+    assert summary["misses"] == 0 and summary["stats"]["n_fallback_frames"] == 0
+    timing = summary["timing"]
+    assert timing["n_responses"] == summary["stats"]["n_callbacks"] > 0  # callback durations
+
+
+def test_auto_schedule_says_why(harness, jack_server, tmp_path):  # noqa: F811
+    """auto with a Python runtime stays on the worker and says why; with the native
+    model it measures the callback and says what it measured."""
+    _, _, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                "--schedule", "auto", seconds=0.2)
+    assert summary["schedule"] == "worker" and "Python" in summary["schedule_reason"]
+    if NATIVE_MODEL.is_file():
+        _, _, summary = run_through(harness, jack_server, tmp_path, "--model", str(NATIVE_MODEL),
+                                    "--backend", "native", "--schedule", "auto", seconds=0.2)
+        assert "measured p99" in summary["schedule_reason"]
+        assert summary["schedule"] in ("inline", "worker")
+        want = 510 if summary["schedule"] == "inline" else 510 + 128 + summary["safety_samples"]
+        assert summary["total_latency_samples"] == want
+
+
+def test_inline_refuses_a_python_runtime(jack_server, tmp_path):  # noqa: F811
+    result = subprocess.run([sys.executable, "-m", "rtsep", "monitor", "--input", "system",
+                             "--output", "system", "--model", "identity", "--schedule", "inline",
+                             "--duration", "1"], cwd=ROOT, env=jack_server.env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--schedule inline needs the native model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def segments(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) runs of True in a 1-D bool array."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))

@@ -146,7 +146,7 @@ def test_lv2apply_matches_the_python_processor(lv2, tmp_path, controls):
     assert np.max(np.abs(out[0:2] - a)) <= TOLERANCE
     assert np.max(np.abs(out[2:4] - b)) <= TOLERANCE
     if not controls:  # latency-aligned, against `rtsep separate`
-        from rtsep.commands.separate import separate_array
+        from rtsep.engine import separate_array
         from rtsep.engine import Separator, load_runner
 
         seps = {RATE_HZ: Separator(load_runner(lv2["models"]["onnx"], backend="onnx-cpu"))}

@@ -113,7 +113,7 @@ def play(bridge, worker, x: np.ndarray, n_out: int, wait=lambda k: True) -> np.n
 def test_native_worker_output_equals_the_offline_engine_delayed_by_the_margin():
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
     bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
+    worker = _core.LiveWorker(bridge, Separator(runner, max_block_samples=4096).block)
     assert worker.latency_samples == runner.latency_samples
     worker.warm_up(4096, BLOCK)
     worker.start(0)
@@ -147,7 +147,7 @@ def warm_worker():
     """A 'both'-mode bridge and a warmed-up native worker on the shipped model (not started)."""
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
     bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
+    worker = _core.LiveWorker(bridge, Separator(runner, max_block_samples=4096).block)
     worker.warm_up(4096, BLOCK)
     return bridge, worker
 
@@ -234,7 +234,7 @@ def test_pinned_worker_binds_the_callback_thread_and_frees_it_at_stop():
 def test_stalled_native_worker_falls_back_then_catches_up_at_the_same_delay():
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
     bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, runner.native_model, "default", 4096)
+    worker = _core.LiveWorker(bridge, Separator(runner, max_block_samples=4096).block)
     worker.start(0)
     x = music(2 * RATE_HZ, seed=3)
     stall_at, n_stalled = 100, 60  # callbacks played while the worker sleeps
@@ -269,13 +269,75 @@ def test_stalled_native_worker_falls_back_then_catches_up_at_the_same_delay():
 def test_native_worker_refuses_what_it_cannot_serve():
     if not NATIVE.is_file():
         pytest.skip(f"{NATIVE} not shipped")
-    model = _core.NativeModel(str(NATIVE))
-    with pytest.raises(ValueError, match="latency mode"):
-        _core.LiveWorker(make_bridge(510), model, "nope")
+    block = Separator(load(NATIVE, sample_rate_hz=RATE_HZ), max_block_samples=4096).block
     with pytest.raises(ValueError, match="engine latency"):
-        _core.LiveWorker(make_bridge(400), model, "default")
+        _core.LiveWorker(make_bridge(400), block)
     with pytest.raises(ValueError, match="22050 Hz"):
-        _core.LiveWorker(make_bridge(510, rate=22050), model, "default")
+        _core.LiveWorker(make_bridge(510, rate=22050), block)
+    with pytest.raises(ValueError, match="latency mode"):
+        _core.NativeModel(str(NATIVE)).latency_samples("nope")
+
+
+def inline_bridge(block, mode: str = "both"):
+    outputs = [0, 1, 2, 3] if mode == "both" else [0, 1]
+    return _core.LiveBridge(RATE_HZ, 2, len(outputs), [0, 1], outputs, mode,
+                            block.latency_samples, 0, inline_processor=block)
+
+
+@needs_native_model
+@pytest.mark.parametrize("latency_mode", ["default", "low"])
+def test_inline_bridge_runs_the_model_in_the_callback_at_the_engine_latency(latency_mode):
+    runner = load(NATIVE, sample_rate_hz=RATE_HZ, latency_mode=latency_mode)
+    bridge = inline_bridge(Separator(runner, max_block_samples=4096).block)
+    assert bridge.is_inline and bridge.total_latency_samples == runner.latency_samples
+    x = music(RATE_HZ, seed=2)
+    out = np.zeros((x.shape[1], 4), np.float32)
+    start, k = 0, 0
+    while start < x.shape[1]:  # odd block sizes: no hop alignment
+        stop = min(start + 100 + (k % 3) * 37, x.shape[1])
+        bridge.process(np.ascontiguousarray(x[:, start:stop].T), out[start:stop])
+        start, k = stop, k + 1
+    reference = Separator(load(NATIVE, sample_rate_hz=RATE_HZ, latency_mode=latency_mode))
+    vocals, instrumental = reference.process(x)  # delayed by the engine latency alone
+    np.testing.assert_allclose(out.T[0:2], vocals, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(out.T[2:4], instrumental, atol=1e-6, rtol=0)
+    assert np.abs(out[:, 0:2]).max() > 1e-3
+    stats, timing = bridge.stats(), bridge.timing()
+    assert stats["n_missed_blocks"] == 0 and stats["n_fallback_frames"] == 0
+    assert timing["n_responses"] == timing["n_callbacks"] > 0  # each callback's duration
+
+
+def test_inline_refuses_a_model_that_runs_python():
+    block = Separator(IdentityRunner(), max_block_samples=4096).block
+    with pytest.raises(ValueError, match="cannot run in the audio callback"):
+        inline_bridge(block)
+
+
+def test_the_worker_runs_a_python_runner_and_stops_with_its_error():
+    class Failing(IdentityRunner):
+        n = 0
+
+        def step(self, frame):
+            self.n += 1
+            if self.n > 40:
+                raise RuntimeError("model exploded")
+            return super().step(frame)
+
+    separator = Separator(Failing(), max_block_samples=4096)
+    bridge = make_bridge(separator.latency_samples)
+    worker = _core.LiveWorker(bridge, separator.block)
+    worker.start(0)
+    try:
+        x = music(RATE_HZ // 2, seed=4)
+        out = np.zeros((x.shape[1], 2), np.float32)
+        for start in range(0, x.shape[1], BLOCK):
+            bridge.process(np.ascontiguousarray(x[:, start:start + BLOCK].T), out[start:start + BLOCK])
+            time.sleep(0.001)
+        wait_for(lambda: not worker.running)
+    finally:
+        worker.stop()
+    assert "model exploded" in worker.error
+    assert worker.stats()["n_frames"] == 40  # what ran before the failure was counted
 
 
 def test_bridge_timing_counts_responses_and_records_each_miss():

@@ -61,7 +61,7 @@ def _stream(proc: Processor, x: np.ndarray, block: int, fill: bool = True):
 
 
 def _separate(model, x: np.ndarray):
-    from rtsep.commands.separate import separate_array
+    from rtsep.engine import separate_array
     from rtsep.engine import Separator, load_runner
 
     seps = {RATE_HZ: Separator(load_runner(model, backend="onnx-cpu" if model != "identity" else "auto",

@@ -49,7 +49,7 @@ def test_spleeter_separates_a_real_song_and_its_targets_are_cached(tmp_path):
     (about 12 dB on this clip); a wrong STFT, mask or patch layout would not."""
     import soundfile as sf
 
-    from rtsep.train.evaluate import museval_sdr_db
+    from rtsep.metrics import museval_sdr_db
 
     mix, rate = sf.read(str(_MUSDB / "mixture.wav"), dtype="float32", always_2d=True)
     vocals, _ = sf.read(str(_MUSDB / "vocals.wav"), dtype="float32", always_2d=True)

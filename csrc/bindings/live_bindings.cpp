@@ -18,6 +18,7 @@
 
 #include "live_bridge.hpp"
 #include "live_worker.hpp"
+#include "block_processor.hpp"
 #include "native_model.hpp"
 
 namespace py = pybind11;
@@ -28,13 +29,14 @@ using rtsep::LiveBridge;
 using rtsep::LiveConfig;
 using rtsep::LiveMode;
 
-const char* const kModeNames[] = {"vocals", "instrumental", "mix", "both"};
+// Indexed by rtsep::Mode (the C ABI's order).
+const char* const kModeNames[] = {"both", "mix", "vocals", "instrumental"};
 
 LiveMode mode_of(const std::string& name) {
   for (int i = 0; i < 4; ++i) {
     if (name == kModeNames[i]) return static_cast<LiveMode>(i);
   }
-  throw py::value_error("unknown mode '" + name + "'; choose vocals, instrumental, mix or both");
+  throw py::value_error("unknown mode '" + name + "'; choose both, mix, vocals or instrumental");
 }
 
 struct Planar {
@@ -219,7 +221,13 @@ void register_native(py::module_& m) {
   using rtsep::NativeModel;
   py::register_exception<rtsep::NativeModelError>(m, "NativeModelError", PyExc_ValueError);
 
-  py::class_<NativeModel, std::shared_ptr<NativeModel>>(m, "NativeModel", R"doc(
+  py::class_<rtsep::MaskModel, std::shared_ptr<rtsep::MaskModel>>(m, "MaskModel", R"doc(
+A streaming mask model as the block processor sees it (the native model, or a
+Python runner wrapped by BlockProcessor).
+)doc")
+      .def_property_readonly("n_bins", &rtsep::MaskModel::n_bins);
+
+  py::class_<NativeModel, rtsep::MaskModel, std::shared_ptr<NativeModel>>(m, "NativeModel", R"doc(
 The dependency-free C++ implementation of the model's step, from a native model
 file (``.rtsepw``). ``step(frame, mask)``: frame complex64 (2, n_bins) -> vocal
 mask float32 (2, n_bins), written into ``mask``; the state is held inside
@@ -259,26 +267,32 @@ NativeModelError (a ValueError) for a missing, corrupt or mismatched file.
           },
           py::arg("latency_mode"));
 
-  py::class_<LiveWorker>(m, "LiveWorker", R"doc(
-The live worker as one native thread: the bridge's input ring -> STFT ->
-NativeModel -> iSTFT -> the bridge's output ring, no Python (so no GIL) on the
-way. ``LiveWorker(bridge, model, latency_mode, max_chunk_frames)``; the engine
-latency must equal ``bridge.engine_latency_samples``. ``start(realtime_priority,
-follow_callback_cpu)`` asks for SCHED_FIFO when > 0 (``scheduling`` says what was
-granted) and, with follow_callback_cpu, keeps the thread on the CPU the device
-callback last ran on (``stats()['n_cpu_moves']`` counts the moves); ``stop()``
-joins the thread. While it runs, nothing else may step or reset ``model``.
+  // Deleting a worker joins its thread, which may be waiting for the GIL (a Python
+  // runner's step): delete it with the GIL released.
+  struct DeleteWithoutGil {
+    void operator()(LiveWorker* w) const {
+      py::gil_scoped_release release;
+      delete w;
+    }
+  };
+  py::class_<LiveWorker, std::unique_ptr<LiveWorker, DeleteWithoutGil>>(m, "LiveWorker", R"doc(
+The live worker as one native thread: the bridge's input ring -> BlockProcessor
+(STFT, model step, iSTFT) -> the bridge's output ring. ``LiveWorker(bridge,
+processor)``: a stereo BlockProcessor at the bridge's rate whose latency equals
+``bridge.engine_latency_samples``; chunks of up to its max_block_samples. With the
+native model no Python (so no GIL) is on the way; a Python runner takes the GIL
+for its step, and if it raises the thread stops (``running`` false, ``error`` says
+why). ``start(realtime_priority, follow_callback_cpu)`` asks for SCHED_FIFO when
+> 0 (``scheduling`` says what was granted) and, with follow_callback_cpu, keeps
+the thread on the CPU the device callback last ran on (``stats()['n_cpu_moves']``
+counts the moves); ``stop()`` joins the thread. While it runs, nothing else may
+process or reset ``processor``.
 )doc")
-      .def(py::init([](LiveBridge& bridge, std::shared_ptr<NativeModel> model,
-                       const std::string& latency_mode, long long max_chunk_frames) {
-             if (max_chunk_frames < 1 || max_chunk_frames > (1 << 20)) {
-               throw py::value_error("max_chunk_frames must be in [1, 1048576]");
-             }
-             return std::make_unique<LiveWorker>(bridge, std::move(model), latency_mode,
-                                                 static_cast<std::size_t>(max_chunk_frames));
+      .def(py::init([](LiveBridge& bridge, std::shared_ptr<rtsep::BlockProcessor> processor) {
+             return new LiveWorker(bridge, std::move(processor));
            }),
-           py::arg("bridge"), py::arg("model"), py::arg("latency_mode") = "default",
-           py::arg("max_chunk_frames") = 4096, py::keep_alive<1, 2>())
+           py::arg("bridge"), py::arg("processor"), py::keep_alive<1, 2>())
+      .def_property_readonly("error", &LiveWorker::error)
       .def(
           "warm_up",
           [](LiveWorker& self, long long n_samples, long long block_samples) {
@@ -342,6 +356,12 @@ Channel numbers are 0-based. ``output_channels`` has one device channel per
 routed channel (2; 4 for mode 'both': vocals L, R, instrumental L, R) or one per
 pair (mono downmix). The worker thread calls ``wait_for_input``, ``pop_input``
 and ``push_output``; one recorder thread calls ``pop_record``.
+
+Inline: with ``inline_processor`` (a stereo BlockProcessor over the native model,
+``margin_samples=0``) the callback runs the separation itself, no worker and no
+margin: ``total_latency_samples`` is the engine's latency; a late callback is an
+xrun the host reports (``stats()['n_xrun_callbacks']``), and the timing's
+responses are the callbacks' own durations.
 )doc")
       .def(py::init([](double sample_rate_hz, long long n_device_input_channels,
                        long long n_device_output_channels, std::vector<int> input_channels,
@@ -349,7 +369,8 @@ and ``push_output``; one recorder thread calls ``pop_record``.
                        long long engine_latency_samples, long long margin_samples,
                        long long fallback_ramp_samples, double bypass_ramp_ms, double gain_ramp_ms,
                        long long max_chunk_frames, long long input_ring_frames,
-                       long long record_ring_frames) {
+                       long long record_ring_frames,
+                       std::shared_ptr<rtsep::BlockProcessor> inline_processor) {
              LiveConfig c;
              c.sample_rate_hz = sample_rate_hz;
              c.n_device_input_channels = count(n_device_input_channels, "n_device_input_channels", 1);
@@ -359,22 +380,25 @@ and ``push_output``; one recorder thread calls ``pop_record``.
              c.output_channels = std::move(output_channels);
              c.mode = mode_of(mode);
              c.engine_latency_samples = count(engine_latency_samples, "engine_latency_samples", 0);
-             c.margin_samples = count(margin_samples, "margin_samples", 1);
+             c.margin_samples = count(margin_samples, "margin_samples", inline_processor ? 0 : 1);
              c.fallback_ramp_samples = count(fallback_ramp_samples, "fallback_ramp_samples", 1);
              c.bypass_ramp_ms = bypass_ramp_ms;
              c.gain_ramp_ms = gain_ramp_ms;
              c.max_chunk_frames = count(max_chunk_frames, "max_chunk_frames", 1);
              c.input_ring_frames = count(input_ring_frames, "input_ring_frames", 1);
              c.record_ring_frames = count(record_ring_frames, "record_ring_frames", 0);
-             return new LiveBridge(c);
+             return new LiveBridge(c, std::move(inline_processor));
            }),
            py::arg("sample_rate_hz"), py::arg("n_device_input_channels"),
            py::arg("n_device_output_channels"), py::arg("input_channels"),
            py::arg("output_channels"), py::arg("mode"), py::arg("engine_latency_samples"),
            py::arg("margin_samples"), py::arg("fallback_ramp_samples") = 48,
-           py::arg("bypass_ramp_ms") = 10.0, py::arg("gain_ramp_ms") = 20.0,
+           py::arg("bypass_ramp_ms") = rtsep::BlockProcessor::kRampMs,
+           py::arg("gain_ramp_ms") = rtsep::BlockProcessor::kRampMs,
            py::arg("max_chunk_frames") = 1024, py::arg("input_ring_frames") = 4 * 48000,
-           py::arg("record_ring_frames") = 0)
+           py::arg("record_ring_frames") = 0, py::arg("inline_processor") = nullptr)
+      .def_property_readonly("is_inline", &LiveBridge::is_inline,
+                             "True if the callback runs the processor itself (no worker, no margin).")
       .def_property_readonly(
           "address", [](LiveBridge& self) { return reinterpret_cast<std::uintptr_t>(&self); },
           "This bridge's address: the callback's user data. Keep the bridge alive while a "

@@ -15,15 +15,19 @@
 #include <pybind11/pybind11.h>
 
 #include <complex>
+#include <cstring>
+#include <memory>
 #include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "block_processor.hpp"
 #include "delay_line.hpp"
 #include "fft.hpp"
 #include "hop_engine.hpp"
 #include "mixer.hpp"
+#include "native_model.hpp"
 #include "ring_buffer.hpp"
 #include "stft.hpp"
 
@@ -723,6 +727,162 @@ void bind_internal(py::module_& m) {
       "the counts (n_mismatches must be 0).");
 }
 
+// A Python runner (rtsep.runtime: ONNX Runtime, TorchScript, identity) as a
+// MaskModel: step() takes the GIL, copies the frame into a numpy array made once,
+// calls runner.step(frame) and copies the float32 (2, n_bins) mask it returns.
+class RunnerMaskModel : public rtsep::MaskModel {
+ public:
+  RunnerMaskModel(py::object runner, std::size_t n_bins)
+      : step_(runner.attr("step")),
+        reset_(runner.attr("reset")),
+        n_bins_(n_bins),
+        frame_(py::array_t<cfloat>({std::size_t{2}, n_bins})) {}
+  ~RunnerMaskModel() override {
+    py::gil_scoped_acquire gil;
+    step_ = py::object();
+    reset_ = py::object();
+    frame_ = py::array_t<cfloat>();
+  }
+
+  std::size_t n_bins() const noexcept override { return n_bins_; }
+
+  void step(const float* frame, float* mask) override {
+    py::gil_scoped_acquire gil;
+    std::memcpy(frame_.mutable_data(), frame, 2 * n_bins_ * sizeof(cfloat));
+    py::object out = step_(frame_);
+    if (!py::isinstance<py::array_t<float>>(out)) {
+      throw py::type_error("the runner's step() must return a float32 mask, got " + type_name(out));
+    }
+    auto a = py::reinterpret_borrow<py::array>(out);
+    if (a.ndim() != 2 || a.shape(0) != 2 || static_cast<std::size_t>(a.shape(1)) != n_bins_ ||
+        !(a.flags() & py::array::c_style)) {
+      throw py::value_error("the runner's step() must return a C-contiguous mask of shape (2, " +
+                            std::to_string(n_bins_) + "), got " + shape_of(a));
+    }
+    std::memcpy(mask, a.data(), 2 * n_bins_ * sizeof(float));
+  }
+
+  void reset() override {
+    py::gil_scoped_acquire gil;
+    reset_();
+  }
+
+ private:
+  py::object step_, reset_;
+  std::size_t n_bins_;
+  py::array_t<cfloat> frame_;
+};
+
+void bind_block_processor(py::module_& m) {
+  using rtsep::BlockProcessor;
+  using rtsep::Parameters;
+
+  py::class_<Parameters, std::shared_ptr<Parameters>>(m, "Parameters", R"doc(
+The user's parameters of a BlockProcessor: gains in dB (<= -120: silence, at most
++24), mode (0 both, 1 mix, 2 vocals, 3 instrumental: the C ABI's order) and
+bypass. Safe to set from any thread; the processor applies them, ramped, at its
+next block. Setting an invalid value raises ValueError and changes nothing.
+)doc")
+      .def(py::init<>())
+      .def_property(
+          "vocals_gain_db", [](const Parameters& p) { return p.vocals_gain_db.load(); },
+          [](Parameters& p, float db) {
+            if (!p.set_vocals_gain_db(db)) {
+              throw py::value_error("vocals_gain_db must be <= 24 dB (and not NaN), got " +
+                                    std::to_string(db));
+            }
+          })
+      .def_property(
+          "instrumental_gain_db", [](const Parameters& p) { return p.instrumental_gain_db.load(); },
+          [](Parameters& p, float db) {
+            if (!p.set_instrumental_gain_db(db)) {
+              throw py::value_error("instrumental_gain_db must be <= 24 dB (and not NaN), got " +
+                                    std::to_string(db));
+            }
+          })
+      .def_property(
+          "mode", [](const Parameters& p) { return p.mode.load(); },
+          [](Parameters& p, int mode) {
+            if (!p.set_mode(mode)) throw py::value_error("mode must be 0..3, got " + std::to_string(mode));
+          })
+      .def_property(
+          "bypass", [](const Parameters& p) { return p.bypass.load(); },
+          [](Parameters& p, bool on) { p.set_bypass(on); })
+      .def_property_readonly_static("min_gain_db", [](py::object) { return Parameters::kMinGainDb; })
+      .def_property_readonly_static("max_gain_db", [](py::object) { return Parameters::kMaxGainDb; });
+
+  py::class_<BlockProcessor, std::shared_ptr<BlockProcessor>>(m, "BlockProcessor", R"doc(
+The one block processor (csrc/block_processor.hpp): host blocks of 1 or 2
+planar channels in, two outputs out (by the mode: vocals/instrumental, the mix,
+...), delayed by exactly latency_samples, with click-free gains, mode and
+bypass. model: a NativeModel (stepped in C++, GIL released) or a runner with
+step(frame) -> mask and reset() (stepped with the GIL taken per hop).
+)doc")
+      .def(py::init([](py::object model, long long n_fft, long long hop_samples,
+                       const Window& analysis_window, const Window& synthesis_window,
+                       double sample_rate_hz, long long max_block_samples, long long n_channels,
+                       std::shared_ptr<Parameters> parameters) {
+             const std::size_t n = positive(n_fft, "n_fft");
+             rtsep::BlockGeometry g;
+             g.n_fft = n;
+             g.hop_samples = positive(hop_samples, "hop_samples");
+             const float* wa = window_of(analysis_window, n, "analysis_window");
+             const float* ws = window_of(synthesis_window, n, "synthesis_window");
+             g.analysis_window.assign(wa, wa + n);
+             g.synthesis_window.assign(ws, ws + n);
+             std::shared_ptr<rtsep::MaskModel> mm;
+             if (py::isinstance<rtsep::MaskModel>(model)) {
+               mm = model.cast<std::shared_ptr<rtsep::MaskModel>>();
+             } else {
+               mm = std::make_shared<RunnerMaskModel>(model, n / 2 + 1);
+             }
+             return new BlockProcessor(std::move(mm), g, sample_rate_hz,
+                                       positive(max_block_samples, "max_block_samples"),
+                                       positive(n_channels, "n_channels"), std::move(parameters));
+           }),
+           py::arg("model"), py::arg("n_fft"), py::arg("hop_samples"), py::arg("analysis_window"),
+           py::arg("synthesis_window"), py::arg("sample_rate_hz"), py::arg("max_block_samples"),
+           py::arg("n_channels"), py::arg("parameters") = nullptr)
+      .def(
+          "process",
+          [](BlockProcessor& self, py::handle x, py::handle out_a, py::handle out_b) {
+            const std::size_t n_ch = self.n_channels();
+            auto in = rows_of<float>(x, "block", n_ch, kAny, false);
+            auto a = rows_of<float>(out_a, "out_a", n_ch, in.n_cols, true);
+            auto b = rows_of<float>(out_b, "out_b", n_ch, in.n_cols, true);
+            if (in.n_cols > self.max_block_samples()) {
+              throw py::value_error("block of " + std::to_string(in.n_cols) + " samples > max_block_samples " +
+                                    std::to_string(self.max_block_samples()));
+            }
+            const float* ip[2] = {in.data, in.data + (n_ch > 1 ? in.row_stride : 0)};
+            float* ap[2] = {a.data, a.data + (n_ch > 1 ? a.row_stride : 0)};
+            float* bp[2] = {b.data, b.data + (n_ch > 1 ? b.row_stride : 0)};
+            py::gil_scoped_release release;
+            self.process(ip, ap, bp, in.n_cols);
+          },
+          py::arg("block"), py::arg("out_a"), py::arg("out_b"),
+          "One block float32 (n_channels, n <= max_block_samples) into out_a and out_b (same "
+          "shape, writeable, may alias the block). An exception from a runner's step resets the "
+          "stream and is raised here.")
+      .def("reset", &BlockProcessor::reset, py::call_guard<py::gil_scoped_release>(),
+           "Back to the start of a stream (delays, model state, ramps, counters).")
+      .def_property_readonly("parameters", &BlockProcessor::shared_parameters)
+      .def_property_readonly("latency_samples", &BlockProcessor::latency_samples)
+      .def_property_readonly("max_block_samples", &BlockProcessor::max_block_samples)
+      .def_property_readonly("n_channels", &BlockProcessor::n_channels)
+      .def_property_readonly("n_bins", &BlockProcessor::n_bins)
+      .def_property_readonly("hop_samples", &BlockProcessor::hop_samples)
+      .def_property_readonly("sample_rate_hz", &BlockProcessor::sample_rate_hz)
+      .def_property_readonly("ramp_samples", &BlockProcessor::ramp_samples)
+      .def_property_readonly("n_frames_processed", &BlockProcessor::n_frames_processed)
+      .def_property_readonly("n_nonfinite_replaced", &BlockProcessor::n_nonfinite_replaced)
+      .def("__repr__", [](const BlockProcessor& self) {
+        return "BlockProcessor(n_channels=" + std::to_string(self.n_channels()) +
+               ", max_block_samples=" + std::to_string(self.max_block_samples()) +
+               ", latency_samples=" + std::to_string(self.latency_samples()) + ")";
+      });
+}
+
 }  // namespace
 
 void register_live(py::module_& m);  // live_bindings.cpp
@@ -737,4 +897,5 @@ PYBIND11_MODULE(_core, m) {
   bind_mixer(m);
   bind_internal(m);
   register_live(m);
+  bind_block_processor(m);  // after register_live: it needs MaskModel and NativeModel
 }

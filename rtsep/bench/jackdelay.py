@@ -15,10 +15,13 @@ Devices under test (DUT), each wired probe out -> DUT in, DUT out -> probe in:
   (:class:`rtsep.engine.Separator` with the identity model) on each period;
   it must add exactly ``latency_samples``.
 * ``monitor``: ``python -m rtsep monitor`` as a subprocess on the same server
-  (``JACK_DEFAULT_SERVER``), identity model, vocals out; its added delay must
-  equal the ``total_latency_samples`` of its ``--summary-json`` (engine +
-  block + safety). Skipped, with the reason, when this build has no
-  ``rtsep monitor`` or it lacks the options used here (see :func:`monitor_command`).
+  (``JACK_DEFAULT_SERVER``), worker schedule, identity model, vocals out; its
+  added delay must equal the ``total_latency_samples`` of its ``--summary-json``
+  (engine + block + safety).
+* ``monitor-inline``: the same with ``--schedule inline`` (the callback runs the
+  shipped native model, mode ``mix`` at 0 dB: vocals + instrumental = the input);
+  its added delay must be the engine's latency alone. Skipped, with the reason,
+  when there is no shipped native model.
 
 :func:`monitor_misses` runs the monitor with the real model for a sustained
 period, fed by a looping player client, and returns its miss/xrun counters.
@@ -34,7 +37,6 @@ it; the correlation peak's height is reported as a check).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -51,12 +53,6 @@ import numpy as np
 
 from rtsep.live.cpu_latency import cpu_steal_times, steal_share
 
-#: Keys looked for, in order, in ``rtsep monitor --summary-json`` for its total added latency.
-MONITOR_LATENCY_KEYS = ("total_latency_samples", "end_to_end_latency_samples",
-                        "latency_total_samples", "latency_samples")
-#: Keys for its counters.
-MONITOR_MISS_KEYS = ("n_misses", "misses")
-MONITOR_XRUN_KEYS = ("n_xruns", "xruns")
 MIN_PEAK = 0.5
 
 
@@ -305,51 +301,21 @@ def engine_dut(server: JackServer, latency_mode: str):
 
 def monitor_command(latency_mode: str, block_samples: int, jack_name: str, summary_path: Path,
                     ready_path: Path, duration_s: float, *, model: str = "identity",
-                    output_mode: str = "vocals", backend: str | None = None
-                    ) -> tuple[list[str] | None, str | None]:
-    """``(argv, None)`` for ``rtsep monitor`` on the JACK server, or ``(None,
-    reason)`` when this build's monitor cannot be driven this way.
+                    output_mode: str = "vocals", backend: str | None = None,
+                    schedule: str = "worker") -> list[str]:
+    """``rtsep monitor`` on the JACK server (chosen with ``JACK_DEFAULT_SERVER``, see
+    :meth:`JackServer.env`), writing its summary JSON and a ready file.
 
-    Default: the identity model playing the vocals (= the input, delayed). The
-    options are the ones ``tests/jack_harness.py`` drives the monitor with
-    (``--input system --output system --jack-name --summary-json --ready-file``)
-    plus ``--model --mode --latency MODE --blocksize N --duration S`` (and
-    ``--backend``); each is looked up in the monitor's own argument parser, so
-    a renamed option is reported, not guessed. The server is chosen with
-    ``JACK_DEFAULT_SERVER`` (see :meth:`JackServer.env`).
+    Default: the identity model playing the vocals (= the input, delayed) on a worker.
     """
-    try:
-        from rtsep.commands import monitor
-    except ImportError:
-        return None, "rtsep monitor is not in this build (rtsep/commands/monitor.py missing)"
-    parser = argparse.ArgumentParser(add_help=False)
-    try:
-        monitor.add_arguments(parser)
-    except Exception as exc:  # noqa: BLE001 - a broken monitor is reported, not fatal
-        return None, f"rtsep monitor's arguments failed to build: {exc}"
-    options = {s for a in parser._actions for s in a.option_strings}
-    latency_opt = next((o for o in ("--latency", "--latency-mode") if o in options), None)
-    wanted = ["--input", "--output", "--model", "--mode", "--blocksize", "--summary-json",
-              "--jack-name", "--ready-file"]
-    missing = [o for o in wanted if o not in options] + ([] if latency_opt else ["--latency"])
-    if missing:
-        return None, f"rtsep monitor lacks {', '.join(missing)}"
     argv = [sys.executable, "-m", "rtsep", "monitor", "--input", "system", "--output", "system",
             "--jack-name", jack_name, "--model", str(model), "--mode", output_mode,
-            latency_opt, latency_mode, "--blocksize", str(block_samples),
-            "--summary-json", str(summary_path), "--ready-file", str(ready_path)]
-    if "--duration" in options:
-        argv += ["--duration", f"{duration_s:g}"]
-    if backend is not None and "--backend" in options:
+            "--latency", latency_mode, "--blocksize", str(block_samples), "--schedule", schedule,
+            "--summary-json", str(summary_path), "--ready-file", str(ready_path),
+            "--duration", f"{duration_s:g}"]
+    if backend is not None:
         argv += ["--backend", backend]
-    return argv, None
-
-
-def _first_key(summary: dict, keys) -> tuple[str | None, object]:
-    for key in keys:
-        if key in summary:
-            return key, summary[key]
-    return None, None
+    return argv
 
 
 def _wait_for_ports(probe: Probe, client_name: str, proc: subprocess.Popen, timeout_s: float):
@@ -376,15 +342,22 @@ def _stop_process(proc: subprocess.Popen) -> None:
 
 
 def _measure_monitor(server: JackServer, probe: Probe, latency_mode: str, max_lag: int,
-                     stimulus_s: float) -> dict:
+                     stimulus_s: float, schedule: str = "worker") -> dict:
+    model, output_mode, backend = "identity", "vocals", None
+    if schedule == "inline":  # the callback runs the native model; mix = the input, delayed
+        from rtsep.paths import models_dir
+
+        native = models_dir() / "rtsep-default.rtsepw"
+        if not native.is_file():
+            return {"skipped": f"no shipped native model at {native}"}
+        model, output_mode, backend = str(native), "mix", "native"
     with tempfile.TemporaryDirectory(prefix="rtsep-bench-monitor-") as tmp:
         jack_name = f"rtsep-bench-monitor-{os.getpid()}"
         summary_path, ready_path = Path(tmp) / "summary.json", Path(tmp) / "ready.json"
         stderr_path = Path(tmp) / "stderr.txt"
-        argv, reason = monitor_command(latency_mode, server.block_samples, jack_name, summary_path,
-                                       ready_path, duration_s=stimulus_s + 60.0)
-        if argv is None:
-            return {"skipped": reason}
+        argv = monitor_command(latency_mode, server.block_samples, jack_name, summary_path,
+                               ready_path, duration_s=stimulus_s + 60.0, model=model,
+                               output_mode=output_mode, backend=backend, schedule=schedule)
         with open(stderr_path, "wb") as stderr:
             proc = subprocess.Popen(argv, env=server.env(), stdout=subprocess.DEVNULL, stderr=stderr)
             try:
@@ -411,11 +384,9 @@ def _measure_monitor(server: JackServer, probe: Probe, latency_mode: str, max_la
             return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
                                f"{_last_line(stderr_path)})"}
         summary = json.loads(summary_path.read_text())
-        key, reported = _first_key(summary, MONITOR_LATENCY_KEYS)
-        result.update({"summary": summary, "reported_latency_key": key,
-                       "reported_latency_samples": reported,
-                       "n_misses": _first_key(summary, MONITOR_MISS_KEYS)[1],
-                       "monitor_n_xruns": _first_key(summary, MONITOR_XRUN_KEYS)[1]})
+        result.update({"summary": summary, "schedule": summary["schedule"],
+                       "reported_latency_samples": summary["total_latency_samples"],
+                       "n_misses": summary["misses"], "monitor_n_xruns": summary["xruns"]})
         return result
 
 
@@ -429,8 +400,10 @@ def _last_line(path: Path) -> str:
 
 def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "low"),
                         sample_rate_hz: int = 48000, stimulus_s: float = 0.5,
-                        include_monitor: bool = True, log=lambda msg: None) -> dict:
-    """Measure the baseline, the engine and ``rtsep monitor`` at each block size.
+                        include_monitor: bool = True, schedules=("worker", "inline"),
+                        log=lambda msg: None) -> dict:
+    """Measure the baseline, the engine and ``rtsep monitor`` (each of ``schedules``)
+    at each block size.
 
     Returns ``{"skipped": reason or None, "sample_rate_hz", "rows": [...]}``,
     one row per (block size, DUT, latency mode) with ``measured_samples`` (the
@@ -448,8 +421,8 @@ def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "l
         log(f"JACK delay: dummy driver, {block}-frame blocks")
         try:
             with JackServer(block, sample_rate_hz) as server:
-                include_monitor = _measure_block(server, stimulus, latency_modes, max_lag,
-                                                 stimulus_s, include_monitor, rows, log)
+                _measure_block(server, stimulus, latency_modes, max_lag, stimulus_s,
+                               schedules if include_monitor else (), rows, log)
         except RuntimeError as exc:  # jackd failed to start, or stopped running the probe
             rows.append({"block_samples": block, "dut": "loopback", "latency_mode": None,
                          "skipped": str(exc).splitlines()[0]})
@@ -457,9 +430,8 @@ def measure_jack_delays(block_sizes=(64, 128, 256), latency_modes=("default", "l
 
 
 def _measure_block(server: JackServer, stimulus: np.ndarray, latency_modes, max_lag: int,
-                   stimulus_s: float, include_monitor: bool, rows: list, log) -> bool:
-    """Baseline, engine and monitor rows for one server; returns whether to keep
-    trying the monitor (False once it is known not to fit)."""
+                   stimulus_s: float, schedules, rows: list, log) -> None:
+    """Baseline, engine and monitor rows (one per schedule) for one server."""
     block = server.block_samples
     probe = Probe(server, stimulus)
     try:
@@ -473,23 +445,20 @@ def _measure_block(server: JackServer, stimulus: np.ndarray, latency_modes, max_
                 probe.wire(ins, outs)
                 got = probe.measure(max_lag)
             rows.append(_row(block, "engine", mode, got, baseline, latency))
-            if not include_monitor:
-                continue
-            got = _measure_monitor(server, probe, mode, max_lag, stimulus_s)
-            if "skipped" in got:
-                rows.append({"block_samples": block, "dut": "monitor", "latency_mode": mode,
-                             "skipped": got["skipped"]})
-                log(f"JACK delay: monitor skipped: {got['skipped']}")
-                if "lacks" in got["skipped"] or "not in this build" in got["skipped"]:
-                    include_monitor = False  # the same at every block size
-            else:
-                rows.append(_row(block, "monitor", mode, got, baseline,
-                                 got.get("reported_latency_samples"),
-                                 extra={k: got[k] for k in ("reported_latency_key", "n_misses",
-                                                            "monitor_n_xruns")}))
+            for schedule in schedules:
+                dut = "monitor" if schedule == "worker" else f"monitor-{schedule}"
+                got = _measure_monitor(server, probe, mode, max_lag, stimulus_s, schedule)
+                if "skipped" in got:
+                    rows.append({"block_samples": block, "dut": dut, "latency_mode": mode,
+                                 "skipped": got["skipped"]})
+                    log(f"JACK delay: {dut} skipped: {got['skipped']}")
+                    continue
+                rows.append(_row(block, dut, mode, got, baseline, got["reported_latency_samples"],
+                                 extra={"schedule": got["schedule"], "n_misses": got["n_misses"],
+                                        "monitor_n_xruns": got["monitor_n_xruns"],
+                                        "engine_latency_samples": latency}))
     finally:
         probe.close()
-    return include_monitor
 
 
 def _row(block: int, dut: str, mode, got: dict, baseline: int, expected, extra=None) -> dict:
@@ -533,10 +502,23 @@ class Player:
         self.client.close()
 
 
+def resident_kib(pid: int) -> int | None:
+    """Resident memory of process ``pid`` in KiB (Linux ``/proc``), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_samples: int = 128,
                    sample_rate_hz: int = 48000, latency_mode: str = "default",
                    backend: str | None = None, realtime_server: bool = False,
-                   extra_args: tuple[str, ...] = (), log=lambda msg: None) -> dict:
+                   schedule: str = "worker", extra_args: tuple[str, ...] = (),
+                   rss_every_s: float | None = None, progress=None,
+                   log=lambda msg: None) -> dict:
     """Run ``rtsep monitor`` (karaoke output, ``model_path``) on a private JACK
     server for ``duration_s``, fed ``audio`` in a loop; returns its summary counters.
     ``extra_args``: more ``rtsep monitor`` options (e.g. ``("--worker-cpu", "any")``).
@@ -545,6 +527,10 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
     scheduling where the system refuses). Off by default: on the 2-core dev VM a
     realtime dummy server stalled as often and gave no fewer misses than
     ``--no-realtime`` (the setting DEVELOPERS.md gives for this machine).
+
+    ``rss_every_s``: also sample the monitor's resident memory (``/proc/PID/status``
+    VmRSS, KiB) that often, from its start (``rss``: ``[(seconds, KiB), ...]``;
+    ``progress`` is called with each sample).
 
     Returns ``{"skipped": reason}`` or a dict with ``duration_s``, ``n_blocks``,
     ``n_misses``, ``miss_rate``, ``n_xruns``, ``total_latency_samples``,
@@ -563,12 +549,10 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
         jack_name = f"rtsep-bench-monitor-{os.getpid()}"
         summary_path, ready_path = Path(tmp) / "summary.json", Path(tmp) / "ready.json"
         stderr_path = Path(tmp) / "stderr.txt"
-        argv, reason = monitor_command(latency_mode, block_samples, jack_name, summary_path,
-                                       ready_path, duration_s, model=str(model_path),
-                                       output_mode="instrumental", backend=backend)
-        if argv is None:
-            return {"skipped": reason}
-        argv = argv + list(extra_args)
+        argv = monitor_command(latency_mode, block_samples, jack_name, summary_path, ready_path,
+                               duration_s, model=str(model_path), output_mode="instrumental",
+                               backend=backend, schedule=schedule) + list(extra_args)
+        rss: list[tuple[float, int | None]] = []
         player = Player(server, audio)
         cpu_before = cpu_steal_times()
         try:
@@ -589,10 +573,13 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
                     for src, dst in zip(player.outs, sorted(ins, key=lambda p: p.name)[:2]):
                         player.client.connect(src, dst)
                     log(f"monitor on JACK: {duration_s:g} s at {block_samples}-frame blocks")
-                    try:
-                        proc.wait(timeout=duration_s + 60.0)
-                    except subprocess.TimeoutExpired:
-                        pass
+                    started = time.monotonic()
+                    while proc.poll() is None and time.monotonic() - started < duration_s + 60.0:
+                        if rss_every_s and time.monotonic() - started >= len(rss) * rss_every_s:
+                            rss.append((round(time.monotonic() - started, 1), resident_kib(proc.pid)))
+                            if progress is not None:
+                                progress(rss[-1])
+                        time.sleep(0.2)
                 finally:
                     _stop_process(proc)
         finally:
@@ -605,15 +592,14 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
     ran_s = float(summary.get("duration_s") or duration_s)
     n_blocks = int((summary.get("stats") or {}).get("n_callbacks")
                    or max(1, int(ran_s * sample_rate_hz) // block_samples))
-    misses = _first_key(summary, MONITOR_MISS_KEYS)[1]
+    misses = summary["misses"]
     return {"duration_s": ran_s, "n_blocks": n_blocks, "block_samples": block_samples,
             "sample_rate_hz": sample_rate_hz, "latency_mode": latency_mode,
-            "backend": summary.get("backend"), "n_misses": misses,
-            "miss_rate": None if misses is None else misses / n_blocks,
-            "n_xruns": _first_key(summary, MONITOR_XRUN_KEYS)[1],
-            "total_latency_samples": _first_key(summary, MONITOR_LATENCY_KEYS)[1],
+            "backend": summary.get("backend"), "schedule": summary["schedule"], "n_misses": misses,
+            "miss_rate": misses / n_blocks, "n_xruns": summary["xruns"],
+            "total_latency_samples": summary["total_latency_samples"],
             "margin_samples": summary.get("margin_samples"), "worker": summary.get("worker"),
             "stats": summary.get("stats"), "timing": summary.get("timing"),
-            "host_steal_share": host_steal,
+            "host_steal_share": host_steal, "rss_kib": rss,
             "jack_server": {"realtime_requested": realtime_server, "realtime_active": server_realtime}}
 

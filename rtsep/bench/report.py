@@ -153,10 +153,15 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
                        "these as xruns); the rest came with regular callbacks. *Host steal*: "
                        "the share of CPU time the hypervisor took from this machine during the "
                        "run (`/proc/stat`; a quiet VM shows well under 0.1 %).\n")
-            out.append("| load | duration | callbacks | misses (blocks) | miss rate | of them at "
-                       "host-timing faults | xruns | worker response p99.9 / max (deadline) ms | "
-                       "callback gap max ms | host steal | latency (samples) | worker load |")
-            out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            out.append("*Inline* runs the model in the callback itself: no worker, no margin "
+                       "(the latency is the engine's), no misses to fall back from; a late "
+                       "callback is an xrun the host counts, and the response column is then "
+                       "each callback's own duration against the block period.\n")
+            out.append("| schedule | load | duration | callbacks | misses (blocks) | miss rate | of them at "
+                       "host-timing faults | xruns | worker response (inline: callback) p99.9 / max "
+                       "(deadline) ms | callback gap max ms | host steal | latency (samples) | "
+                       "worker load |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
             for run in sched["monitor_runs"]:
                 rate = "—" if run["miss_rate"] is None else f"{100 * run['miss_rate']:.3f}%"
                 load = (run.get("worker") or {}).get("load")
@@ -166,7 +171,8 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
                 steal = "—" if share is None else f"{100 * share:.2f}%"
                 resp = (f"{_f(t.get('response_p999_ms'), '.2f')} / {_f(t.get('max_response_ms'), '.2f')} "
                         f"({_f(t.get('deadline_ms'), '.2f')})") if t else "—"
-                out.append(f"| {run['load']} | {run['duration_s']:.0f} s | {run['n_blocks']} | "
+                out.append(f"| {run.get('schedule', 'worker')} | {run['load']} | "
+                           f"{run['duration_s']:.0f} s | {run['n_blocks']} | "
                            f"{run['n_misses']} | {rate} | {_f(host, 'd')} | {run['n_xruns']} | "
                            f"{resp} | {_f(t.get('max_callback_gap_ms'), '.1f')} | {steal} | "
                            f"{run['total_latency_samples']} | {_f(load, '.3f')} |")

@@ -54,8 +54,8 @@ def simulate_schedule(separator, audio: np.ndarray, *, block_samples: int = 128,
     ``response_ms`` / ``compute_ms`` / ``device_wake_late_ms`` (percentiles)
     and ``n_device_overruns``.
     """
-    if block_samples < 1 or block_samples > separator.engine.max_block_samples:
-        raise ValueError(f"block_samples must be in [1, {separator.engine.max_block_samples}], "
+    if block_samples < 1 or block_samples > separator.max_block_samples:
+        raise ValueError(f"block_samples must be in [1, {separator.max_block_samples}], "
                          f"got {block_samples}")
     period_ns = round(1e9 * block_samples / sample_rate_hz)
     if margins_samples is None:

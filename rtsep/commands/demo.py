@@ -42,13 +42,14 @@ def load_demo_clip() -> tuple[np.ndarray, np.ndarray, int]:
 def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
-    from rtsep.engine import Separator, load_runner
-    from rtsep.train.evaluate import museval_scores, save_spectrograms
+    from rtsep.engine import Separator
+    from rtsep.metrics import museval_scores
+    from rtsep.train.evaluate import save_spectrograms
 
     vocals, accompaniment, rate = load_demo_clip()
     mix = vocals + accompaniment
-    sep = Separator(load_runner(args.model, backend=args.backend, latency_mode=args.latency,
-                                sample_rate_hz=rate), max_block_samples=max(8192, args.block_size))
+    sep = Separator.from_model(args.model, backend=args.backend, latency_mode=args.latency,
+                               sample_rate_hz=rate, max_block_samples=max(8192, args.block_size))
     lat = sep.latency_samples
     print(f"model: {sep.runner!r}")
     print(f"latency: {lat} samples = {1000.0 * lat / rate:.2f} ms at {rate} Hz ({args.latency} mode)")

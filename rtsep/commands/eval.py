@@ -109,9 +109,9 @@ def iter_clips(set_name: str, args) -> "list[tuple[str, np.ndarray, np.ndarray, 
 
 
 def evaluate(args) -> dict:
-    from rtsep.commands.separate import nearest_model_rate, separate_array
+    from rtsep.engine import nearest_model_rate, separate_array
     from rtsep.config import StftGeometry
-    from rtsep.engine import Separator, load_runner
+    from rtsep.engine import Separator
     from rtsep.train import evaluate as ev
 
     out = Path(args.outdir)
@@ -121,9 +121,9 @@ def evaluate(args) -> dict:
     def model_fn(mix: np.ndarray, rate: int) -> np.ndarray:
         work_rate = nearest_model_rate(rate)
         if work_rate not in separators:
-            separators[work_rate] = Separator(load_runner(
+            separators[work_rate] = Separator.from_model(
                 args.model, backend=args.backend, latency_mode=args.latency,
-                sample_rate_hz=work_rate))
+                sample_rate_hz=work_rate)
         return separate_array(mix, rate, separators, block_samples=4096)[0]
 
     geometry = StftGeometry(latency_mode=args.latency)

@@ -3,8 +3,10 @@
 Default: karaoke (the instrumental) from the default devices at their rate
 (44100 or 48000 Hz), 128-sample blocks, with the shipped model. The latency,
 printed at start, is the engine's (STFT windows) plus one device block plus
---safety-ms; it never drifts. If the model is ever late, the dry input delayed
-by that same latency plays instead (cross-faded) and the miss is counted.
+--safety-ms with the model on a worker thread; it never drifts. If the worker is
+ever late, the dry input delayed by that same latency plays instead (cross-faded)
+and the miss is counted. With --schedule inline (the native model) the audio
+callback runs the model itself and the latency is the engine's alone.
 Stop with Ctrl-C (or SIGTERM); a summary is printed at exit.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from rtsep.live.session import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS
+from rtsep.config import MAX_GAIN_DB, MODES
+from rtsep.live.session import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS, SCHEDULES
 from rtsep.live.worker import CPU_PLACEMENTS
 
 
@@ -28,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dev.add_argument("--output-channels", metavar="LIST",
                      help="1-based output channels: two (L,R; four for --mode both: vocals L,R, "
                           "instrumental L,R), or one per pair for a mono downmix (default: 1,2[,3,4])")
+    dev.add_argument("--schedule", choices=SCHEDULES, default="worker",
+                     help="where the model runs: inline = in the audio callback (native model only; "
+                          "the latency is the engine's alone, a late callback is an xrun the host "
+                          "counts); worker = on its own thread (latency + one block + --safety-ms, "
+                          "a late hop plays the dry input instead); auto = inline when the native "
+                          "model's measured p99 time per callback is at most half the block period, "
+                          "else worker (the start-up line says why). Default worker")
     dev.add_argument("--safety-ms", type=float, default=DEFAULT_SAFETY_MS,
                      help="scheduling safety added to the latency, in ms (default 4). The model "
                           "may finish a block 1 + floor((safety - 1 ms) / block) blocks after it "
@@ -51,13 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "it says so and runs without. Default off: on the 2-vCPU VM of "
                           "benchmarks/RESULTS.md it did not help")
     mix = parser.add_argument_group("output")
-    mix.add_argument("--mode", choices=("vocals", "instrumental", "both", "mix"), default="instrumental",
+    mix.add_argument("--mode", choices=MODES, default="instrumental",
                      help="what to play: instrumental (karaoke, default), vocals, both (vocals on one "
                           "output pair, instrumental on the next) or mix (vocals + instrumental at "
                           "their gains)")
-    mix.add_argument("--vocal-gain-db", type=float, default=0.0, help="vocal gain in dB (default 0)")
+    mix.add_argument("--vocals-gain-db", "--vocal-gain-db", type=float, default=0.0,
+                     help=f"vocals gain in dB, at most +{MAX_GAIN_DB:g} (default 0)")
     mix.add_argument("--instrumental-gain-db", type=float, default=0.0,
-                     help="instrumental gain in dB (default 0)")
+                     help=f"instrumental gain in dB, at most +{MAX_GAIN_DB:g} (default 0)")
     mix.add_argument("--record", metavar="FILE", help="also write the output to this WAV file")
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="model file (default: the shipped models/rtsep-default.onnx); "
@@ -108,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         blocksize=args.blocksize,
         input_channels=parse_channels(args.input_channels, "--input-channels"),
         output_channels=parse_channels(args.output_channels, "--output-channels"),
-        mode=args.mode, vocal_gain_db=args.vocal_gain_db,
+        mode=args.mode, schedule=args.schedule, vocals_gain_db=args.vocals_gain_db,
         instrumental_gain_db=args.instrumental_gain_db, model=args.model, backend=args.backend,
         latency_mode=args.latency, safety_ms=args.safety_ms,
         realtime_priority=args.realtime_priority, cpu_dma_latency_us=args.cpu_dma_latency,

@@ -70,55 +70,17 @@ def _refuse_truncated(path: Path, n_frames_read: int, rate_hz: int) -> None:
                     f"only {n_frames_read / rate_hz:.3f} s ({n_frames_read} frames) are present")
 
 
-def nearest_model_rate(rate_hz: int, supported: tuple[int, ...] = (44100, 48000)) -> int:
-    return min(supported, key=lambda r: abs(r - rate_hz))
-
-
-def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_samples: int = 4096,
-                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Separate ``audio`` ``(n_channels, n)`` at ``rate_hz``.
-
-    ``separators``: ``{model_rate_hz: Separator}`` (built on demand by the caller).
-    Returns ``(vocals, accompaniment)`` with the input's shape.
-    """
-    import soxr
-
-    work_rate = nearest_model_rate(rate_hz)
-    sep = separators[work_rate]
-    x = audio
-    if work_rate != rate_hz:
-        x = np.ascontiguousarray(soxr.resample(audio.T, rate_hz, work_rate, quality="HQ").T)
-    n_ch = x.shape[0]
-    vocals = np.zeros_like(x)
-    if n_ch == 1:
-        v, _ = sep.separate(np.repeat(x, 2, axis=0), block_samples, progress)
-        vocals[0] = 0.5 * (v[0] + v[1])
-    else:
-        for c in range(0, n_ch, 2):
-            pair = x[[c, min(c + 1, n_ch - 1)]]
-            v, _ = sep.separate(np.ascontiguousarray(pair), block_samples, progress)
-            vocals[c] = v[0]
-            if c + 1 < n_ch:
-                vocals[c + 1] = v[1]
-    if work_rate != rate_hz:
-        vocals = np.ascontiguousarray(soxr.resample(vocals.T, work_rate, rate_hz, quality="HQ").T)
-        n = audio.shape[1]
-        vocals = vocals[:, :n] if vocals.shape[1] >= n else np.pad(vocals, ((0, 0), (0, n - vocals.shape[1])))
-    # The accompaniment is the input minus the vocals: the two sum back to the input.
-    return vocals, audio - vocals
-
-
 def run(args: argparse.Namespace) -> int:
     import soundfile as sf
 
-    from rtsep.engine import Separator, load_runner
+    from rtsep.engine import Separator, nearest_model_rate, separate_array
 
     separators: dict = {}
 
     def get(rate_hz: int) -> Separator:
         if rate_hz not in separators:
-            separators[rate_hz] = Separator(load_runner(args.model, backend=args.backend,
-                                                        latency_mode=args.latency, sample_rate_hz=rate_hz))
+            separators[rate_hz] = Separator.from_model(args.model, backend=args.backend,
+                                                       latency_mode=args.latency, sample_rate_hz=rate_hz)
         return separators[rate_hz]
 
     outdir = Path(args.outdir)

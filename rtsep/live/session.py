@@ -7,13 +7,16 @@
    selections, and settle the device block;
 2. load the model (or the identity test processor) into an
    :class:`rtsep.engine.Separator`;
-3. :func:`make_bridge`: the :class:`rtsep._core.LiveBridge` with the fixed
-   latency ``engine latency + block + safety``;
-4. :class:`Session`: hand the bridge's native callback to PortAudio
+3. :func:`choose_schedule`: run the model inline in the audio callback (the
+   native model, when its measured time per hop fits the device block) or on a
+   worker thread;
+4. :func:`make_bridge`: the :class:`rtsep._core.LiveBridge` with the fixed
+   latency: the engine's inline, ``engine latency + block + safety`` with a worker;
+5. :class:`Session`: hand the bridge's native callback to PortAudio
    (``sounddevice._StreamBase`` with a C function pointer, as python-rtmixer
-   does), run the worker thread, the optional recorder and MIDI input, and
-   print a status line until the duration ends, Ctrl-C or SIGTERM;
-5. stop everything and return (and print) a summary.
+   does), run the worker thread (if any), the optional recorder and MIDI input,
+   and print a status line until the duration ends, Ctrl-C or SIGTERM;
+6. stop everything and return (and print) a summary.
 """
 
 from __future__ import annotations
@@ -28,12 +31,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtsep.config import MAX_GAIN_DB, MODES
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.cpu_latency import CpuLatencyRequest, cpu_steal_times, steal_share
 from rtsep.live.worker import CPU_PLACEMENTS
 
-MODES = ("vocals", "instrumental", "both", "mix")
+#: Where the model runs: ``inline`` in the audio callback (latency = the engine's),
+#: ``worker`` on its own thread (latency + one block + the safety margin), ``auto``:
+#: inline when the model is native and its measured p99 time per callback fits
+#: INLINE_BUDGET of the block period.
+SCHEDULES = ("auto", "inline", "worker")
+#: Share of the device block period the model may take in the callback (auto).
+INLINE_BUDGET = 0.5
 #: Cross-fade to and from the fallback, in ms (at most the safety margin).
 FALLBACK_RAMP_MS = 1.0
 #: Largest input chunk the worker hands the engine at once (after a stall).
@@ -58,7 +68,8 @@ class MonitorOptions:
     input_channels: list[int] | None = None
     output_channels: list[int] | None = None
     mode: str = "instrumental"
-    vocal_gain_db: float = 0.0
+    schedule: str = "worker"
+    vocals_gain_db: float = 0.0
     instrumental_gain_db: float = 0.0
     model: str | None = None
     backend: str = "auto"
@@ -103,8 +114,8 @@ class DevicePlan:
 
 
 def db_to_gain(db: float) -> float:
-    if math.isnan(db) or db > 40.0:
-        raise UserError(f"gain {db} dB is out of range (use up to +40 dB, or -inf for silence)")
+    if math.isnan(db) or db > MAX_GAIN_DB:
+        raise UserError(f"gain {db} dB is out of range (use up to +{MAX_GAIN_DB:g} dB, or -inf for silence)")
     return 0.0 if db == -math.inf else 10.0 ** (db / 20.0)
 
 
@@ -116,6 +127,8 @@ def check_options(opts: MonitorOptions) -> None:
     """One-line UserErrors for options that are wrong whatever the devices."""
     if opts.mode not in MODES:
         raise UserError(f"unknown mode {opts.mode!r}; choose {', '.join(MODES)}")
+    if opts.schedule not in SCHEDULES:
+        raise UserError(f"unknown --schedule {opts.schedule!r}; choose {', '.join(SCHEDULES)}")
     if not 1 <= opts.blocksize <= 8192:
         raise UserError(f"--blocksize must be in 1..8192, got {opts.blocksize}")
     if not 0.0 <= opts.safety_ms <= 200.0:
@@ -130,7 +143,7 @@ def check_options(opts: MonitorOptions) -> None:
         raise UserError(f"--duration must be > 0, got {opts.duration_s}")
     if opts.midi_learn and opts.midi is None:
         raise UserError("--midi-learn needs --midi PORT")
-    db_to_gain(opts.vocal_gain_db)
+    db_to_gain(opts.vocals_gain_db)
     db_to_gain(opts.instrumental_gain_db)
 
 
@@ -191,37 +204,92 @@ def plan_devices(opts: MonitorOptions, sd) -> DevicePlan:
     return plan
 
 
-def make_bridge(opts: MonitorOptions, plan: DevicePlan, engine_latency_samples: int):
+def make_bridge(opts: MonitorOptions, plan: DevicePlan, engine_latency_samples: int,
+                inline_processor=None):
     """The native bridge and its timing: ``(bridge, timing dict)``.
 
-    The margin is one device block plus the safety. Worker output arrives a
-    device block at a time, and fading to the fallback needs ``ramp`` samples
-    in hand, so the worker may deliver a block ``1 + (safety - ramp) // block``
-    blocks after it came in without a miss (``worker_deadline_blocks``).
+    With ``inline_processor`` (a stereo :class:`rtsep._core.BlockProcessor` over the
+    native model) the callback runs it: no margin, the latency is the engine's.
+    Otherwise the margin is one device block plus the safety. Worker output arrives
+    a device block at a time, and fading to the fallback needs ``ramp`` samples in
+    hand, so the worker may deliver a block ``1 + (safety - ramp) // block`` blocks
+    after it came in without a miss (``worker_deadline_blocks``).
     """
     from rtsep import _core
 
     rate, block = plan.rate_hz, plan.block_samples
-    safety = round(opts.safety_ms * 1e-3 * rate)
-    ramp = max(1, min(round(FALLBACK_RAMP_MS * 1e-3 * rate), safety))
-    safety = max(safety, ramp)
+    if inline_processor is not None:
+        safety = ramp = margin = 0
+    else:
+        safety = round(opts.safety_ms * 1e-3 * rate)
+        ramp = max(1, min(round(FALLBACK_RAMP_MS * 1e-3 * rate), safety))
+        safety = max(safety, ramp)
+        margin = block + safety
     bridge = _core.LiveBridge(
         sample_rate_hz=rate, n_device_input_channels=plan.n_device_input_channels,
         n_device_output_channels=plan.n_device_output_channels,
         input_channels=plan.input_channels, output_channels=plan.output_channels, mode=opts.mode,
-        engine_latency_samples=engine_latency_samples, margin_samples=block + safety,
-        fallback_ramp_samples=ramp, max_chunk_frames=max(1024, block),
-        input_ring_frames=4 * rate, record_ring_frames=2 * rate if opts.record else 0)
-    bridge.vocals_gain = db_to_gain(opts.vocal_gain_db)
+        engine_latency_samples=engine_latency_samples, margin_samples=margin,
+        fallback_ramp_samples=max(1, ramp),
+        max_chunk_frames=max(1024, block) if inline_processor is None else min(max(1024, block), inline_processor.max_block_samples),
+        input_ring_frames=4 * rate, record_ring_frames=2 * rate if opts.record else 0,
+        inline_processor=inline_processor)
+    bridge.vocals_gain = db_to_gain(opts.vocals_gain_db)
     bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)
     total = bridge.total_latency_samples
     timing = {
-        "engine_latency_samples": engine_latency_samples, "margin_samples": block + safety,
+        "schedule": "inline" if inline_processor is not None else "worker",
+        "engine_latency_samples": engine_latency_samples, "margin_samples": margin,
         "safety_samples": safety, "fallback_ramp_samples": ramp,
-        "worker_deadline_blocks": 1 + (safety - ramp) // block,
+        "worker_deadline_blocks": None if inline_processor is not None else 1 + (safety - ramp) // block,
         "total_latency_samples": total, "total_latency_ms": 1000.0 * total / rate,
     }
     return bridge, timing
+
+
+def measure_callback_time(separator, block_samples: int, n_callbacks: int = 400) -> float:
+    """p99 time (s) of one callback's separation at ``block_samples``: the separator's
+    block processor on noise, one device block at a time; then reset."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((2, block_samples))).astype(np.float32)
+    v, i = np.empty_like(x), np.empty_like(x)
+    times = []
+    for _ in range(n_callbacks):
+        t0 = time.perf_counter()
+        separator.process_into(x, v, i)
+        times.append(time.perf_counter() - t0)
+    separator.reset()
+    return float(np.percentile(times, 99))
+
+
+def choose_schedule(opts: MonitorOptions, separator, plan: DevicePlan) -> tuple[str, str]:
+    """``(schedule, why)``: ``inline`` or ``worker`` for ``opts.schedule``.
+
+    Inline needs the native model (the callback must not wait for Python). ``auto``
+    picks it when the measured p99 time of one callback's separation is at most
+    :data:`INLINE_BUDGET` of the block period.
+    """
+    backend = getattr(separator.runner, "backend", "")
+    if backend not in ("native",):
+        if opts.schedule == "inline":
+            raise UserError(f"--schedule inline needs the native model (a .rtsepw file, --backend "
+                            f"native); the {backend} backend runs Python, which the audio callback "
+                            "must not wait for")
+        return "worker", f"the {backend} backend runs Python, which the audio callback must not wait for"
+    if opts.schedule == "worker":
+        return "worker", "asked for (--schedule worker)"
+    period_s = plan.block_samples / plan.rate_hz
+    p99 = measure_callback_time(separator, min(plan.block_samples, MAX_WORKER_CHUNK_SAMPLES))
+    share = p99 / period_s
+    measured = (f"measured p99 {1e3 * p99:.2f} ms per {plan.block_samples}-sample callback = "
+                f"{100 * share:.0f}% of its {1e3 * period_s:.2f} ms period")
+    if opts.schedule == "inline":
+        return "inline", f"asked for (--schedule inline); {measured}"
+    if share <= INLINE_BUDGET:
+        return "inline", f"{measured} (inline up to {100 * INLINE_BUDGET:.0f}%)"
+    return "worker", f"{measured}: above {100 * INLINE_BUDGET:.0f}%, so a worker thread"
 
 
 class _Stop:
@@ -248,14 +316,14 @@ class Session:
 
     def __init__(self, opts: MonitorOptions, sd, plan: DevicePlan, bridge, separator, summary: dict,
                  log=sys.stderr) -> None:
-        from rtsep.live.worker import NativeWorker, Worker
+        from rtsep.live.worker import Worker
 
         self.opts, self.sd, self.plan, self.bridge, self.summary, self.log = (
             opts, sd, plan, bridge, summary, log)
-        worker_class = NativeWorker if getattr(separator.runner, "backend", "") == "native" else Worker
-        kwargs = {"cpu_placement": opts.worker_cpu} if worker_class is NativeWorker else {}
-        self.worker = worker_class(bridge, separator, max_chunk_samples=MAX_WORKER_CHUNK_SAMPLES,
-                                   realtime_priority=opts.realtime_priority, **kwargs)
+        self.separator = separator
+        # Inline: the callback runs the separator's block processor; no worker thread.
+        self.worker = None if bridge.is_inline else Worker(
+            bridge, separator, realtime_priority=opts.realtime_priority, cpu_placement=opts.worker_cpu)
         self.stop = _Stop()
         self.controller = self.midi_input = self.recorder = self.stream = None
         self.cpu_latency = None
@@ -311,7 +379,12 @@ class Session:
         """Start, print, loop until the duration, SIGTERM or Ctrl-C; then stop everything."""
         previous_handler = None
         try:
-            self.worker.warm_up(block_samples=min(self.plan.block_samples, MAX_WORKER_CHUNK_SAMPLES))
+            block = min(self.plan.block_samples, MAX_WORKER_CHUNK_SAMPLES)
+            if self.worker is not None:
+                self.worker.warm_up(block_samples=block)
+            else:  # first-use costs out of the first callbacks; reset() clears the stream
+                measure_callback_time(self.separator, block, n_callbacks=16)
+                self.bridge.reset()
             # A full garbage collection walks every object the model, numpy and the
             # audio libraries made (about 10 ms here) in whichever thread allocates
             # at that moment, often the worker: a late block. Everything loaded so
@@ -320,7 +393,8 @@ class Session:
             gc.freeze()
             self.cpu_latency = CpuLatencyRequest(self.opts.cpu_dma_latency_us)
             self.summary["cpu_dma_latency"] = self.cpu_latency.status
-            self.worker.start()
+            if self.worker is not None:
+                self.worker.start()
             if self.recorder is not None:
                 self.recorder.start()
             if threading.current_thread() is threading.main_thread():
@@ -359,7 +433,8 @@ class Session:
                 self.stream.stop()
                 self.stream.close()
             self.stream = None
-        self.worker.stop()
+        if self.worker is not None:
+            self.worker.stop()
         if self.cpu_latency is not None:
             self.cpu_latency.release()
         if self.recorder is not None:
@@ -375,12 +450,18 @@ class Session:
               f"{s['model']} ({s['backend']})", file=log)
         for note in plan.notes:
             print(f"rtsep monitor: {note}", file=log)
-        deadline_ms = 1000.0 * s["worker_deadline_blocks"] * plan.block_samples / plan.rate_hz
-        print(f"rtsep monitor: latency {s['total_latency_samples']} samples "
-              f"({s['total_latency_ms']:.2f} ms) = engine {s['engine_latency_samples']} + block "
-              f"{plan.block_samples} + safety {s['safety_samples']}; worker deadline "
-              f"{s['worker_deadline_blocks']} block(s) ({deadline_ms:.2f} ms)", file=log)
-        if self.opts.realtime_priority > 0:
+        print(f"rtsep monitor: schedule {s['schedule']}: {s['schedule_reason']}", file=log)
+        if self.worker is None:
+            print(f"rtsep monitor: latency {s['total_latency_samples']} samples "
+                  f"({s['total_latency_ms']:.2f} ms) = the engine's (the callback runs the model)",
+                  file=log)
+        else:
+            deadline_ms = 1000.0 * s["worker_deadline_blocks"] * plan.block_samples / plan.rate_hz
+            print(f"rtsep monitor: latency {s['total_latency_samples']} samples "
+                  f"({s['total_latency_ms']:.2f} ms) = engine {s['engine_latency_samples']} + block "
+                  f"{plan.block_samples} + safety {s['safety_samples']}; worker deadline "
+                  f"{s['worker_deadline_blocks']} block(s) ({deadline_ms:.2f} ms)", file=log)
+        if self.opts.realtime_priority > 0 and self.worker is not None:
             print(f"rtsep monitor: worker scheduling: {self.worker.scheduling}", file=log)
         if self.cpu_latency is not None and self.opts.cpu_dma_latency_us is not None:
             print(f"rtsep monitor: CPU wake-up latency limit: {self.cpu_latency.status}", file=log)
@@ -403,11 +484,11 @@ class Session:
             if opts.duration_s is not None and elapsed >= opts.duration_s:
                 self.stop.set("duration")
                 break
-            if stall_pending and elapsed >= opts.stall_worker_at_s:
+            if stall_pending and elapsed >= opts.stall_worker_at_s and worker is not None:
                 worker.stall(opts.stall_ms * 1e-3)
                 stall_pending = False
                 print(f"rtsep monitor: test hook: worker stalled for {opts.stall_ms:g} ms", file=log)
-            if not worker.alive:
+            if worker is not None and not worker.alive:
                 self.stop.set("worker failed")
                 break
             if self.device_lost:
@@ -419,9 +500,11 @@ class Session:
             self._midi_housekeeping(tty)
             peaks = [max(peaks[0], bridge.take_input_peak()), max(peaks[1], bridge.take_output_peak())]
             if now >= next_status:
-                samples = worker.n_samples - last[1]
-                load = (worker.busy_s - last[0]) * self.plan.rate_hz / samples if samples else 0.0
-                last = (worker.busy_s, worker.n_samples)
+                load = None
+                if worker is not None:
+                    samples = worker.n_samples - last[1]
+                    load = (worker.busy_s - last[0]) * self.plan.rate_hz / samples if samples else 0.0
+                    last = (worker.busy_s, worker.n_samples)
                 line = self._status_line(peaks, load)
                 print(("\r" + line + "   ") if tty else line, end="" if tty else "\n", file=log,
                       flush=True)
@@ -430,11 +513,12 @@ class Session:
         if tty:
             print(file=log)
 
-    def _status_line(self, peaks: list[float], load: float) -> str:
+    def _status_line(self, peaks: list[float], load: float | None) -> str:
         stats, s = self.bridge.stats(), self.summary
+        where = "inline" if load is None else f"worker {100.0 * load:3.0f}%"
         return (f"in {_dbfs(peaks[0])} dBFS  out {_dbfs(peaks[1])} dBFS  latency "
-                f"{s['total_latency_samples']} smp ({s['total_latency_ms']:.2f} ms)  worker "
-                f"{100.0 * load:3.0f}%  misses {stats['n_missed_blocks']}  xruns "
+                f"{s['total_latency_samples']} smp ({s['total_latency_ms']:.2f} ms)  {where}  "
+                f"misses {stats['n_missed_blocks']}  xruns "
                 f"{stats['n_xrun_callbacks']}"
                 + ("" if self.bridge.on_worker_output else "  [fallback]")
                 + ("  [bypass]" if self.bridge.bypass else ""))
@@ -480,10 +564,10 @@ class Session:
             "duration_s": 0.0 if self.started_at is None else time.monotonic() - self.started_at,
             "stopped_by": self.stop.reason or "end",
             "misses": stats["n_missed_blocks"], "xruns": stats["n_xrun_callbacks"], "stats": stats,
-            "worker": {"load": w.load, "max_chunk_load": w.max_chunk_busy_ratio,
-                       "n_samples": w.n_samples, "scheduling": w.scheduling,
-                       "n_cpu_moves": getattr(w, "n_cpu_moves", None),
-                       "n_callback_pins": getattr(w, "n_callback_pins", None)},
+            "worker": None if w is None else {
+                "load": w.load, "max_chunk_load": w.max_chunk_busy_ratio, "n_samples": w.n_samples,
+                "scheduling": w.scheduling, "n_cpu_moves": w.n_cpu_moves,
+                "n_callback_pins": w.n_callback_pins},
             "midi": None if c is None else c.stats(),
             "record": None if self.recorder is None else {"path": str(self.recorder.path),
                                                           "n_samples": self.recorder.n_samples},
@@ -563,12 +647,16 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     sd = devmod.portaudio(opts.jack_client_name)
     plan = plan_devices(opts, sd)
 
-    from rtsep.engine import Separator, load_runner
+    from rtsep.engine import Separator
 
-    runner = load_runner(opts.model, backend=live_backend(opts.model, opts.backend, log),
-                         latency_mode=opts.latency_mode, sample_rate_hz=plan.rate_hz)
-    separator = Separator(runner, max_block_samples=MAX_WORKER_CHUNK_SAMPLES)
-    bridge, timing = make_bridge(opts, plan, separator.latency_samples)
+    separator = Separator.from_model(opts.model, backend=live_backend(opts.model, opts.backend, log),
+                                     latency_mode=opts.latency_mode, sample_rate_hz=plan.rate_hz,
+                                     max_block_samples=MAX_WORKER_CHUNK_SAMPLES)
+    runner = separator.runner
+    schedule, why = choose_schedule(opts, separator, plan)
+    bridge, timing = make_bridge(opts, plan, separator.latency_samples,
+                                 separator.block if schedule == "inline" else None)
+    timing["schedule_reason"] = why
     summary = {
         "input_device": plan.input.to_dict(), "output_device": plan.output.to_dict(),
         "sample_rate_hz": plan.rate_hz, "blocksize": plan.block_samples, "mode": opts.mode,
@@ -594,20 +682,30 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
 def print_summary(s: dict, log=sys.stderr) -> None:
     st = s["stats"]
     print(f"rtsep monitor: stopped after {s['duration_s']:.1f} s ({s['stopped_by']})", file=log)
-    print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = engine "
-          f"{s['engine_latency_samples']} + block {s['blocksize']} + safety {s['safety_samples']}",
-          file=log)
+    if s["schedule"] == "inline":
+        print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = the "
+              "engine's (inline: the callback runs the model)", file=log)
+    else:
+        print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = engine "
+              f"{s['engine_latency_samples']} + block {s['blocksize']} + safety {s['safety_samples']}",
+              file=log)
     print(f"  misses {s['misses']} blocks ({st['n_miss_events']} events, {st['n_fallback_frames']} "
           f"fallback samples), xruns {s['xruns']}, input dropped {st['n_input_dropped_frames']}, "
           f"callbacks {st['n_callbacks']}", file=log)
-    print(f"  worker load {100.0 * s['worker']['load']:.1f}% (worst chunk "
-          f"{100.0 * s['worker']['max_chunk_load']:.0f}%)", file=log)
+    if s.get("worker"):
+        print(f"  worker load {100.0 * s['worker']['load']:.1f}% (worst chunk "
+              f"{100.0 * s['worker']['max_chunk_load']:.0f}%)", file=log)
     steal = s.get("host_steal_share")
     if steal:  # a virtual machine whose hypervisor ran something else on our CPUs
         print(f"  host: the hypervisor took {100.0 * steal:.2f}% of the CPU time (steal)"
               f"{'; misses and xruns then measure the host' if steal > 0.01 else ''}", file=log)
     t = s.get("timing")
-    if t and t.get("response_p99_ms") is not None:
+    if t and t.get("response_p99_ms") is not None and s["schedule"] == "inline":
+        print(f"  callback duration p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
+              f"{t['response_p999_ms']:.2f} ms, max {t['max_response_ms']:.2f} ms (period "
+              f"{t['period_ms']:.2f} ms); callback gap max {t['max_callback_gap_ms']:.2f} ms "
+              f"({t['n_late_callbacks']} callbacks >= 2 periods late)", file=log)
+    elif t and t.get("response_p99_ms") is not None:
         print(f"  worker response p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
               f"{t['response_p999_ms']:.2f} ms, max {t['max_response_ms']:.2f} ms (deadline "
               f"{t['deadline_ms']:.2f} ms); callback gap max {t['max_callback_gap_ms']:.2f} ms "

@@ -209,8 +209,9 @@ void test_ramps() {
   const rtsep::LiveConfig defaults;
   const std::size_t bypass_ramp = std::size_t(std::lround(defaults.bypass_ramp_ms * 48.0));
   const std::size_t gain_ramp = std::size_t(std::lround(defaults.gain_ramp_ms * 48.0));
-  check(defaults.bypass_ramp_ms == 10.0 && defaults.gain_ramp_ms == 20.0,
-        "ramps: the stated lengths (bypass 10 ms, gains 20 ms)");
+  check(defaults.bypass_ramp_ms == 20.0 && defaults.gain_ramp_ms == 20.0 &&
+            rtsep::BlockProcessor::kRampMs == 20.0,
+        "ramps: one stated length (bypass and gains 20 ms, as the block processor's)");
   {  // bypass: instrumental mode, instrumental = -0.25 * dc, dry = dc
     rtsep::LiveBridge bridge(bridge_config(rtsep::LiveMode::kInstrumental));
     ManualWorker worker{bridge};
@@ -294,11 +295,12 @@ int main(int argc, char** argv) {
     rtsep::LiveBridge bridge(cfg);
     bool refused = false;
     try {
-      rtsep::LiveWorker wrong(bridge, model, "no-such-mode");
+      auto low = std::make_shared<rtsep::BlockProcessor>(model, model->geometry("low"), 48000.0, 4096, 2);
+      rtsep::LiveWorker wrong(bridge, low);  // the bridge was made for the default latency
     } catch (const std::invalid_argument&) {
       refused = true;
     }
-    check(refused, "an unknown latency mode is refused");
+    check(refused, "a processor of another latency is refused");
   }
 
   // Two streams, one after the other: steady, then with a stalled worker. A
@@ -306,7 +308,8 @@ int main(int argc, char** argv) {
   for (int stalled = 0; stalled < 2; ++stalled) {
     rtsep::LiveBridge bridge(cfg);
     const std::size_t d = bridge.total_latency_samples();
-    rtsep::LiveWorker worker(bridge, model, "default", 4096);
+    rtsep::LiveWorker worker(
+        bridge, std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0, 4096, 2));
     worker.warm_up(4096, kBlock);
     std::atomic<bool> watching{true};
     std::atomic<std::uint64_t> max_seen{0};

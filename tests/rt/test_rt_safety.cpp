@@ -99,7 +99,8 @@ void test_live(const char* model_path) {
     cfg.margin_samples = block + 192;
     cfg.record_ring_frames = 48000;
     rtsep::LiveBridge bridge(cfg);
-    rtsep::LiveWorker worker(bridge, model, "default", 4096);
+    rtsep::LiveWorker worker(
+        bridge, std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0, 4096, 2));
     worker.warm_up(4096, block);
     worker.start(0);
     const std::vector<float> x = rtsep_test::noise(2 * block * 200, 5, 0.2f);
@@ -134,6 +135,41 @@ void test_live(const char* model_path) {
   }
 }
 
+// The callback running the model itself (inline): every mode, bypass and gains.
+void test_inline(const char* model_path) {
+  auto model = std::shared_ptr<rtsep::NativeModel>(rtsep::NativeModel::load(model_path));
+  const std::size_t block = 128;
+  for (int mode = 0; mode < 4; ++mode) {
+    rtsep::LiveConfig cfg;
+    cfg.mode = static_cast<rtsep::LiveMode>(mode);
+    const bool both = cfg.mode == rtsep::LiveMode::kBoth;
+    cfg.n_device_output_channels = both ? 4 : 2;
+    cfg.output_channels = both ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1};
+    cfg.engine_latency_samples = model->latency_mode("default")->latency_samples;
+    cfg.margin_samples = 0;
+    cfg.record_ring_frames = 48000;
+    auto proc = std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0,
+                                                        4096, 2);
+    rtsep::LiveBridge bridge(cfg, proc);
+    const std::vector<float> x = rtsep_test::noise(2 * block * 200, 6, 0.2f);
+    std::vector<float> out(cfg.n_device_output_channels * block);
+    for (std::size_t k = 0; k < 5; ++k) bridge.process(x.data() + 2 * block * k, out.data(), block, 0);
+    guard_begin();
+    for (std::size_t k = 5; k < 200; ++k) {
+      if (k == 40) bridge.set_bypass(true);
+      if (k == 70) bridge.set_bypass(false);
+      if (k == 80) bridge.mixer().set_vocals_gain(0.5f);
+      bridge.process(x.data() + 2 * block * k, out.data(), block, 0);
+    }
+    const char* first = nullptr;
+    const unsigned long n = guard_end(&first);
+    check(n == 0, std::string("inline callback: mode ") + std::to_string(mode) +
+                      " (the model in the callback, bypass, gains): no allocation or blocking call "
+                      "(caught " + std::to_string(n) + (first ? std::string(", first: ") + first : std::string()) + ")");
+    check(proc->n_frames_processed() >= 195 * block / 256, "inline callback: the model ran");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,5 +196,6 @@ int main(int argc, char** argv) {
   }
   test_capi(argv[1]);
   test_live(argv[1]);
+  test_inline(argv[1]);
   return rtsep_test::report("test_rt_safety: ");
 }

@@ -1,0 +1,177 @@
+"""An hour under load: `rtsep monitor` on a JACK dummy server beside its identity control.
+
+Runs `rtsep monitor` (the shipped model, karaoke output, 128-frame blocks, the
+--schedule given) on a private JACK server (dummy driver, 48 kHz, --no-realtime),
+fed a real song in a loop, for --minutes while `stress-ng --cpu N` loads the other
+cores; then the same with `--model identity` as the host-noise control (same
+server settings, same load, same length). Records misses, host-reported xruns
+(the control's beside them), the worker's or callback's timing and the monitor
+process's resident memory every minute, and checks the issue's bar:
+
+* 0 misses;
+* xruns no more than the identity control's;
+* resident memory flat: max - min under 1 MB after the first minute.
+
+Writes soak.json and soak.png (resident memory per minute, both runs) to --out and,
+with --results-md, rewrites the soak section of that markdown file (between
+`<!-- soak:start -->` and `<!-- soak:end -->`, added at the end if missing).
+CI does not run it (two hours by default); --minutes 1 is a smoke run.
+
+    python benchmarks/soak.py --minutes 60 --results-md benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- soak:start -->", "<!-- soak:end -->"
+RSS_FLAT_KIB = 1024
+
+
+def song(rate: int) -> tuple[np.ndarray, str]:
+    """A real song (float32 (2, n)) and what it is: the held-out CC0 song, else the bench audio."""
+    from rtsep.bench.audio import bench_audio
+
+    try:
+        from rtsep.train.data import RealSongs
+
+        _, v, a = RealSongs(split="heldout").songs[0]
+        x = np.asarray(v, np.float32) + np.asarray(a, np.float32)
+        return (0.5 * x / max(1e-6, float(np.abs(x).max()))).astype(np.float32), \
+            "held-out CC0 song 7-Francium, looped"
+    except Exception:  # noqa: BLE001 - no ../shared: the benchmark's own audio
+        x, what = bench_audio(60 * rate, rate)
+        return x, what
+
+
+def rss_check(rss: list) -> dict:
+    """Resident memory after the first minute: min, max, spread (KiB) and whether flat."""
+    later = [kib for t, kib in rss if t >= 60.0 and kib is not None]
+    if not later:
+        return {"n_samples": 0, "flat": None}
+    spread = max(later) - min(later)
+    return {"n_samples": len(later), "min_kib": min(later), "max_kib": max(later),
+            "spread_kib": spread, "flat": spread < RSS_FLAT_KIB}
+
+
+def run(minutes: float, schedule: str, block: int, log) -> dict:
+    from rtsep.bench.jackdelay import jack_unavailable_reason, monitor_misses
+    from rtsep.bench.schedule import cpu_load, n_other_cores
+    from rtsep.engine import default_model_path
+
+    reason = jack_unavailable_reason()
+    if reason:
+        raise SystemExit(f"soak: {reason}")
+    rate = 48000
+    audio, what = song(rate)
+    duration_s = 60.0 * minutes
+    model = default_model_path()
+    runs = {}
+    for name, model_arg, sched in (("rtsep", model, schedule), ("identity control", "identity", "worker")):
+        backend = "native" if sched == "inline" else None
+        with cpu_load(n_other_cores(), duration_s + 120) as load:
+            log(f"soak: {name} ({sched}), {minutes:g} min at {block}-frame blocks, load: {load}")
+            got = monitor_misses(model_arg, audio, duration_s=duration_s, block_samples=block,
+                                 sample_rate_hz=rate, backend=backend, schedule=sched,
+                                 rss_every_s=60.0, log=log,
+                                 progress=lambda s, n=name: log(f"soak: {n}: {s[0] / 60:.0f} min, "
+                                                                f"RSS {s[1]} KiB"))
+        if "skipped" in got:
+            raise SystemExit(f"soak: {name}: {got['skipped']}")
+        got["load"] = load
+        got["rss_check"] = rss_check(got["rss_kib"])
+        runs[name] = got
+    r, c = runs["rtsep"], runs["identity control"]
+    verdict = {"zero_misses": r["n_misses"] == 0,
+               "xruns_within_control": r["n_xruns"] <= c["n_xruns"],
+               "rss_flat": r["rss_check"]["flat"]}
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes": minutes,
+            "block_samples": block, "schedule": schedule, "audio": what, "runs": runs,
+            "verdict": verdict}
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, got in result["runs"].items():
+        pts = [(t / 60.0, kib / 1024.0) for t, kib in got["rss_kib"] if kib is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ms=3,
+                    label=f"{name}: {got['n_misses']} misses, {got['n_xruns']} xruns")
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("resident memory (MiB)")
+    ax.set_title(f"rtsep monitor, {result['minutes']:g} min under load "
+                 f"({result['schedule']}, {result['block_samples']}-frame blocks)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(result: dict, png: str) -> str:
+    lines = [START, "## An hour under load (`python benchmarks/soak.py`)", "",
+             f"Run {result['date']}: `rtsep monitor` ({result['schedule']}, "
+             f"{result['block_samples']}-frame blocks, 48 kHz, JACK dummy server --no-realtime), "
+             f"{result['audio']}, {result['minutes']:g} minutes each, the other core(s) loaded; "
+             "the identity model is the host-noise control.", "",
+             "| run | load | misses | xruns | response p99.9 / max ms | resident memory after "
+             "minute 1 (min–max, spread) |", "|---|---|---|---|---|---|"]
+    for name, got in result["runs"].items():
+        t, rc = got.get("timing") or {}, got["rss_check"]
+        mem = ("—" if not rc.get("n_samples") else
+               f"{rc['min_kib'] / 1024:.1f}–{rc['max_kib'] / 1024:.1f} MiB ({rc['spread_kib']} KiB)")
+        lines.append(f"| {name} | {got['load']} | {got['n_misses']} | {got['n_xruns']} | "
+                     f"{t.get('response_p999_ms')} / {t.get('max_response_ms')} | {mem} |")
+    v = result["verdict"]
+    lines += ["", f"0 misses: {'yes' if v['zero_misses'] else 'no'}; xruns within the control's: "
+                  f"{'yes' if v['xruns_within_control'] else 'no'}; resident memory flat (spread "
+                  f"< 1 MB): {'yes' if v['rss_flat'] else 'no' if v['rss_flat'] is False else 'not measured'}.",
+              "", f"![resident memory]({png})", END]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="length of each run (default 60)")
+    parser.add_argument("--schedule", choices=("worker", "inline"), default="worker")
+    parser.add_argument("--blocksize", type=int, default=128)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--results-md", help="rewrite the soak section of this markdown file")
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    result = run(args.minutes, args.schedule, args.blocksize, log)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(result, out / "soak.png")
+    text = markdown(result, "results/soak.png")
+    print(text)
+    if args.results_md:
+        md = Path(args.results_md)
+        old = md.read_text() if md.exists() else ""
+        if START in old and END in old:
+            new = old[:old.index(START)] + text + old[old.index(END) + len(END) + 1:]
+        else:
+            new = old.rstrip("\n") + "\n\n" + text
+        md.write_text(new)
+    v = result["verdict"]
+    return 0 if v["zero_misses"] and v["xruns_within_control"] and v["rss_flat"] is not False else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
