@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="PyTorch (the train extra) is not in
 
 from rtsep.config import LATENCY_MODES, StftGeometry  # noqa: E402
 from rtsep.model.checkpoint import save_checkpoint, state_dict_sha256  # noqa: E402
-from rtsep.model.errors import ExportCheckError, ModelFileError, OptionError  # noqa: E402
+from rtsep.runtime.errors import ExportCheckError, ModelFileError, OptionError  # noqa: E402
 from rtsep.model.export import (check_frames, export_model, reference_masks,  # noqa: E402
                                 run_steps)
 from rtsep.model.unet import CausalUNet, UNetConfig  # noqa: E402

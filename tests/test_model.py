@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="PyTorch (the train extra) is not in
 
 from rtsep.config import LATENCY_MODES, StftGeometry  # noqa: E402
 from rtsep.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from rtsep.model.errors import ModelFileError  # noqa: E402
+from rtsep.runtime.errors import ModelFileError  # noqa: E402
 from rtsep.model.export import (check_frames, count_macs_per_frame, frames_to_spec,  # noqa: E402
                                 reference_masks)
 from rtsep.model.unet import CausalUNet, UNetConfig  # noqa: E402

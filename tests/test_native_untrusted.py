@@ -37,7 +37,7 @@ def tiny_tensors(seed: int = 0) -> dict:
 
 
 def file_bytes(tensors: dict) -> bytes:
-    from rtsep.model.export_native import native_file_bytes
+    from rtsep.runtime.rtsepw import native_file_bytes
 
     return native_file_bytes(dict(tensors), {"file_format": "native"})
 
@@ -135,7 +135,7 @@ def test_create_from_memory_matches_the_file_loader() -> None:
 
 
 def test_huge_finite_weights_still_give_masks_in_unit_range(tmp_path) -> None:
-    from rtsep.model.export_native import NativeStepper
+    from capi_ctypes import NativeStepper
 
     tensors = tiny_tensors()
     for name, t in tensors.items():

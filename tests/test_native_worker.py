@@ -17,7 +17,7 @@ import pytest
 
 from rtsep import _core
 from rtsep.engine import IdentityRunner, Separator, default_model_path
-from rtsep.model.errors import ModelFileError
+from rtsep.runtime.errors import ModelFileError
 from rtsep.runtime import load
 
 RATE_HZ = 48000

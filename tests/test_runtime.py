@@ -19,7 +19,7 @@ import pytest
 
 import rtsep
 from rtsep.config import LATENCY_MODES, StftGeometry
-from rtsep.model.errors import BackendUnavailableError, ModelFileError, OptionError
+from rtsep.runtime.errors import BackendUnavailableError, ModelFileError, OptionError
 from rtsep.runtime import BACKENDS, available_backends, load
 
 torch = pytest.importorskip("torch", reason="making test exports needs PyTorch (the train extra)")

@@ -26,7 +26,7 @@ import torch
 
 from rtsep import __version__
 from rtsep.config import StftGeometry
-from rtsep.model.errors import ModelFileError
+from rtsep.runtime.errors import ModelFileError
 from rtsep.model.unet import CausalUNet, UNetConfig
 
 CHECKPOINT_FORMAT = "rtsep-checkpoint"

@@ -35,7 +35,7 @@ from torch import nn
 from rtsep import __version__
 from rtsep.config import LATENCY_MODES, StftGeometry
 from rtsep.model.checkpoint import load_checkpoint, state_dict_sha256
-from rtsep.model.errors import ExportCheckError, ModelFileError, OptionError
+from rtsep.runtime.errors import ExportCheckError, ModelFileError, OptionError
 from rtsep.model.unet import CausalUNet
 from rtsep.offline import stft
 from rtsep.runtime.modelfile import (FORMAT_ONNX, FORMAT_TORCHSCRIPT, FRAME_INPUT, MASK_OUTPUT,

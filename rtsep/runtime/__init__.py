@@ -30,7 +30,7 @@ import importlib.util
 import sys
 
 from rtsep.config import LATENCY_MODES, StftGeometry
-from rtsep.model.errors import BackendUnavailableError, ModelFileError, OptionError
+from rtsep.runtime.errors import BackendUnavailableError, ModelFileError, OptionError
 from rtsep.runtime.base import Runner
 from rtsep.runtime.modelfile import FORMAT_NATIVE, FORMAT_ONNX, FORMAT_TORCHSCRIPT, ModelFile
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rtsep.config import LATENCY_MODES, StftGeometry
-from rtsep.model.errors import ModelFileError
+from rtsep.runtime.errors import ModelFileError
 
 METADATA_FORMAT = "rtsep-model"
 METADATA_FORMAT_VERSION = 1
@@ -227,7 +227,7 @@ class ModelFile:
             self.format = FORMAT_TORCHSCRIPT
             self.metadata, self.weights_sha256 = _torchscript_entries(self.path, self.data)
         elif self.data.startswith(_NATIVE_MAGIC):
-            from rtsep.model.export_native import NativeModelFile  # no torch there
+            from rtsep.runtime.rtsepw import NativeModelFile  # no torch there
 
             self.format = FORMAT_NATIVE
             native = NativeModelFile(self.path)

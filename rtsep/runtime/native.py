@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtsep.model.errors import ModelFileError
+from rtsep.runtime.errors import ModelFileError
 from rtsep.runtime.base import Runner
 from rtsep.runtime.modelfile import ModelFile
 

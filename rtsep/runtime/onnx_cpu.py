@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtsep.model.errors import ModelFileError
+from rtsep.runtime.errors import ModelFileError
 from rtsep.runtime.base import Runner
 from rtsep.runtime.modelfile import (FRAME_INPUT, MASK_OUTPUT, STATE_IN_PREFIX,
                                      STATE_OUT_PREFIX, ModelFile, check_graph_io)

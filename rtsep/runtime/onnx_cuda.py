@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtsep.model.errors import BackendUnavailableError
+from rtsep.runtime.errors import BackendUnavailableError
 from rtsep.runtime.modelfile import STATE_IN_PREFIX, STATE_OUT_PREFIX, ModelFile
 from rtsep.runtime.onnx_cpu import OnnxCpuRunner
 

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from rtsep.model.errors import ModelFileError
+from rtsep.runtime.errors import ModelFileError
 from rtsep.runtime.base import Runner
 from rtsep.runtime.modelfile import ModelFile
 

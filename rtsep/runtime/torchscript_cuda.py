@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtsep.model.errors import BackendUnavailableError
+from rtsep.runtime.errors import BackendUnavailableError
 from rtsep.runtime.modelfile import ModelFile
 from rtsep.runtime.torchscript_cpu import TorchScriptCpuRunner
 

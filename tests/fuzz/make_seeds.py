@@ -49,7 +49,7 @@ def with_crc(body: bytes) -> bytes:
 
 
 def model_seeds(shipped: Path | None) -> dict[str, bytes]:
-    from rtsep.model.export_native import native_file_bytes
+    from rtsep.runtime.rtsepw import native_file_bytes
 
     seeds = {}
     for name, tensors in tiny_models().items():
