@@ -13,7 +13,7 @@ import sys
 
 #: (command, module, one-line help)
 COMMANDS = (
-    ("separate", "separate", "separate files into vocals and accompaniment (streaming engine)"),
+    ("separate", "separate", "separate files into vocals and instrumental (streaming engine)"),
     ("monitor", "monitor", "live separation from an audio input to an output"),
     ("devices", "devices", "list audio devices"),
     ("info", "info", "show a model's metadata and latency"),

@@ -198,7 +198,7 @@ def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_s
     """Separate ``audio`` ``(n_channels, n)`` at ``rate_hz``.
 
     ``separators``: ``{model_rate_hz: Separator}`` (built on demand by the caller).
-    Returns ``(vocals, accompaniment)`` with the input's shape.
+    Returns ``(vocals, instrumental)`` with the input's shape.
     """
     import soxr
 
@@ -223,5 +223,5 @@ def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_s
         vocals = np.ascontiguousarray(soxr.resample(vocals.T, work_rate, rate_hz, quality="HQ").T)
         n = audio.shape[1]
         vocals = vocals[:, :n] if vocals.shape[1] >= n else np.pad(vocals, ((0, 0), (0, n - vocals.shape[1])))
-    # The accompaniment is the input minus the vocals: the two sum back to the input.
+    # The instrumental is the input minus the vocals: the two sum back to the input.
     return vocals, audio - vocals

@@ -406,7 +406,7 @@ def test_separate_on_a_file_equals_the_live_output(harness, jack_server, tmp_pat
     assert result.returncode == 0, result.stderr
     vocals_file = next((tmp_path / "sep").rglob("vocals.wav"))
     file_vocals, _ = sf.read(vocals_file, dtype="float32", always_2d=True)
-    file_instr, _ = sf.read(vocals_file.with_name("accompaniment.wav"), dtype="float32",
+    file_instr, _ = sf.read(vocals_file.with_name("instrumental.wav"), dtype="float32",
                             always_2d=True)
     n = heard.shape[1]
     assert np.abs(heard).max() > 0.1  # the test signal is in there

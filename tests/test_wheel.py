@@ -130,7 +130,7 @@ def test_separate_writes_stems_that_sum_to_the_input(venv):
     sf.write(venv["work"] / "song.wav", x.T, RATE_HZ, subtype="FLOAT")
     _run([venv["bin"] / "rtsep", "separate", "song.wav", "-o", "sep"], cwd=venv["work"], env=_clean_env())
     v, rate = sf.read(venv["work"] / "sep" / "song" / "vocals.wav", dtype="float32", always_2d=True)
-    a, _ = sf.read(venv["work"] / "sep" / "song" / "accompaniment.wav", dtype="float32", always_2d=True)
+    a, _ = sf.read(venv["work"] / "sep" / "song" / "instrumental.wav", dtype="float32", always_2d=True)
     assert rate == RATE_HZ and v.shape == x.T.shape
     assert np.abs(v).max() > 1e-3
     np.testing.assert_allclose(v + a, x.T, atol=1e-5)

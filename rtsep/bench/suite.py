@@ -25,7 +25,7 @@ PARTS = ("jack", "compute", "schedule", "monitor", "loaded", "naive", "peers")
 #: Safety part of the scheduling margin the miss target is judged at: the
 #: margin is one device block + this (DESIGN.md: "device block + safety"), the
 #: same default as ``rtsep monitor --safety-ms``.
-from rtsep.live.session import DEFAULT_SAFETY_MS  # noqa: E402
+from rtsep.live.options import DEFAULT_SAFETY_MS  # noqa: E402
 TARGET_P99_SHARE = 0.25
 TARGET_NAIVE_RATIO = 10.0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from rtsep.live.session import DEFAULT_SAFETY_MS
+from rtsep.live.options import DEFAULT_SAFETY_MS
 import shlex
 import sys
 from pathlib import Path

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from rtsep.config import MAX_GAIN_DB, MODES
-from rtsep.live.session import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS, SCHEDULES
+from rtsep.live.options import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS, SCHEDULES
 from rtsep.live.worker import CPU_PLACEMENTS
 
 
@@ -112,7 +112,8 @@ def _cpu_latency(text: str) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     from rtsep.live.devices import parse_channels
-    from rtsep.live.session import MonitorOptions, run_monitor
+    from rtsep.live.options import MonitorOptions
+    from rtsep.live.session import run_monitor
 
     opts = MonitorOptions(
         input=args.input, output=args.output, samplerate_hz=args.samplerate,

@@ -1,6 +1,6 @@
-"""Separate audio files into vocals and accompaniment with the streaming engine.
+"""Separate audio files into vocals and instrumental with the streaming engine.
 
-Writes ``OUTDIR/<name>/vocals.wav`` and ``OUTDIR/<name>/accompaniment.wav``
+Writes ``OUTDIR/<name>/vocals.wav`` and ``OUTDIR/<name>/instrumental.wav``
 (32-bit float WAV, the input's sample rate and channel count, time-aligned
 with the input: the engine's latency is removed). Files run through the same
 block-by-block engine as live monitoring. Any format and rate soundfile reads:
@@ -94,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
         get(nearest_model_rate(rate))
         if not args.quiet:
             print(f"{path} ({audio.shape[0]} ch, {rate} Hz, {audio.shape[1] / rate:.1f} s)", file=sys.stderr)
-        vocals, accompaniment = separate_array(audio, rate, separators, block_samples=args.block_size,
+        vocals, instrumental = separate_array(audio, rate, separators, block_samples=args.block_size,
                                                progress=not args.quiet)
         dest = outdir / path.stem
         dest.mkdir(parents=True, exist_ok=True)
         sf.write(dest / "vocals.wav", vocals.T, rate, subtype="FLOAT")
-        sf.write(dest / "accompaniment.wav", accompaniment.T, rate, subtype="FLOAT")
+        sf.write(dest / "instrumental.wav", instrumental.T, rate, subtype="FLOAT")
         print(dest)
     return 0

@@ -2,6 +2,10 @@
 
 :func:`run_monitor` is what ``rtsep monitor`` runs:
 
+The parts live by concern: :mod:`rtsep.live.options` (options, plan, defaults),
+:mod:`rtsep.live.plan` (devices), :mod:`rtsep.live.schedule` (inline or worker, the
+bridge), :mod:`rtsep.live.summary` (the exit summary); this module runs them.
+
 1. :func:`plan_devices`: find the devices, check the rate (44.1 or 48 kHz run
    natively; other rates are refused, not resampled) and the channel
    selections, and settle the device block;
@@ -18,7 +22,6 @@
    and print a status line until the duration ends, Ctrl-C or SIGTERM;
 6. stop everything and return (and print) a summary.
 """
-
 from __future__ import annotations
 
 import gc
@@ -28,268 +31,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtsep.config import MAX_GAIN_DB, MODES
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.cpu_latency import CpuLatencyRequest, cpu_steal_times, steal_share
-from rtsep.live.worker import CPU_PLACEMENTS
-
-#: Where the model runs: ``inline`` in the audio callback (latency = the engine's),
-#: ``worker`` on its own thread (latency + one block + the safety margin), ``auto``:
-#: inline when the model is native and its measured p99 time per callback fits
-#: INLINE_BUDGET of the block period.
-SCHEDULES = ("auto", "inline", "worker")
-#: Share of the device block period the model may take in the callback (auto).
-INLINE_BUDGET = 0.5
-#: Cross-fade to and from the fallback, in ms (at most the safety margin).
-FALLBACK_RAMP_MS = 1.0
-#: Largest input chunk the worker hands the engine at once (after a stall).
-MAX_WORKER_CHUNK_SAMPLES = 4096
-
-
-#: Safety part of the scheduling margin (device block + safety), ms: two blocks of
-#: worker deadline at 128 samples / 48 kHz.
-DEFAULT_SAFETY_MS = 4.0
-#: SCHED_FIFO priority of the model worker (below JACK's usual 70-95 for its own threads);
-#: where the system refuses it, the worker runs at normal priority and the summary says so.
-DEFAULT_REALTIME_PRIORITY = 10
-
-@dataclass
-class MonitorOptions:
-    """Everything ``rtsep monitor`` takes. Channel lists are 0-based here."""
-
-    input: str | None = None
-    output: str | None = None
-    samplerate_hz: float | None = None
-    blocksize: int = 128
-    input_channels: list[int] | None = None
-    output_channels: list[int] | None = None
-    mode: str = "instrumental"
-    schedule: str = "worker"
-    vocals_gain_db: float = 0.0
-    instrumental_gain_db: float = 0.0
-    model: str | None = None
-    backend: str = "auto"
-    latency_mode: str = "default"
-    safety_ms: float = DEFAULT_SAFETY_MS
-    realtime_priority: int = DEFAULT_REALTIME_PRIORITY
-    worker_cpu: str = "pin"  # native worker: share one CPU with the callback's thread, "follow" or "any"
-    cpu_dma_latency_us: int | None = None  # PM QoS wake-up latency held while running (None: off)
-    midi: str | None = None
-    midi_learn: bool = False
-    midi_map: str | None = None
-    duration_s: float | None = None
-    record: str | None = None
-    summary_json: str | None = None
-    stall_worker_at_s: float | None = None
-    stall_ms: float = 300.0
-    ready_file: str | None = None
-    jack_client_name: str = devmod.DEFAULT_JACK_CLIENT_NAME
-    status_interval_s: float = 0.2
-
-
-@dataclass
-class DevicePlan:
-    """What the options resolve to on this machine. Channels are 0-based."""
-
-    input: devmod.DeviceInfo
-    output: devmod.DeviceInfo
-    rate_hz: int
-    input_channels: list[int]
-    output_channels: list[int]
-    block_samples: int       # the device block the latency margin is made for
-    stream_blocksize: int    # what PortAudio is asked for (0 = the host's own block)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def n_device_input_channels(self) -> int:
-        return max(self.input_channels) + 1
-
-    @property
-    def n_device_output_channels(self) -> int:
-        return max(self.output_channels) + 1
-
-
-def db_to_gain(db: float) -> float:
-    if math.isnan(db) or db > MAX_GAIN_DB:
-        raise UserError(f"gain {db} dB is out of range (use up to +{MAX_GAIN_DB:g} dB, or -inf for silence)")
-    return 0.0 if db == -math.inf else 10.0 ** (db / 20.0)
-
+from rtsep.live.options import MAX_WORKER_CHUNK_SAMPLES, DevicePlan, MonitorOptions, check_options
+from rtsep.live.plan import live_backend, plan_devices
+from rtsep.live.schedule import choose_schedule, make_bridge, measure_callback_time
+from rtsep.live.summary import print_summary, timing_summary
 
 def _dbfs(peak: float) -> str:
     return f"{20.0 * math.log10(peak):6.1f}" if peak > 0.0 else "  -inf"
-
-
-def check_options(opts: MonitorOptions) -> None:
-    """One-line UserErrors for options that are wrong whatever the devices."""
-    if opts.mode not in MODES:
-        raise UserError(f"unknown mode {opts.mode!r}; choose {', '.join(MODES)}")
-    if opts.schedule not in SCHEDULES:
-        raise UserError(f"unknown --schedule {opts.schedule!r}; choose {', '.join(SCHEDULES)}")
-    if not 1 <= opts.blocksize <= 8192:
-        raise UserError(f"--blocksize must be in 1..8192, got {opts.blocksize}")
-    if not 0.0 <= opts.safety_ms <= 200.0:
-        raise UserError(f"--safety-ms must be in 0..200, got {opts.safety_ms}")
-    if not 0 <= opts.realtime_priority <= 99:
-        raise UserError(f"--realtime-priority must be in 0..99, got {opts.realtime_priority}")
-    if opts.worker_cpu not in CPU_PLACEMENTS:
-        raise UserError(f"--worker-cpu must be pin, follow or any, got {opts.worker_cpu!r}")
-    if opts.cpu_dma_latency_us is not None and not 0 <= opts.cpu_dma_latency_us <= 10_000_000:
-        raise UserError(f"--cpu-dma-latency must be off or 0..10000000 us, got {opts.cpu_dma_latency_us}")
-    if opts.duration_s is not None and opts.duration_s <= 0:
-        raise UserError(f"--duration must be > 0, got {opts.duration_s}")
-    if opts.midi_learn and opts.midi is None:
-        raise UserError("--midi-learn needs --midi PORT")
-    db_to_gain(opts.vocals_gain_db)
-    db_to_gain(opts.instrumental_gain_db)
-
-
-def _channels(selected: list[int] | None, n_available: int, n_wanted: int, option: str,
-              device: devmod.DeviceInfo) -> list[int]:
-    """Validate a 0-based channel selection of n_wanted or n_wanted // 2 channels
-    (default: the first n_wanted, or n_wanted // 2 if the device has fewer)."""
-    n_half = max(1, n_wanted // 2)
-    if selected is None:
-        if n_available >= n_wanted:
-            return list(range(n_wanted))
-        if n_available >= n_half:
-            return list(range(n_half))
-        raise UserError(f"device {device.index} ({device.name}) has {n_available} channel(s); "
-                        f"{option} needs {n_wanted} (pass {option}; see `rtsep devices`)")
-    if len(selected) not in (n_wanted, n_half):
-        raise UserError(f"{option} takes {n_wanted} or {n_half} channel(s), got {len(selected)}")
-    for ch in selected:
-        if ch >= n_available:
-            raise UserError(f"{option}: channel {ch + 1} does not exist on device {device.index} "
-                            f"({device.name}, {n_available} channel(s); see `rtsep devices`)")
-    return selected
-
-
-def plan_devices(opts: MonitorOptions, sd) -> DevicePlan:
-    """Resolve devices, rate, channels and block; UserError (with a hint) otherwise."""
-    device_list = devmod.list_devices(sd)
-    in_dev = devmod.find_device(opts.input, "input", device_list)
-    out_dev = devmod.find_device(opts.output, "output", device_list)
-    rate_hz = devmod.check_rate(opts.samplerate_hz if opts.samplerate_hz is not None
-                                else in_dev.default_samplerate_hz)
-    plan = DevicePlan(
-        input=in_dev, output=out_dev, rate_hz=rate_hz,
-        input_channels=_channels(opts.input_channels, in_dev.n_input_channels, 2,
-                                 "--input-channels", in_dev),
-        output_channels=_channels(opts.output_channels, out_dev.n_output_channels,
-                                  4 if opts.mode == "both" else 2, "--output-channels", out_dev),
-        block_samples=opts.blocksize, stream_blocksize=opts.blocksize)
-    if devmod.is_jack(in_dev) and devmod.is_jack(out_dev):
-        # On JACK the callback takes JACK's period as it comes (PortAudio's
-        # "unspecified" block size): a fixed size would add a hidden block of
-        # re-buffering delay that no one could account for.
-        plan.stream_blocksize = 0
-        period = devmod.jack_period_samples()
-        if period is not None and period != opts.blocksize:
-            plan.notes.append(f"JACK runs {period}-sample periods: block {period}, "
-                              f"not {opts.blocksize}")
-            plan.block_samples = period
-    try:
-        sd.check_input_settings(device=in_dev.index, channels=plan.n_device_input_channels,
-                                dtype="float32", samplerate=rate_hz)
-        sd.check_output_settings(device=out_dev.index, channels=plan.n_device_output_channels,
-                                 dtype="float32", samplerate=rate_hz)
-    except sd.PortAudioError as exc:
-        raise UserError(f"the devices refuse {rate_hz} Hz with {plan.n_device_input_channels} in / "
-                        f"{plan.n_device_output_channels} out channels ({exc.args[0]}); "
-                        "see `rtsep devices`") from None
-    return plan
-
-
-def make_bridge(opts: MonitorOptions, plan: DevicePlan, engine_latency_samples: int,
-                inline_processor=None):
-    """The native bridge and its timing: ``(bridge, timing dict)``.
-
-    With ``inline_processor`` (a stereo :class:`rtsep._core.BlockProcessor` over the
-    native model) the callback runs it: no margin, the latency is the engine's.
-    Otherwise the margin is one device block plus the safety. Worker output arrives
-    a device block at a time, and fading to the fallback needs ``ramp`` samples in
-    hand, so the worker may deliver a block ``1 + (safety - ramp) // block`` blocks
-    after it came in without a miss (``worker_deadline_blocks``).
-    """
-    from rtsep import _core
-
-    rate, block = plan.rate_hz, plan.block_samples
-    if inline_processor is not None:
-        safety = ramp = margin = 0
-    else:
-        safety = round(opts.safety_ms * 1e-3 * rate)
-        ramp = max(1, min(round(FALLBACK_RAMP_MS * 1e-3 * rate), safety))
-        safety = max(safety, ramp)
-        margin = block + safety
-    bridge = _core.LiveBridge(
-        sample_rate_hz=rate, n_device_input_channels=plan.n_device_input_channels,
-        n_device_output_channels=plan.n_device_output_channels,
-        input_channels=plan.input_channels, output_channels=plan.output_channels, mode=opts.mode,
-        engine_latency_samples=engine_latency_samples, margin_samples=margin,
-        fallback_ramp_samples=max(1, ramp),
-        max_chunk_frames=max(1024, block) if inline_processor is None else min(max(1024, block), inline_processor.max_block_samples),
-        input_ring_frames=4 * rate, record_ring_frames=2 * rate if opts.record else 0,
-        inline_processor=inline_processor)
-    bridge.vocals_gain = db_to_gain(opts.vocals_gain_db)
-    bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)
-    total = bridge.total_latency_samples
-    timing = {
-        "schedule": "inline" if inline_processor is not None else "worker",
-        "engine_latency_samples": engine_latency_samples, "margin_samples": margin,
-        "safety_samples": safety, "fallback_ramp_samples": ramp,
-        "worker_deadline_blocks": None if inline_processor is not None else 1 + (safety - ramp) // block,
-        "total_latency_samples": total, "total_latency_ms": 1000.0 * total / rate,
-    }
-    return bridge, timing
-
-
-def measure_callback_time(separator, block_samples: int, n_callbacks: int = 400) -> float:
-    """p99 time (s) of one callback's separation at ``block_samples``: the separator's
-    block processor on noise, one device block at a time; then reset."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    x = (0.1 * rng.standard_normal((2, block_samples))).astype(np.float32)
-    v, i = np.empty_like(x), np.empty_like(x)
-    times = []
-    for _ in range(n_callbacks):
-        t0 = time.perf_counter()
-        separator.process_into(x, v, i)
-        times.append(time.perf_counter() - t0)
-    separator.reset()
-    return float(np.percentile(times, 99))
-
-
-def choose_schedule(opts: MonitorOptions, separator, plan: DevicePlan) -> tuple[str, str]:
-    """``(schedule, why)``: ``inline`` or ``worker`` for ``opts.schedule``.
-
-    Inline needs the native model (the callback must not wait for Python). ``auto``
-    picks it when the measured p99 time of one callback's separation is at most
-    :data:`INLINE_BUDGET` of the block period.
-    """
-    backend = getattr(separator.runner, "backend", "")
-    if backend not in ("native",):
-        if opts.schedule == "inline":
-            raise UserError(f"--schedule inline needs the native model (a .rtsepw file, --backend "
-                            f"native); the {backend} backend runs Python, which the audio callback "
-                            "must not wait for")
-        return "worker", f"the {backend} backend runs Python, which the audio callback must not wait for"
-    if opts.schedule == "worker":
-        return "worker", "asked for (--schedule worker)"
-    period_s = plan.block_samples / plan.rate_hz
-    p99 = measure_callback_time(separator, min(plan.block_samples, MAX_WORKER_CHUNK_SAMPLES))
-    share = p99 / period_s
-    measured = (f"measured p99 {1e3 * p99:.2f} ms per {plan.block_samples}-sample callback = "
-                f"{100 * share:.0f}% of its {1e3 * period_s:.2f} ms period")
-    if opts.schedule == "inline":
-        return "inline", f"asked for (--schedule inline); {measured}"
-    if share <= INLINE_BUDGET:
-        return "inline", f"{measured} (inline up to {100 * INLINE_BUDGET:.0f}%)"
-    return "worker", f"{measured}: above {100 * INLINE_BUDGET:.0f}%, so a worker thread"
 
 
 class _Stop:
@@ -575,72 +328,6 @@ class Session:
         return self.summary
 
 
-def histogram_percentile(counts: list[int], bin_ms: float, q: float) -> float | None:
-    """Upper edge (ms) of the bin holding the ``q``-quantile of a histogram; None if empty."""
-    total = sum(counts)
-    if total == 0:
-        return None
-    target, seen = q * total, 0
-    for i, c in enumerate(counts):
-        seen += c
-        if seen >= target:
-            return (i + 1) * bin_ms
-    return len(counts) * bin_ms
-
-
-def timing_summary(t: dict, block_samples: int, rate_hz: int, margin_samples: int,
-                   ramp_samples: int) -> dict:
-    """The bridge's timing (:meth:`LiveBridge.timing`) with percentiles and the deadline.
-
-    ``deadline_ms``: how long after a callback pushed its input the worker may
-    deliver the output for it without a miss, at a steady callback rhythm
-    (1 + (margin - block - ramp) // block periods). A miss with a normal callback
-    gap before it and a response time above the deadline is the worker's; one
-    after a host stall (a gap well above the period) or inside a burst of
-    callbacks (a gap well below it: the host catching up after a stall, which
-    JACK reports as an xrun) is the host's timing. ``misses`` lists the first
-    256, each with ``host_irregular`` (gap outside 0.5-1.5 periods);
-    ``n_misses_regular_host`` counts those that came with regular host timing.
-    """
-    period_ms = 1e3 * block_samples / rate_hz
-    bin_ms = t["histogram_bin_ms"]
-    n_periods = 1 + max(0, margin_samples - block_samples - ramp_samples) // block_samples
-    out = {k: v for k, v in t.items() if k != "misses"}
-    out.update({
-        "period_ms": period_ms,
-        "deadline_ms": n_periods * period_ms,
-        "response_p50_ms": histogram_percentile(t["response_histogram"], bin_ms, 0.5),
-        "response_p99_ms": histogram_percentile(t["response_histogram"], bin_ms, 0.99),
-        "response_p999_ms": histogram_percentile(t["response_histogram"], bin_ms, 0.999),
-        "callback_gap_p999_ms": histogram_percentile(t["callback_gap_histogram"], bin_ms, 0.999),
-        "n_late_callbacks": sum(c for i, c in enumerate(t["callback_gap_histogram"])
-                                if i * bin_ms >= 2.0 * period_ms),
-        "misses": [dict(m, host_irregular=not 0.5 * period_ms <= m["gap_ms"] <= 1.5 * period_ms)
-                   for m in t["misses"]],
-    })
-    own = [m for m in out["misses"] if not m["host_irregular"]]
-    out["n_misses_recorded"] = len(out["misses"])
-    out["n_misses_host_irregular"] = len(out["misses"]) - len(own)
-    out["n_misses_regular_host"] = len(own)
-    return out
-
-
-def live_backend(model, backend: str, log=sys.stderr) -> str:
-    """``auto`` for live use: ``native`` when the model has a native export beside it
-    (the worker is then one C++ thread, no Python between device and model),
-    else the runtime's own ``auto`` choice. Other names pass through."""
-    from rtsep.engine import IDENTITY_MODEL, default_model_path
-
-    if backend != "auto" or (model is not None and str(model) == IDENTITY_MODEL):
-        return backend
-    path = Path(model) if model is not None else default_model_path()
-    if path.suffix == ".rtsepw" or path.with_suffix(".rtsepw").is_file():
-        print("rtsep monitor: backend auto -> native (a native worker thread: no Python between "
-              "the device and the model)", file=log)
-        return "native"
-    return backend
-
-
 def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     """Run live monitoring until the duration, Ctrl-C or SIGTERM; returns the summary."""
     check_options(opts)
@@ -677,48 +364,3 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     if summary.get("device_lost"):
         raise UserError("the audio stream stopped by itself (device gone, or the JACK server quit)")
     return summary
-
-
-def print_summary(s: dict, log=sys.stderr) -> None:
-    st = s["stats"]
-    print(f"rtsep monitor: stopped after {s['duration_s']:.1f} s ({s['stopped_by']})", file=log)
-    if s["schedule"] == "inline":
-        print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = the "
-              "engine's (inline: the callback runs the model)", file=log)
-    else:
-        print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = engine "
-              f"{s['engine_latency_samples']} + block {s['blocksize']} + safety {s['safety_samples']}",
-              file=log)
-    print(f"  misses {s['misses']} blocks ({st['n_miss_events']} events, {st['n_fallback_frames']} "
-          f"fallback samples), xruns {s['xruns']}, input dropped {st['n_input_dropped_frames']}, "
-          f"callbacks {st['n_callbacks']}", file=log)
-    if s.get("worker"):
-        print(f"  worker load {100.0 * s['worker']['load']:.1f}% (worst chunk "
-              f"{100.0 * s['worker']['max_chunk_load']:.0f}%)", file=log)
-    steal = s.get("host_steal_share")
-    if steal:  # a virtual machine whose hypervisor ran something else on our CPUs
-        print(f"  host: the hypervisor took {100.0 * steal:.2f}% of the CPU time (steal)"
-              f"{'; misses and xruns then measure the host' if steal > 0.01 else ''}", file=log)
-    t = s.get("timing")
-    if t and t.get("response_p99_ms") is not None and s["schedule"] == "inline":
-        print(f"  callback duration p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
-              f"{t['response_p999_ms']:.2f} ms, max {t['max_response_ms']:.2f} ms (period "
-              f"{t['period_ms']:.2f} ms); callback gap max {t['max_callback_gap_ms']:.2f} ms "
-              f"({t['n_late_callbacks']} callbacks >= 2 periods late)", file=log)
-    elif t and t.get("response_p99_ms") is not None:
-        print(f"  worker response p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
-              f"{t['response_p999_ms']:.2f} ms, max {t['max_response_ms']:.2f} ms (deadline "
-              f"{t['deadline_ms']:.2f} ms); callback gap max {t['max_callback_gap_ms']:.2f} ms "
-              f"(period {t['period_ms']:.2f} ms, {t['n_late_callbacks']} callbacks >= 2 periods late)",
-              file=log)
-        for m in t["misses"][:5]:
-            print(f"  miss at {m['t_s']:.2f} s: {m['gap_ms']:.2f} ms since the previous callback"
-                  f"{' (irregular host timing)' if m['host_irregular'] else ''}, "
-                  f"{m['available_frames']} worker samples waiting", file=log)
-    if s.get("midi"):
-        m = s["midi"]
-        print(f"  MIDI {m['n_messages']} messages: {m['n_applied']} applied, {m['n_ignored']} ignored "
-              f"(malformed), {m['n_unmapped']} unmapped, {m['n_pickup_waits']} waiting for pickup",
-              file=log)
-    if s.get("record"):
-        print(f"  recorded {s['record']['n_samples']} samples to {s['record']['path']}", file=log)
