@@ -120,6 +120,10 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _ms(value) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def markdown(result: dict, png: str) -> str:
     lines = [START, "## An hour under load (`python benchmarks/soak.py`)", "",
              f"Run {result['date']}: `rtsep monitor` ({result['schedule']}, "
@@ -133,7 +137,7 @@ def markdown(result: dict, png: str) -> str:
         mem = ("—" if not rc.get("n_samples") else
                f"{rc['min_kib'] / 1024:.1f}–{rc['max_kib'] / 1024:.1f} MiB ({rc['spread_kib']} KiB)")
         lines.append(f"| {name} | {got['load']} | {got['n_misses']} | {got['n_xruns']} | "
-                     f"{t.get('response_p999_ms')} / {t.get('max_response_ms')} | {mem} |")
+                     f"{_ms(t.get('response_p999_ms'))} / {_ms(t.get('max_response_ms'))} | {mem} |")
     v = result["verdict"]
     lines += ["", f"0 misses: {'yes' if v['zero_misses'] else 'no'}; xruns within the control's: "
                   f"{'yes' if v['xruns_within_control'] else 'no'}; resident memory flat (spread "

@@ -38,7 +38,6 @@ it; the correlation peak's height is reported as a check).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -383,10 +382,12 @@ def _measure_monitor(server: JackServer, probe: Probe, latency_mode: str, max_la
         if not summary_path.is_file():
             return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
                                f"{_last_line(stderr_path)})"}
-        summary = json.loads(summary_path.read_text())
-        result.update({"summary": summary, "schedule": summary["schedule"],
-                       "reported_latency_samples": summary["total_latency_samples"],
-                       "n_misses": summary["misses"], "monitor_n_xruns": summary["xruns"]})
+        from rtsep.live.summary import MonitorSummary
+
+        summary = MonitorSummary.load(summary_path)
+        result.update({"summary": summary.to_dict(), "schedule": summary.schedule,
+                       "reported_latency_samples": summary.total_latency_samples,
+                       "n_misses": summary.misses, "monitor_n_xruns": summary.xruns})
         return result
 
 
@@ -588,18 +589,17 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
         if not summary_path.is_file():
             return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
                                f"{_last_line(stderr_path)})"}
-        summary = json.loads(summary_path.read_text())
-    ran_s = float(summary.get("duration_s") or duration_s)
-    n_blocks = int((summary.get("stats") or {}).get("n_callbacks")
-                   or max(1, int(ran_s * sample_rate_hz) // block_samples))
-    misses = summary["misses"]
+        from rtsep.live.summary import MonitorSummary
+
+        summary = MonitorSummary.load(summary_path)
+    ran_s = summary.duration_s or duration_s
+    n_blocks = int(summary.stats.get("n_callbacks") or max(1, int(ran_s * sample_rate_hz) // block_samples))
     return {"duration_s": ran_s, "n_blocks": n_blocks, "block_samples": block_samples,
             "sample_rate_hz": sample_rate_hz, "latency_mode": latency_mode,
-            "backend": summary.get("backend"), "schedule": summary["schedule"], "n_misses": misses,
-            "miss_rate": misses / n_blocks, "n_xruns": summary["xruns"],
-            "total_latency_samples": summary["total_latency_samples"],
-            "margin_samples": summary.get("margin_samples"), "worker": summary.get("worker"),
-            "stats": summary.get("stats"), "timing": summary.get("timing"),
+            "backend": summary.backend, "schedule": summary.schedule, "n_misses": summary.misses,
+            "miss_rate": summary.misses / n_blocks, "n_xruns": summary.xruns,
+            "total_latency_samples": summary.total_latency_samples,
+            "margin_samples": summary.margin_samples, "worker": summary.worker,
+            "stats": summary.stats, "timing": summary.timing,
             "host_steal_share": host_steal, "rss_kib": rss,
             "jack_server": {"realtime_requested": realtime_server, "realtime_active": server_realtime}}
-

@@ -39,7 +39,7 @@ from rtsep.live.cpu_latency import CpuLatencyRequest, cpu_steal_times, steal_sha
 from rtsep.live.options import MAX_WORKER_CHUNK_SAMPLES, DevicePlan, MonitorOptions, check_options
 from rtsep.live.plan import live_backend, plan_devices
 from rtsep.live.schedule import choose_schedule, make_bridge, measure_callback_time
-from rtsep.live.summary import print_summary, timing_summary
+from rtsep.live.summary import MonitorSummary, print_summary, timing_summary
 
 def _dbfs(peak: float) -> str:
     return f"{20.0 * math.log10(peak):6.1f}" if peak > 0.0 else "  -inf"
@@ -108,7 +108,7 @@ class Session:
         self.controller = MidiController(self.bridge, midi_map, learn=opts.midi_learn)
         api = choose_api(prefer_jack=devmod.is_jack(self.plan.input))
         self.midi_input = MidiInput(opts.midi, self.controller, api)
-        self.summary["midi_port"] = self.midi_input.port_name
+        self.summary.midi_port = self.midi_input.port_name
 
     def _open_stream(self) -> None:
         from rtsep import _core
@@ -145,7 +145,7 @@ class Session:
             gc.collect()
             gc.freeze()
             self.cpu_latency = CpuLatencyRequest(self.opts.cpu_dma_latency_us)
-            self.summary["cpu_dma_latency"] = self.cpu_latency.status
+            self.summary.cpu_dma_latency = self.cpu_latency.status
             if self.worker is not None:
                 self.worker.start()
             if self.recorder is not None:
@@ -157,7 +157,7 @@ class Session:
             self.stream.start()
             self.started_at = time.monotonic()
             if self.opts.ready_file:
-                Path(self.opts.ready_file).write_text(json.dumps(self.summary) + "\n")
+                Path(self.opts.ready_file).write_text(json.dumps(self.summary.to_dict()) + "\n")
             self._loop()
         except KeyboardInterrupt:
             self.stop.set("interrupt")
@@ -181,7 +181,7 @@ class Session:
                 import atexit
 
                 atexit.unregister(self.sd._exit_handler)
-                self.summary["device_lost"] = True
+                self.summary.device_lost = True
             else:
                 self.stream.stop()
                 self.stream.close()
@@ -200,20 +200,20 @@ class Session:
         s, plan, log = self.summary, self.plan, self.log
         print(f"rtsep monitor: {plan.input.name} ({plan.input.host_api}) -> {plan.output.name}, "
               f"{plan.rate_hz} Hz, block {plan.block_samples}, mode {self.opts.mode}, model "
-              f"{s['model']} ({s['backend']})", file=log)
+              f"{s.model} ({s.backend})", file=log)
         for note in plan.notes:
             print(f"rtsep monitor: {note}", file=log)
-        print(f"rtsep monitor: schedule {s['schedule']}: {s['schedule_reason']}", file=log)
+        print(f"rtsep monitor: schedule {s.schedule}: {s.schedule_reason}", file=log)
         if self.worker is None:
-            print(f"rtsep monitor: latency {s['total_latency_samples']} samples "
-                  f"({s['total_latency_ms']:.2f} ms) = the engine's (the callback runs the model)",
+            print(f"rtsep monitor: latency {s.total_latency_samples} samples "
+                  f"({s.total_latency_ms:.2f} ms) = the engine's (the callback runs the model)",
                   file=log)
         else:
-            deadline_ms = 1000.0 * s["worker_deadline_blocks"] * plan.block_samples / plan.rate_hz
-            print(f"rtsep monitor: latency {s['total_latency_samples']} samples "
-                  f"({s['total_latency_ms']:.2f} ms) = engine {s['engine_latency_samples']} + block "
-                  f"{plan.block_samples} + safety {s['safety_samples']}; worker deadline "
-                  f"{s['worker_deadline_blocks']} block(s) ({deadline_ms:.2f} ms)", file=log)
+            deadline_ms = 1000.0 * s.worker_deadline_blocks * plan.block_samples / plan.rate_hz
+            print(f"rtsep monitor: latency {s.total_latency_samples} samples "
+                  f"({s.total_latency_ms:.2f} ms) = engine {s.engine_latency_samples} + block "
+                  f"{plan.block_samples} + safety {s.safety_samples}; worker deadline "
+                  f"{s.worker_deadline_blocks} block(s) ({deadline_ms:.2f} ms)", file=log)
         if self.opts.realtime_priority > 0 and self.worker is not None:
             print(f"rtsep monitor: worker scheduling: {self.worker.scheduling}", file=log)
         if self.cpu_latency is not None and self.opts.cpu_dma_latency_us is not None:
@@ -221,7 +221,7 @@ class Session:
         if self.controller is not None:
             learn = (" (learn: move the vocal level CC, then the instrumental level CC)"
                      if self.controller.learning else "")
-            print(f"rtsep monitor: MIDI from {s['midi_port']}{learn}", file=log)
+            print(f"rtsep monitor: MIDI from {s.midi_port}{learn}", file=log)
 
     def _loop(self) -> None:
         opts, bridge, worker, log = self.opts, self.bridge, self.worker, self.log
@@ -270,7 +270,7 @@ class Session:
         stats, s = self.bridge.stats(), self.summary
         where = "inline" if load is None else f"worker {100.0 * load:3.0f}%"
         return (f"in {_dbfs(peaks[0])} dBFS  out {_dbfs(peaks[1])} dBFS  latency "
-                f"{s['total_latency_samples']} smp ({s['total_latency_ms']:.2f} ms)  {where}  "
+                f"{s.total_latency_samples} smp ({s.total_latency_ms:.2f} ms)  {where}  "
                 f"misses {stats['n_missed_blocks']}  xruns "
                 f"{stats['n_xrun_callbacks']}"
                 + ("" if self.bridge.on_worker_output else "  [fallback]")
@@ -293,7 +293,7 @@ class Session:
 
     # -- the end -----------------------------------------------------------------------
 
-    def finish(self) -> dict:
+    def finish(self) -> MonitorSummary:
         """After :meth:`run`: report failures, save the MIDI map, complete the summary."""
         c = self.controller
         if c is not None:
@@ -308,27 +308,25 @@ class Session:
                 raise UserError(f"the {part} failed: {type(err).__name__}: {err}") from err
         stats = self.bridge.stats()
         w = self.worker
+        s = self.summary
         if self._cpu_times_at_start is not None:
-            self.summary["host_steal_share"] = steal_share(self._cpu_times_at_start, cpu_steal_times())
-        self.summary["timing"] = timing_summary(self.bridge.timing(), self.plan.block_samples,
-                                                self.plan.rate_hz, self.bridge.margin_samples,
-                                                self.bridge.fallback_ramp_samples)
-        self.summary.update({
-            "duration_s": 0.0 if self.started_at is None else time.monotonic() - self.started_at,
-            "stopped_by": self.stop.reason or "end",
-            "misses": stats["n_missed_blocks"], "xruns": stats["n_xrun_callbacks"], "stats": stats,
-            "worker": None if w is None else {
-                "load": w.load, "max_chunk_load": w.max_chunk_busy_ratio, "n_samples": w.n_samples,
-                "scheduling": w.scheduling, "n_cpu_moves": w.n_cpu_moves,
-                "n_callback_pins": w.n_callback_pins},
-            "midi": None if c is None else c.stats(),
-            "record": None if self.recorder is None else {"path": str(self.recorder.path),
-                                                          "n_samples": self.recorder.n_samples},
-        })
-        return self.summary
+            s.host_steal_share = steal_share(self._cpu_times_at_start, cpu_steal_times())
+        s.timing = timing_summary(self.bridge.timing(), self.plan.block_samples, self.plan.rate_hz,
+                                  self.bridge.margin_samples, self.bridge.fallback_ramp_samples)
+        s.duration_s = 0.0 if self.started_at is None else time.monotonic() - self.started_at
+        s.stopped_by = self.stop.reason or "end"
+        s.misses, s.xruns, s.stats = stats["n_missed_blocks"], stats["n_xrun_callbacks"], stats
+        s.worker = None if w is None else {
+            "load": w.load, "max_chunk_load": w.max_chunk_busy_ratio, "n_samples": w.n_samples,
+            "scheduling": w.scheduling, "n_cpu_moves": w.n_cpu_moves,
+            "n_callback_pins": w.n_callback_pins}
+        s.midi = None if c is None else c.stats()
+        s.record = None if self.recorder is None else {"path": str(self.recorder.path),
+                                                       "n_samples": self.recorder.n_samples}
+        return s
 
 
-def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
+def run_monitor(opts: MonitorOptions, log=sys.stderr) -> MonitorSummary:
     """Run live monitoring until the duration, Ctrl-C or SIGTERM; returns the summary."""
     check_options(opts)
     sd = devmod.portaudio(opts.jack_client_name)
@@ -344,23 +342,22 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> dict:
     bridge, timing = make_bridge(opts, plan, separator.latency_samples,
                                  separator.block if schedule == "inline" else None)
     timing["schedule_reason"] = why
-    summary = {
-        "input_device": plan.input.to_dict(), "output_device": plan.output.to_dict(),
-        "sample_rate_hz": plan.rate_hz, "blocksize": plan.block_samples, "mode": opts.mode,
-        "model": str(getattr(runner, "path", None) or opts.model or "identity"),
-        "backend": runner.backend, "latency_mode": opts.latency_mode,
-        "input_channels": [c + 1 for c in plan.input_channels],
-        "output_channels": [c + 1 for c in plan.output_channels], **timing,
-    }
+    summary = MonitorSummary(
+        input_device=plan.input.to_dict(), output_device=plan.output.to_dict(),
+        sample_rate_hz=plan.rate_hz, blocksize=plan.block_samples, mode=opts.mode,
+        model=str(getattr(runner, "path", None) or opts.model or "identity"),
+        backend=runner.backend, latency_mode=opts.latency_mode,
+        input_channels=[c + 1 for c in plan.input_channels],
+        output_channels=[c + 1 for c in plan.output_channels], **timing)
     session = Session(opts, sd, plan, bridge, separator, summary, log)
     session.run()
     summary = session.finish()
     print_summary(summary, log)
     if opts.summary_json:
         try:
-            Path(opts.summary_json).write_text(json.dumps(summary, indent=1) + "\n")
+            Path(opts.summary_json).write_text(json.dumps(summary.to_dict(), indent=1) + "\n")
         except OSError as exc:
             raise UserError(f"{opts.summary_json}: cannot write the summary ({exc.strerror})") from None
-    if summary.get("device_lost"):
+    if summary.device_lost:
         raise UserError("the audio stream stopped by itself (device gone, or the JACK server quit)")
     return summary

@@ -1,9 +1,67 @@
-"""The monitor's exit summary: timing percentiles (:func:`timing_summary`) and the
-printed report (:func:`print_summary`)."""
+"""The monitor's summary (:class:`MonitorSummary`, written by ``--summary-json`` and
+``--ready-file`` and read back by the benchmarks), its timing percentiles
+(:func:`timing_summary`) and the printed report (:func:`print_summary`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class MonitorSummary:
+    """What a monitor run is and did. The start-up part is known before the stream
+    starts (``--ready-file`` holds it); the rest is filled in at exit."""
+
+    input_device: dict
+    output_device: dict
+    sample_rate_hz: int
+    blocksize: int
+    mode: str
+    model: str
+    backend: str
+    latency_mode: str
+    input_channels: list
+    output_channels: list
+    schedule: str                     # inline | worker
+    schedule_reason: str
+    engine_latency_samples: int
+    margin_samples: int               # 0 inline; block + safety with a worker
+    safety_samples: int
+    fallback_ramp_samples: int
+    worker_deadline_blocks: int | None
+    total_latency_samples: int        # device input to device output
+    total_latency_ms: float
+    midi_port: str | None = None
+    cpu_dma_latency: str | None = None
+    device_lost: bool = False
+    duration_s: float = 0.0
+    stopped_by: str = ""
+    misses: int = 0                   # blocks with any fallback sample (worker late)
+    xruns: int = 0                    # callbacks the host flagged
+    stats: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+    worker: dict | None = None        # None inline
+    midi: dict | None = None
+    record: dict | None = None
+    host_steal_share: float | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MonitorSummary":
+        """From a summary JSON; a field missing from it is an error, extra keys are not."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{k: d[k] for k in names if k in d})
+
+    @classmethod
+    def load(cls, path) -> "MonitorSummary":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
 
 def histogram_percentile(counts: list[int], bin_ms: float, q: float) -> float | None:
     """Upper edge (ms) of the bin holding the ``q``-quantile of a histogram; None if empty."""
@@ -55,28 +113,28 @@ def timing_summary(t: dict, block_samples: int, rate_hz: int, margin_samples: in
     return out
 
 
-def print_summary(s: dict, log=sys.stderr) -> None:
-    st = s["stats"]
-    print(f"rtsep monitor: stopped after {s['duration_s']:.1f} s ({s['stopped_by']})", file=log)
-    if s["schedule"] == "inline":
-        print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = the "
+def print_summary(s: MonitorSummary, log=sys.stderr) -> None:
+    st = s.stats
+    print(f"rtsep monitor: stopped after {s.duration_s:.1f} s ({s.stopped_by})", file=log)
+    if s.schedule == "inline":
+        print(f"  latency {s.total_latency_samples} samples ({s.total_latency_ms:.2f} ms) = the "
               "engine's (inline: the callback runs the model)", file=log)
     else:
-        print(f"  latency {s['total_latency_samples']} samples ({s['total_latency_ms']:.2f} ms) = engine "
-              f"{s['engine_latency_samples']} + block {s['blocksize']} + safety {s['safety_samples']}",
+        print(f"  latency {s.total_latency_samples} samples ({s.total_latency_ms:.2f} ms) = engine "
+              f"{s.engine_latency_samples} + block {s.blocksize} + safety {s.safety_samples}",
               file=log)
-    print(f"  misses {s['misses']} blocks ({st['n_miss_events']} events, {st['n_fallback_frames']} "
-          f"fallback samples), xruns {s['xruns']}, input dropped {st['n_input_dropped_frames']}, "
+    print(f"  misses {s.misses} blocks ({st['n_miss_events']} events, {st['n_fallback_frames']} "
+          f"fallback samples), xruns {s.xruns}, input dropped {st['n_input_dropped_frames']}, "
           f"callbacks {st['n_callbacks']}", file=log)
-    if s.get("worker"):
-        print(f"  worker load {100.0 * s['worker']['load']:.1f}% (worst chunk "
-              f"{100.0 * s['worker']['max_chunk_load']:.0f}%)", file=log)
-    steal = s.get("host_steal_share")
+    if s.worker:
+        print(f"  worker load {100.0 * s.worker['load']:.1f}% (worst chunk "
+              f"{100.0 * s.worker['max_chunk_load']:.0f}%)", file=log)
+    steal = s.host_steal_share
     if steal:  # a virtual machine whose hypervisor ran something else on our CPUs
         print(f"  host: the hypervisor took {100.0 * steal:.2f}% of the CPU time (steal)"
               f"{'; misses and xruns then measure the host' if steal > 0.01 else ''}", file=log)
-    t = s.get("timing")
-    if t and t.get("response_p99_ms") is not None and s["schedule"] == "inline":
+    t = s.timing
+    if t and t.get("response_p99_ms") is not None and s.schedule == "inline":
         print(f"  callback duration p50 <= {t['response_p50_ms']:.2f} ms, p99.9 <= "
               f"{t['response_p999_ms']:.2f} ms, max {t['max_response_ms']:.2f} ms (period "
               f"{t['period_ms']:.2f} ms); callback gap max {t['max_callback_gap_ms']:.2f} ms "
@@ -91,10 +149,10 @@ def print_summary(s: dict, log=sys.stderr) -> None:
             print(f"  miss at {m['t_s']:.2f} s: {m['gap_ms']:.2f} ms since the previous callback"
                   f"{' (irregular host timing)' if m['host_irregular'] else ''}, "
                   f"{m['available_frames']} worker samples waiting", file=log)
-    if s.get("midi"):
-        m = s["midi"]
+    if s.midi:
+        m = s.midi
         print(f"  MIDI {m['n_messages']} messages: {m['n_applied']} applied, {m['n_ignored']} ignored "
               f"(malformed), {m['n_unmapped']} unmapped, {m['n_pickup_waits']} waiting for pickup",
               file=log)
-    if s.get("record"):
-        print(f"  recorded {s['record']['n_samples']} samples to {s['record']['path']}", file=log)
+    if s.record:
+        print(f"  recorded {s.record['n_samples']} samples to {s.record['path']}", file=log)
