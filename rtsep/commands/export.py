@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="training checkpoint (.pt from rtsep train)")
     parser.add_argument("--format", choices=("onnx", "torchscript", "native"), default="onnx",
                         help="export format (default: onnx; native: .rtsepw for librtsep and "
-                             "the LV2 plugin, checked through librtsep)")
+                             "the LV2 plugin, checked through the native runtime)")
     parser.add_argument("-o", "--output", required=True,
                         help="output file (.onnx or .pt by convention; an ONNX and a TorchScript "
                              "export of the same weights side by side, x.onnx and x.pt, let "

@@ -307,42 +307,50 @@ def export_model(model: CausalUNet, out_path, file_format: str = FORMAT_ONNX, *,
                               sample_rates_hz=sample_rates_hz, extra=extra)
     data = (_onnx_bytes(model, metadata, opset) if file_format == FORMAT_ONNX
             else _torchscript_bytes(model, metadata))
+    return write_checked(model, out_path, data, metadata, backend=_BACKEND_OF[file_format],
+                         geometry=geometry, n_check_frames=n_check_frames, tolerance=tolerance,
+                         log=log)
+
+
+def write_checked(model: CausalUNet, out_path, data: bytes, metadata: dict, *, backend: str,
+                  geometry: StftGeometry, n_check_frames: int, tolerance: float, log) -> dict:
+    """The one checked writer of every export format: ``data`` goes to a temporary file
+    beside ``out_path``, is loaded back by ``backend`` (the runtime a user will run it
+    with) and stepped over ``n_check_frames`` frames against PyTorch sequence mode; only
+    if every mask value is within ``tolerance`` is it renamed into place. Otherwise
+    :class:`ExportCheckError` and no file. Returns ``metadata`` plus its ``"check"``."""
+    from rtsep.runtime import load
+
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    suffix = {"onnx-cpu": ".onnx", "torchscript-cpu": ".pt", "native": ".rtsepw"}[backend]
+    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{suffix}")
+    what = metadata["file_format"]
     try:
         tmp.write_bytes(data)
+        frames = check_frames(n_check_frames, geometry)
         try:
-            diff = _check_export(model, tmp, file_format, geometry,
-                                 metadata["sample_rates_hz"][-1], n_check_frames)
-        except ModelFileError as exc:
+            runner = load(tmp, backend=backend, latency_mode=geometry.latency_mode,
+                          sample_rate_hz=int(metadata["sample_rates_hz"][-1]))
+            got = run_steps(runner, frames)
+            del runner
+        except (ModelFileError, OptionError) as exc:
             raise ExportCheckError(f"{out_path}: the exported file does not load back "
                                    f"({exc}); not written") from None
+        diff = float(np.max(np.abs(got - reference_masks(model, frames))))
         if not diff <= tolerance:  # also catches NaN
-            raise ExportCheckError(f"{out_path}: exported {file_format} model differs from PyTorch "
+            raise ExportCheckError(f"{out_path}: exported {what} model differs from PyTorch "
                                    f"by {diff:.3g} > {tolerance:g} over {n_check_frames} frames; "
                                    "not written")
         os.replace(tmp, out_path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    log(f"exported {out_path} ({file_format}, {len(data) / 1e6:.2f} MB, "
-        f"{metadata['n_parameters']} parameters); step-by-step check over {n_check_frames} "
-        f"frames: max |diff| {diff:.2e} <= {tolerance:g}")
-    metadata["check"] = {"n_frames": n_check_frames, "max_abs_diff": diff,
-                         "backend": _BACKEND_OF[file_format]}
+    log(f"exported {out_path} ({what}, {len(data) / 1e6:.2f} MB, {metadata['n_parameters']} "
+        f"parameters); step-by-step check through {backend} over {n_check_frames} frames: "
+        f"max |diff| {diff:.2e} <= {tolerance:g}")
+    metadata["check"] = {"n_frames": n_check_frames, "max_abs_diff": diff, "backend": backend}
     return metadata
-
-
-def _check_export(model: CausalUNet, path: Path, file_format: str, geometry: StftGeometry,
-                  sample_rate_hz: int, n_frames: int) -> float:
-    from rtsep.runtime import load
-
-    frames = check_frames(n_frames, geometry)
-    runner = load(path, backend=_BACKEND_OF[file_format], sample_rate_hz=sample_rate_hz)
-    got = run_steps(runner, frames)
-    want = reference_masks(model, frames)
-    return float(np.max(np.abs(got - want)))
 
 
 def export_checkpoint(checkpoint_path, out_path, file_format: str = FORMAT_ONNX, **kwargs) -> dict:

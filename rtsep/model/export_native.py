@@ -31,15 +31,14 @@ file is deleted and :class:`ExportCheckError` is raised.
 from __future__ import annotations
 
 import copy
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from rtsep.config import LATENCY_MODES, StftGeometry
-from rtsep.runtime.errors import ExportCheckError, ModelFileError, OptionError
-from rtsep.runtime.rtsepw import FORMAT_NATIVE, SUFFIX, native_file_bytes
+from rtsep.runtime.errors import OptionError
+from rtsep.runtime.rtsepw import FORMAT_NATIVE, native_file_bytes
 
 #: FrameNorm's variance epsilon (a literal in rtsep/model/unet.py; the export check
 #: would catch a change there that is not mirrored here).
@@ -121,8 +120,7 @@ def export_native(model, out_path, *, geometry: StftGeometry = StftGeometry(),
     """
     import torch
 
-    from rtsep.model.export import (CHECK_TOLERANCE, N_CHECK_FRAMES, build_metadata,
-                                    check_frames, reference_masks, run_steps)
+    from rtsep.model.export import CHECK_TOLERANCE, N_CHECK_FRAMES, build_metadata, write_checked
 
     n_check_frames = N_CHECK_FRAMES if n_check_frames is None else int(n_check_frames)
     tolerance = CHECK_TOLERANCE if tolerance is None else float(tolerance)
@@ -136,36 +134,8 @@ def export_native(model, out_path, *, geometry: StftGeometry = StftGeometry(),
                               sample_rates_hz=sample_rates_hz, extra=extra)
     with torch.no_grad():
         data = native_bytes(model, metadata, geometry, metadata["sample_rates_hz"])
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp{SUFFIX}")
-    try:
-        tmp.write_bytes(data)
-        try:
-            from rtsep.runtime import load
-
-            stepper = load(tmp, backend="native", latency_mode=geometry.latency_mode,
-                           sample_rate_hz=int(metadata["sample_rates_hz"][0]))
-        except (ModelFileError, OptionError) as exc:
-            raise ExportCheckError(f"{out_path}: cannot check the native export ({exc}); "
-                                   "not written") from None
-        frames = check_frames(n_check_frames, geometry)
-        got = run_steps(stepper, frames)
-        del stepper
-        want = reference_masks(model, frames)
-        diff = float(np.max(np.abs(got - want)))
-        if not diff <= tolerance:  # also catches NaN
-            raise ExportCheckError(f"{out_path}: native model differs from PyTorch by {diff:.3g} > "
-                                   f"{tolerance:g} over {n_check_frames} frames; not written")
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    log(f"exported {out_path} (native, {len(data) / 1e6:.2f} MB, {metadata['n_parameters']} "
-        f"parameters); step-by-step check through the native runtime over {n_check_frames} frames: "
-        f"max |diff| {diff:.2e} <= {tolerance:g}")
-    metadata["check"] = {"n_frames": n_check_frames, "max_abs_diff": diff, "backend": "native"}
-    return metadata
+    return write_checked(model, out_path, data, metadata, backend="native", geometry=geometry,
+                         n_check_frames=n_check_frames, tolerance=tolerance, log=log)
 
 
 def export_native_checkpoint(checkpoint_path, out_path, **kwargs) -> dict:
