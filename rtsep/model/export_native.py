@@ -4,21 +4,7 @@ The native engine (``csrc/native_model.cpp``) is a dependency-free C++
 implementation of :meth:`CausalUNet.step`; it reads its weights from this file,
 so hosts that embed ``librtsep`` need neither Python, ONNX Runtime nor LibTorch.
 
-The file format (reader and writer): :mod:`rtsep.runtime.rtsepw`. In short::
-
-    char[8]  b"RTSEPNW\\0"
-    u32      format version (1)
-    u32      n_json_bytes; JSON metadata (the same self-description as the
-             ONNX/TorchScript exports, file_format "native")
-    u32      n_tensors; per tensor: u16 n_name_bytes, name, u8 dtype
-             (1 float32, 2 int32), u8 ndim, u32 dims[ndim], values
-    u32      CRC-32 (zlib.crc32) of every byte before it
-
-Tensors: ``config.*`` (architecture and geometry numbers), ``window.analysis``
-and ``window.synthesis.<mode>`` (float32 ``(n_fft,)``) and ``weights.<name>``
-for every entry of the model's ``state_dict``. The metadata's
-``weights_sha256`` is the sha256 of the tensor table (from ``n_tensors`` up to
-the CRC).
+The file format, its reader and its writer: :mod:`rtsep.runtime.rtsepw`.
 
 An export is written to a temporary file, loaded back by the native runtime
 (``rtsep.runtime.load(..., backend="native")``: the C++ model the C ABI, the LV2

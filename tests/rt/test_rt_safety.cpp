@@ -86,18 +86,24 @@ void test_capi(const char* model_path) {
   rtsep_destroy(p);
 }
 
+// A live configuration for `mode` (0..3) on the model's default latency.
+rtsep::LiveConfig live_config(const rtsep::NativeModel& model, int mode, std::size_t margin_samples) {
+  rtsep::LiveConfig cfg;
+  cfg.mode = static_cast<rtsep::LiveMode>(mode);
+  const bool both = cfg.mode == rtsep::LiveMode::kBoth;
+  cfg.n_device_output_channels = both ? 4 : 2;
+  cfg.output_channels = both ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1};
+  cfg.engine_latency_samples = model.latency_mode("default")->latency_samples;
+  cfg.margin_samples = margin_samples;
+  cfg.record_ring_frames = 48000;
+  return cfg;
+}
+
 void test_live(const char* model_path) {
   auto model = std::shared_ptr<rtsep::NativeModel>(rtsep::NativeModel::load(model_path));
   const std::size_t block = 128;
   for (int mode = 0; mode < 4; ++mode) {
-    rtsep::LiveConfig cfg;
-    cfg.mode = static_cast<rtsep::LiveMode>(mode);
-    const bool both = cfg.mode == rtsep::LiveMode::kBoth;
-    cfg.n_device_output_channels = both ? 4 : 2;
-    cfg.output_channels = both ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1};
-    cfg.engine_latency_samples = model->latency_mode("default")->latency_samples;
-    cfg.margin_samples = block + 192;
-    cfg.record_ring_frames = 48000;
+    const rtsep::LiveConfig cfg = live_config(*model, mode, block + 192);
     rtsep::LiveBridge bridge(cfg);
     rtsep::LiveWorker worker(
         bridge, std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0, 4096, 2));
@@ -140,14 +146,7 @@ void test_inline(const char* model_path) {
   auto model = std::shared_ptr<rtsep::NativeModel>(rtsep::NativeModel::load(model_path));
   const std::size_t block = 128;
   for (int mode = 0; mode < 4; ++mode) {
-    rtsep::LiveConfig cfg;
-    cfg.mode = static_cast<rtsep::LiveMode>(mode);
-    const bool both = cfg.mode == rtsep::LiveMode::kBoth;
-    cfg.n_device_output_channels = both ? 4 : 2;
-    cfg.output_channels = both ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1};
-    cfg.engine_latency_samples = model->latency_mode("default")->latency_samples;
-    cfg.margin_samples = 0;
-    cfg.record_ring_frames = 48000;
+    const rtsep::LiveConfig cfg = live_config(*model, mode, 0);
     auto proc = std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0,
                                                         4096, 2);
     rtsep::LiveBridge bridge(cfg, proc);
