@@ -17,6 +17,10 @@ constexpr char kMagic[8] = {'R', 'T', 'S', 'E', 'P', 'N', 'W', '\0'};
 constexpr std::uint8_t kDtypeFloat32 = 1;
 constexpr std::uint8_t kDtypeInt32 = 2;
 constexpr std::size_t kMaxNdim = 4;
+// A window value above this is not a window (rtsep's own are at most about 6).
+constexpr float kMaxWindowValue = 1000.0f;
+// How far the analysis*synthesis product may overlap-add from 1 (rtsep's: 6e-8).
+constexpr double kWindowReconstructionTolerance = 1e-3;
 
 NativeModelError fail(const std::string& path, const std::string& what) {
   return NativeModelError(path + ": " + what);
@@ -307,6 +311,27 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
   if (sample_rates_hz_.empty()) throw fail(path_, "no sample rates");
 
   analysis_window_ = weight(f, "window.analysis", {n_fft_}, used);
+  // The windows scale every output sample: a pair that does not reconstruct (an
+  // identity mask must give the input back) or holds huge values would turn a sane
+  // input into a loud or overflowing output, so the file is refused here.
+  const auto check_window_pair = [&](const std::vector<float>& synthesis, const std::string& wname) {
+    for (std::size_t i = 0; i < n_fft_; ++i) {
+      if (std::fabs(analysis_window_[i]) > kMaxWindowValue || std::fabs(synthesis[i]) > kMaxWindowValue) {
+        throw fail(path_, "window.analysis or " + wname + " holds a value above " +
+                              std::to_string(static_cast<int>(kMaxWindowValue)));
+      }
+    }
+    for (std::size_t phase = 0; phase < hop_samples_; ++phase) {
+      double sum = 0.0;
+      for (std::size_t i = phase; i < n_fft_; i += hop_samples_) {
+        sum += static_cast<double>(analysis_window_[i]) * synthesis[i];
+      }
+      if (!(std::fabs(sum - 1.0) <= kWindowReconstructionTolerance)) {
+        throw fail(path_, "window.analysis and " + wname +
+                              " do not reconstruct (their product does not overlap-add to 1)");
+      }
+    }
+  };
   for (const char* mode : {"default", "low"}) {
     const std::string wname = std::string("window.synthesis.") + mode;
     if (!f.has(wname)) continue;
@@ -319,6 +344,7 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
     const std::size_t support = n_fft_ - first;
     if (support <= hop_samples_) throw fail(path_, wname + " is shorter than the hop");
     m.latency_samples = support - 1;  // (support - hop) + (hop - 1): see rtsep.config
+    check_window_pair(m.synthesis_window, wname);
     const std::string lname = std::string("config.latency_samples.") + mode;
     used.insert(lname);
     if (static_cast<std::size_t>(f.int_value(lname)) != m.latency_samples) {

@@ -152,3 +152,26 @@ def test_huge_finite_weights_still_give_masks_in_unit_range(tmp_path) -> None:
         assert np.all(np.isfinite(mask)), "rtsep_model_step returned a non-finite mask"
         assert mask.min() >= 0.0 and mask.max() <= 1.0
     stepper.close()
+
+
+@pytest.mark.parametrize("name,scale", [
+    ("window.analysis", 1e30),            # reconstructs with the other, but overflows
+    ("window.synthesis.default", 1e30),
+    ("window.synthesis.low", 2.0),        # finite and small, but output twice as loud
+    ("window.analysis", 0.5),
+])
+def test_windows_that_do_not_reconstruct_or_overflow_are_refused(name, scale) -> None:
+    # Found by fuzz_model: a CRC-valid file with scaled windows loaded and gave
+    # non-finite (or absurdly loud) output from a [-1, 1] input.
+    lib = _lib()
+    tensors = tiny_tensors()
+    tensors[name] = (tensors[name] * np.float32(scale)).astype(np.float32)
+    if name == "window.analysis" and scale > 1:  # keep the pair's product: only the range is wrong
+        for mode in ("default", "low"):
+            tensors[f"window.synthesis.{mode}"] = (tensors[f"window.synthesis.{mode}"] / np.float32(scale)
+                                                   ).astype(np.float32)
+    data = file_bytes(tensors)
+    status = ctypes.c_int(-1)
+    assert not lib.rtsep_create_from_memory(data, len(data), ctypes.byref(status))
+    msg = lib.rtsep_last_error(None).decode()
+    assert status.value == RTSEP_ERR_MODEL and "window" in msg and "\n" not in msg, msg

@@ -302,6 +302,18 @@ def test_soup_averages_checkpoints_of_one_architecture(tmp_path, capsys):
     assert soup.state_dict()["gru.weight_hh_l0"].std() < ingredients[0]["gru.weight_hh_l0"].std()
     assert meta["extra"]["soup_of"] == [str(p) for p in paths] and meta["extra"]["train_steps"] == 60
 
+    # Weighted: an interpolation between two checkpoints, every weight (1 - a) x + a y.
+    assert soup_main([str(tmp_path / "mix.pt"), str(paths[0]), str(paths[1]), "--weights", "0.7", "0.3"]) == 0
+    mix, meta = load_checkpoint(tmp_path / "mix.pt")
+    for name, value in mix.state_dict().items():
+        expected = 0.7 * ingredients[0][name] + 0.3 * ingredients[1][name]
+        assert torch.allclose(value, expected, atol=1e-6), name
+    assert meta["extra"]["soup_weights"] == [0.7, 0.3]
+    for weights in (["1"], ["-1", "2"], ["0", "0"], ["nan", "1"]):
+        capsys.readouterr()
+        assert soup_main([str(tmp_path / "bad-mix.pt"), str(paths[0]), str(paths[1]), "--weights", *weights]) == 2
+        assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "bad-mix.pt").exists()
+
     torch.manual_seed(9)
     other = save_checkpoint(tmp_path / "other.pt", CausalUNet(UNetConfig(channels=(4, 4, 4, 4, 4),
                                                                          gru_hidden=6)),
