@@ -40,6 +40,16 @@ bool Parameters::set_gain(std::atomic<float>& slot, float db) noexcept {
   return true;
 }
 
+double Parameters::semitones_to_ratio(float st) noexcept {
+  return std::exp2(static_cast<double>(st) / 12.0);
+}
+
+bool Parameters::set_key(std::atomic<float>& slot, float st) noexcept {
+  if (!(std::fabs(st) <= kMaxKeySemitones)) return false;  // NaN too
+  slot.store(st, std::memory_order_relaxed);
+  return true;
+}
+
 BlockProcessor::BlockProcessor(std::shared_ptr<MaskModel> model, const BlockGeometry& geometry,
                                double sample_rate_hz, std::size_t max_block_samples,
                                std::size_t n_channels, std::shared_ptr<Parameters> parameters)
@@ -63,7 +73,16 @@ BlockProcessor::BlockProcessor(std::shared_ptr<MaskModel> model, const BlockGeom
       out_b_(2 * max_block_samples, 0.0f),
       dry_(2 * max_block_samples, 0.0f),
       mask_(2 * engine_.n_bins(), 0.0f) {
+  const double ramp_samples = kRampMs * 1e-3 * sample_rate_hz;
+  engine_.set_key_fade_frames(static_cast<std::size_t>(
+      std::ceil(ramp_samples / static_cast<double>(engine_.hop_samples()))));
   reset();
+}
+
+void BlockProcessor::apply_key() noexcept {
+  const Parameters& p = *params_;
+  engine_.set_key(Parameters::semitones_to_ratio(p.vocals_key_semitones.load(std::memory_order_relaxed)),
+                  Parameters::semitones_to_ratio(p.key_semitones.load(std::memory_order_relaxed)));
 }
 
 void BlockProcessor::apply_parameters() noexcept {
@@ -87,6 +106,7 @@ void BlockProcessor::apply_parameters() noexcept {
 }
 
 void BlockProcessor::reset() {
+  apply_key();
   engine_.reset();
   dry_delay_.reset();
   apply_parameters();
@@ -120,6 +140,7 @@ bool BlockProcessor::process(const float* const* in, float* const* out_a, float*
   }
   n_nonfinite_input_ += n_bad;
 
+  apply_key();
   engine_.push_input(stereo, stride, n);  // always fits: every block is pulled in full below
   const auto n_bins = static_cast<std::ptrdiff_t>(engine_.n_bins());
   while (engine_.frames_ready() > 0) {

@@ -5,11 +5,13 @@
 //     -> HopEngine push; per ready hop: analyze -> MaskModel::step -> synthesize
 //     -> HopEngine pull: vocals V, instrumental I           (delayed by latency_samples)
 //   input -> DelayLine(latency_samples) -> dry D
+//     (a key change transposes V and/or I inside the HopEngine, before its inverse STFTs)
 //   out A = Mixer_A(V, I), out B = Mixer_B(V, I)             (mode and gains, see Mode)
 //   out A = Bypass_A(out A, D), out B = Bypass_B(out B, D)   (cross-fade to the dry input)
 //   mono: each output is the channel average
 //
-// Every change of gain, mode or bypass ramps linearly over kRampMs, so none clicks.
+// Every change of gain, mode or bypass ramps linearly over kRampMs, so none clicks;
+// a key switched on or off cross-fades over the same time (in whole hops).
 // The C ABI (csrc/capi.cpp), rtsep.Processor, rtsep separate and the live path
 // (callback inline or worker thread) all run this object.
 #pragma once
@@ -45,6 +47,11 @@ struct Parameters {
   std::atomic<float> instrumental_gain_db{0.0f};
   std::atomic<int> mode{static_cast<int>(Mode::kBoth)};
   std::atomic<bool> bypass{false};
+  /// Key change, semitones (fractional: cents), in [-kMaxKeySemitones, kMaxKeySemitones];
+  /// 0 leaves the output exactly as without it.
+  static constexpr float kMaxKeySemitones = 12.0f;
+  std::atomic<float> key_semitones{0.0f};         ///< the instrumental's
+  std::atomic<float> vocals_key_semitones{0.0f};  ///< the vocals' (formants kept)
 
   /// false (nothing changed) for NaN or above kMaxGainDb; -inf is silence.
   bool set_vocals_gain_db(float db) noexcept { return set_gain(vocals_gain_db, db); }
@@ -56,11 +63,16 @@ struct Parameters {
     return true;
   }
   void set_bypass(bool on) noexcept { bypass.store(on, std::memory_order_relaxed); }
+  /// false (nothing changed) for NaN or a key outside +-kMaxKeySemitones.
+  bool set_key_semitones(float st) noexcept { return set_key(key_semitones, st); }
+  bool set_vocals_key_semitones(float st) noexcept { return set_key(vocals_key_semitones, st); }
+  static double semitones_to_ratio(float st) noexcept;
 
   static float db_to_gain(float db) noexcept;
 
  private:
   static bool set_gain(std::atomic<float>& slot, float db) noexcept;
+  static bool set_key(std::atomic<float>& slot, float st) noexcept;
 };
 
 /// See the file comment. Everything is allocated in the constructor; process()
@@ -105,6 +117,7 @@ class BlockProcessor {
 
  private:
   void apply_parameters() noexcept;
+  void apply_key() noexcept;
 
   std::shared_ptr<MaskModel> model_;
   std::shared_ptr<Parameters> params_;

@@ -236,6 +236,8 @@ rtsep_status rtsep_set_parameter(rtsep_processor* h, rtsep_param param, float va
       ok = value == 0.0f || value == 1.0f;
       if (ok) h->latency_mode.store(static_cast<int>(value), std::memory_order_relaxed);
       break;
+    case RTSEP_PARAM_KEY_SEMITONES: ok = p.set_key_semitones(value); break;
+    case RTSEP_PARAM_VOCALS_KEY_SEMITONES: ok = p.set_vocals_key_semitones(value); break;
   }
   return ok ? RTSEP_OK : RTSEP_ERR_ARGUMENT;
 }
@@ -250,6 +252,8 @@ float rtsep_get_parameter(const rtsep_processor* h, rtsep_param param) {
     case RTSEP_PARAM_BYPASS: return p.bypass.load(std::memory_order_relaxed) ? 1.0f : 0.0f;
     case RTSEP_PARAM_LATENCY_MODE:
       return static_cast<float>(h->latency_mode.load(std::memory_order_relaxed));
+    case RTSEP_PARAM_KEY_SEMITONES: return p.key_semitones.load(std::memory_order_relaxed);
+    case RTSEP_PARAM_VOCALS_KEY_SEMITONES: return p.vocals_key_semitones.load(std::memory_order_relaxed);
   }
   return std::nanf("");
 }

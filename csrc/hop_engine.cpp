@@ -34,8 +34,49 @@ HopEngine::HopEngine(std::size_t n_fft, std::size_t hop_samples, const float* an
       frame_(n_channels * (n_fft / 2 + 1)),
       masked_(n_channels * (n_fft / 2 + 1)),
       vocals_hop_(n_channels * hop_samples, 0.0f),
-      instrumental_hop_(n_channels * hop_samples, 0.0f) {
+      instrumental_hop_(n_channels * hop_samples, 0.0f),
+      instrumental_istft_(n_fft, hop_samples, synthesis_window, n_channels),
+      // Each shifter tracks the phase at the centre of the synthesis window's support.
+      vocals_shifter_(n_fft, hop_samples, n_channels, n_fft - istft_.support_samples() / 2),
+      instrumental_shifter_(n_fft, hop_samples, n_channels, n_fft - istft_.support_samples() / 2),
+      vocals_spectrum_(n_channels * (n_fft / 2 + 1)),
+      instrumental_spectrum_(n_channels * (n_fft / 2 + 1)),
+      shifted_(n_channels * (n_fft / 2 + 1)),
+      keyed_tail_length_((istft_.stream_delay_samples() + hop_samples - 1) / hop_samples + 1) {
   reset();
+}
+
+void HopEngine::set_key(double vocals_ratio, double instrumental_ratio) noexcept {
+  const auto clean = [](double r) {
+    if (!(r > 0.0) || !std::isfinite(r)) return 1.0;
+    return std::clamp(r, PitchShifter::kMinRatio, PitchShifter::kMaxRatio);
+  };
+  vocals_key_.target = clean(vocals_ratio);
+  instrumental_key_.target = clean(instrumental_ratio);
+}
+
+void HopEngine::set_key_fade_frames(std::size_t n_frames) noexcept {
+  key_fade_frames_ = std::max<std::size_t>(1, n_frames);
+}
+
+float HopEngine::step_lane(KeyLane& lane, PitchShifter& shifter) noexcept {
+  const float step = 1.0f / static_cast<float>(key_fade_frames_);
+  if (lane.target != 1.0) {
+    lane.ratio = lane.target;  // key to key: the shifter's phase carries on
+    lane.fade = std::min(1.0f, lane.fade + step);
+  } else if (lane.fade > 0.0f) {
+    lane.fade = std::max(0.0f, lane.fade - step);  // fading out at the last ratio
+    if (lane.fade == 0.0f) shifter.reset();        // the next key starts afresh
+  }
+  return lane.fade;
+}
+
+void HopEngine::blend_shifted(std::complex<float>* spectrum, const KeyLane& lane, float weight,
+                              PitchShifter& shifter, bool preserve_formants) noexcept {
+  shifter.process(spectrum, shifted_.data(), lane.ratio, preserve_formants);
+  const std::size_t n = n_channels_ * stft_.n_bins();
+  const float keep = 1.0f - weight;
+  for (std::size_t i = 0; i < n; ++i) spectrum[i] = keep * spectrum[i] + weight * shifted_[i];
 }
 
 bool HopEngine::push_input(const float* in, std::ptrdiff_t channel_stride,
@@ -104,15 +145,40 @@ bool HopEngine::synthesize_identity() noexcept {
 
 bool HopEngine::finish_synthesis(const std::complex<float>* spectrum) noexcept {
   const auto hop_stride = static_cast<std::ptrdiff_t>(hop_);
+  const std::size_t n = n_channels_ * stft_.n_bins();
+  // The instrumental spectrum always feeds its own iSTFT, so that it is ready the
+  // moment a key is switched on.
+  for (std::size_t i = 0; i < n; ++i) instrumental_spectrum_[i] = frame_[i] - spectrum[i];
+  const float vocals_weight = step_lane(vocals_key_, vocals_shifter_);
+  const float instrumental_weight = step_lane(instrumental_key_, instrumental_shifter_);
+  if (vocals_weight > 0.0f || instrumental_weight > 0.0f) {
+    keyed_tail_frames_ = keyed_tail_length_;
+  } else if (keyed_tail_frames_ > 0) {
+    --keyed_tail_frames_;
+  }
+  if (vocals_weight > 0.0f) {
+    std::copy(spectrum, spectrum + n, vocals_spectrum_.begin());
+    blend_shifted(vocals_spectrum_.data(), vocals_key_, vocals_weight, vocals_shifter_, true);
+    spectrum = vocals_spectrum_.data();
+  }
+  if (instrumental_weight > 0.0f) {
+    blend_shifted(instrumental_spectrum_.data(), instrumental_key_, instrumental_weight,
+                  instrumental_shifter_, false);
+  }
   istft_.synthesize_hop(spectrum, vocals_hop_.data(), hop_stride);
-  // The iSTFT just emitted input samples [t - support, t - support + hop), where
-  // t is the end of the frame, i.e. history positions [n_fft - support, ... + hop).
-  const std::size_t dry_offset = stft_.n_fft() - istft_.support_samples();
-  for (std::size_t c = 0; c < n_channels_; ++c) {
-    const float* dry = stft_.history(c) + dry_offset;
-    const float* v = vocals_hop_.data() + c * hop_;
-    float* ins = instrumental_hop_.data() + c * hop_;
-    for (std::size_t i = 0; i < hop_; ++i) ins[i] = dry[i] - v[i];
+  instrumental_istft_.synthesize_hop(instrumental_spectrum_.data(), instrumental_hop_.data(),
+                                     hop_stride);
+  if (keyed_tail_frames_ == 0) {
+    // No key change: instrumental = dry - vocals, exactly as without the feature.
+    // The iSTFT just emitted input samples [t - support, t - support + hop), where
+    // t is the end of the frame, i.e. history positions [n_fft - support, ... + hop).
+    const std::size_t dry_offset = stft_.n_fft() - istft_.support_samples();
+    for (std::size_t c = 0; c < n_channels_; ++c) {
+      const float* dry = stft_.history(c) + dry_offset;
+      const float* v = vocals_hop_.data() + c * hop_;
+      float* ins = instrumental_hop_.data() + c * hop_;
+      for (std::size_t i = 0; i < hop_; ++i) ins[i] = dry[i] - v[i];
+    }
   }
   vocals_out_.push_planar(vocals_hop_.data(), hop_stride, hop_);
   instrumental_out_.push_planar(instrumental_hop_.data(), hop_stride, hop_);
@@ -154,6 +220,15 @@ bool HopEngine::process_fixed_mask(const float* in, std::ptrdiff_t in_stride, fl
 void HopEngine::reset() noexcept {
   stft_.reset();
   istft_.reset();
+  instrumental_istft_.reset();
+  vocals_shifter_.reset();
+  instrumental_shifter_.reset();
+  // A stream starts with the keys already in place (as the gains jump to theirs).
+  for (KeyLane* lane : {&vocals_key_, &instrumental_key_}) {
+    lane->ratio = lane->target;
+    lane->fade = lane->target != 1.0 ? 1.0f : 0.0f;
+  }
+  keyed_tail_frames_ = (vocals_key_.fade > 0.0f || instrumental_key_.fade > 0.0f) ? keyed_tail_length_ : 0;
   input_.reset();
   vocals_out_.reset();
   instrumental_out_.reset();

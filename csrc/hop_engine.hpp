@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "pitch_shifter.hpp"
 #include "ring_buffer.hpp"
 #include "stft.hpp"
 
@@ -29,6 +30,15 @@ namespace rtsep {
 /// Non-finite input samples are replaced by 0 (they would otherwise poison
 /// every frame they touch) and non-finite mask values are treated as 0; both
 /// are counted in n_nonfinite_replaced().
+///
+/// Key change (set_key): each frame's vocals spectrum V = mask * frame and
+/// instrumental spectrum I = frame - V can each be transposed by a PitchShifter
+/// (the vocals with formant preservation) before their inverse STFTs; a second
+/// inverse STFT, with the same synthesis window, turns I into the instrumental
+/// then, so the latency is unchanged. Switching a key on or off cross-fades
+/// between the plain and the shifted spectrum over key_fade_frames() frames;
+/// moving from one key to another is continuous in phase. With both keys at 0
+/// semitones (and no fade running) the output is exactly the plain one.
 ///
 /// Everything is allocated in the constructor; push_input, analyze, synthesize*
 /// and pull never allocate, lock or block. Methods that can be misused return
@@ -96,6 +106,15 @@ class HopEngine {
                           std::ptrdiff_t instrumental_stride, std::size_t n_samples,
                           const float* mask, std::ptrdiff_t mask_stride) noexcept;
 
+  /// Transposition targets as frequency ratios (2^(semitones / 12)); 1 = off.
+  /// Takes effect from the next frame (see the class comment).
+  void set_key(double vocals_ratio, double instrumental_ratio) noexcept;
+  /// Frames a key switches on or off over (>= 1).
+  void set_key_fade_frames(std::size_t n_frames) noexcept;
+  std::size_t key_fade_frames() const noexcept { return key_fade_frames_; }
+  /// True while a key change shapes the output (a key on, or a fade or its tail running).
+  bool key_active() const noexcept { return keyed_tail_frames_ > 0; }
+
   std::uint64_t n_frames_processed() const noexcept { return n_frames_processed_; }
   std::uint64_t n_nonfinite_replaced() const noexcept {
     return stft_.n_nonfinite_replaced() + n_nonfinite_mask_;
@@ -106,6 +125,18 @@ class HopEngine {
   void reset() noexcept;
 
  private:
+  // One transposition lane (vocals or instrumental): target, the ratio in use and
+  // the weight of the shifted spectrum, stepped once per frame.
+  struct KeyLane {
+    double target = 1.0;
+    double ratio = 1.0;
+    float fade = 0.0f;
+  };
+  // Moves the lane one frame on; returns the shifted spectrum's weight.
+  float step_lane(KeyLane& lane, PitchShifter& shifter) noexcept;
+  // spectrum = (1 - weight) spectrum + weight shift(spectrum), in place.
+  void blend_shifted(std::complex<float>* spectrum, const KeyLane& lane, float weight,
+                     PitchShifter& shifter, bool preserve_formants) noexcept;
   // iSTFT of spectrum (n_channels, n_bins), dry/instrumental, FIFOs.
   bool finish_synthesis(const std::complex<float>* spectrum) noexcept;
 
@@ -122,6 +153,21 @@ class HopEngine {
   std::vector<std::complex<float>> masked_;    // (n_channels, n_bins)
   std::vector<float> vocals_hop_;              // (n_channels, hop)
   std::vector<float> instrumental_hop_;        // (n_channels, hop)
+  // Key change: the instrumental's own inverse STFT (fed every frame, so it is
+  // ready the moment a key is switched on), the shifters and their buffers.
+  StreamingIstft instrumental_istft_;
+  PitchShifter vocals_shifter_;
+  PitchShifter instrumental_shifter_;
+  std::vector<std::complex<float>> vocals_spectrum_;        // (n_channels, n_bins)
+  std::vector<std::complex<float>> instrumental_spectrum_;  // (n_channels, n_bins)
+  std::vector<std::complex<float>> shifted_;                // (n_channels, n_bins)
+  KeyLane vocals_key_;
+  KeyLane instrumental_key_;
+  std::size_t key_fade_frames_ = 1;
+  // Frames the keyed path stays on after both lanes went quiet: the inverse STFT
+  // still holds shifted samples in its overlap for that long.
+  std::size_t keyed_tail_frames_ = 0;
+  std::size_t keyed_tail_length_ = 1;
   bool frame_pending_ = false;
   std::uint64_t n_frames_processed_ = 0;
   std::uint64_t n_nonfinite_mask_ = 0;

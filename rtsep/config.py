@@ -36,6 +36,8 @@ MODES = ("both", "mix", "vocals", "instrumental")
 #: (every face: the C ABI, rtsep.Processor, rtsep monitor and its MIDI control).
 MIN_GAIN_DB = -120.0
 MAX_GAIN_DB = 24.0
+#: A key change (``key_semitones``, ``vocals_key_semitones``) is within +-this (the core's).
+MAX_KEY_SEMITONES = 12.0
 #: Length of every gain/mode ramp and of the bypass cross-fade, ms (the core's).
 RAMP_MS = 20.0
 SUPPORTED_SAMPLE_RATES_HZ = (44100, 48000)

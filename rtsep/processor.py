@@ -20,13 +20,20 @@ Outputs by :attr:`Processor.mode` (``g_v``/``g_i``: the gains in dB as linear fa
     "vocals"        (g_v * vocals, g_v * vocals)
     "instrumental"  (g_i * instrumental, g_i * instrumental)
 
-``vocals + instrumental`` equals the delayed input. Bypass cross-fades both
+``vocals + instrumental`` equals the delayed input (while no key change is on).
+:attr:`Processor.key_semitones` transposes the instrumental and
+:attr:`Processor.vocals_key_semitones` the vocals (formants kept), by up to
+:data:`MAX_KEY_SEMITONES` either way, fractions allowed (cents), at no extra latency;
+at 0 the output is exactly what it is without them. Bypass cross-fades both
 outputs to the dry input delayed by the same latency. Every change of gain,
-mode or bypass is ramped over :data:`RAMP_MS` (20 ms, as in every face), so none clicks.
+mode or bypass is ramped over :data:`RAMP_MS` (20 ms, as in every face), so none clicks;
+a key switched on or off cross-fades over the same time, and a move from one key to
+another keeps the phase.
 
 Threads: call ``prepare``, ``process`` and ``reset`` from one thread at a time
 (your audio or worker thread). The parameter properties (``vocals_gain_db``,
-``instrumental_gain_db``, ``mode``, ``bypass``) are safe to set from any
+``instrumental_gain_db``, ``mode``, ``bypass``, ``key_semitones``,
+``vocals_key_semitones``) are safe to set from any
 thread at any time: each assignment is atomic and is applied, ramped, at the
 start of the next block.
 
@@ -70,7 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.config import MAX_GAIN_DB, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry
+from rtsep.config import MAX_GAIN_DB, MAX_KEY_SEMITONES, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry
 from rtsep.errors import UserError
 
 
@@ -217,6 +224,24 @@ class Processor:
             raise ValueError(f"bypass must be True or False, got {value!r}")
         self._params.bypass = bool(value)
 
+    @property
+    def key_semitones(self) -> float:
+        """The instrumental's key change in semitones (0: off)."""
+        return self._params.key_semitones
+
+    @key_semitones.setter
+    def key_semitones(self, value: float) -> None:
+        self._params.key_semitones = self._check_key(value, "key_semitones")
+
+    @property
+    def vocals_key_semitones(self) -> float:
+        """The vocals' key change in semitones (0: off); formants are kept."""
+        return self._params.vocals_key_semitones
+
+    @vocals_key_semitones.setter
+    def vocals_key_semitones(self, value: float) -> None:
+        self._params.vocals_key_semitones = self._check_key(value, "vocals_key_semitones")
+
     # -- read-only state -----------------------------------------------------------------
 
     @property
@@ -273,6 +298,16 @@ class Processor:
             raise ValueError(f"{name} must be <= {MAX_GAIN_DB:g} dB (and not NaN), got {value!r}")
         return db
 
+    @staticmethod
+    def _check_key(value, name: str) -> float:
+        try:
+            st = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number of semitones, got {value!r}") from None
+        if not abs(st) <= MAX_KEY_SEMITONES:
+            raise ValueError(f"{name} must be within +-{MAX_KEY_SEMITONES:g} semitones, got {value!r}")
+        return st
+
     def _require_prepared(self, what: str):
         if self._block is None:
             raise RuntimeError(f"Processor.{what}() before prepare(sample_rate_hz, "
@@ -307,6 +342,7 @@ class Processor:
         return (f"Processor(model={str(self._model)!r}, latency_mode={self._latency_mode!r}, "
                 f"latency_samples={self.latency_samples}, {state}, mode={self.mode!r}, "
                 f"vocals_gain_db={self.vocals_gain_db:g}, "
-                f"instrumental_gain_db={self.instrumental_gain_db:g}, bypass={self.bypass})")
+                f"instrumental_gain_db={self.instrumental_gain_db:g}, bypass={self.bypass}, "
+                f"key_semitones={self.key_semitones:g}, vocals_key_semitones={self.vocals_key_semitones:g})")
 
-__all__ = ["MAX_GAIN_DB", "MIN_GAIN_DB", "MODES", "Processor", "RAMP_MS"]
+__all__ = ["MAX_GAIN_DB", "MAX_KEY_SEMITONES", "MIN_GAIN_DB", "MODES", "Processor", "RAMP_MS"]

@@ -143,7 +143,8 @@ def models(tmp_path_factory):
 # ---- a ctypes face of the processor ABI (the tests' view of rtsep.h) --------------------
 
 RTSEP_OK, RTSEP_ERR_ARGUMENT, RTSEP_ERR_STATE, RTSEP_ERR_MODEL, RTSEP_ERR_UNSUPPORTED = 0, 1, 2, 3, 4
-PARAM = {"vocals_gain_db": 0, "instrumental_gain_db": 1, "mode": 2, "bypass": 3, "latency_mode": 4}
+PARAM = {"vocals_gain_db": 0, "instrumental_gain_db": 1, "mode": 2, "bypass": 3, "latency_mode": 4,
+         "key_semitones": 5, "vocals_key_semitones": 6}
 
 
 class CProcessor:
@@ -367,6 +368,31 @@ def test_parameters_are_range_checked(cproc):
     assert cproc.lib.rtsep_set_parameter(cproc.h, 99, 0.0) == RTSEP_ERR_ARGUMENT
     assert np.isnan(cproc.lib.rtsep_get_parameter(cproc.h, 99))
     assert cproc.get("vocals_gain_db") == -6.0  # refused values change nothing
+    for key in ("key_semitones", "vocals_key_semitones"):
+        assert cproc.get(key) == 0.0
+        assert cproc.set(key, -2.5) == RTSEP_OK and cproc.get(key) == -2.5
+        for bad in (12.01, -13.0, float("nan"), float("inf")):
+            assert cproc.set(key, bad) == RTSEP_ERR_ARGUMENT
+        assert cproc.get(key) == -2.5
+        assert cproc.set(key, 0.0) == RTSEP_OK
+
+
+@pytest.mark.torch
+def test_a_key_change_through_the_c_abi_keeps_the_latency_and_matches_python(cproc, models):
+    # The same key through the C ABI (native model) and rtsep.Processor (ONNX): same
+    # latency, same output to the backends' tolerance; 0 again: the plain output.
+    x = test_audio(RATE_HZ // 2)
+    cproc.set("key_semitones", 3.0)
+    cproc.set("vocals_key_semitones", -2.0)
+    assert cproc.prepare(RATE_HZ, 256, 2) == RTSEP_OK
+    latency = cproc.latency_samples
+    a, b = cproc.stream(x, 256)
+    pa, pb, p_latency = processor_stream(models["onnx"], x, block=256, key_semitones=3.0,
+                                         vocals_key_semitones=-2.0)
+    assert p_latency == latency
+    assert np.max(np.abs(a - pa)) <= 1e-3 and np.max(np.abs(b - pb)) <= 1e-3
+    plain_a, plain_b, _ = processor_stream(models["onnx"], x, block=256)
+    assert np.max(np.abs(b - plain_b)) > 0.01  # the key did change the instrumental
 
 
 @pytest.mark.torch

@@ -107,6 +107,41 @@ def test_inline_delay_is_the_engine_latency_exactly(harness, baseline, jack_serv
     assert timing["n_responses"] == summary["stats"]["n_callbacks"] > 0  # callback durations
 
 
+def envelope(x: np.ndarray, width: int = 32) -> np.ndarray:
+    """Short-time energy (moving average of the square over ``width`` samples): what a
+    key change keeps (the drum hits' onsets) while it changes the waveform."""
+    return np.convolve(x.astype(np.float64) ** 2, np.ones(width) / width, mode="same")
+
+
+@pytest.mark.skipif(not NATIVE_MODEL.is_file(), reason="needs the shipped native model")
+@pytest.mark.parametrize("schedule", ["inline", "worker"])
+def test_a_key_change_keeps_the_delay(harness, baseline, jack_server, tmp_path, schedule):  # noqa: F811
+    """The same signal through the monitor without and with a key change (band +3, voice
+    -2): the waveform delay without one is the reported latency exactly, and the onsets
+    (the energy envelope) come out at the same time with one. The waveforms cannot be
+    compared: a phase vocoder's output depends on where its frames fall."""
+    common = ("--model", str(NATIVE_MODEL), "--backend", "native", "--schedule", schedule,
+              "--mode", "mix")
+    x, plain, summary = run_through(harness, jack_server, tmp_path, *common)
+    _, keyed, key_summary = run_through(harness, jack_server, tmp_path, *common,
+                                        "--key-semitones", "3", "--vocals-key-semitones", "-2")
+    assert key_summary["key_semitones"] == 3.0 and key_summary["vocals_key_semitones"] == -2.0
+    total = summary["total_latency_samples"]
+    assert key_summary["total_latency_samples"] == total
+    through = delay_samples(x[0], plain[2], 4096)
+    assert through == total + baseline  # mix at 0 dB: the input itself, delayed
+    ref = envelope(x[0])
+    plain_lag = delay_samples(ref, envelope(plain[2]), 4096)
+    keyed_lag = delay_samples(ref, envelope(keyed[2]), 4096)
+    print(f"{schedule}: reported {total}; waveform delay {through - baseline}; onset delay "
+          f"without a key {plain_lag - baseline}, with band +3 / voice -2 {keyed_lag - baseline}")
+    assert abs(plain_lag - through) <= 4
+    assert abs(keyed_lag - plain_lag) <= 16  # within a fraction of a 256-sample hop
+    n = x.shape[1]
+    shifted = aligned(keyed[2:4], through, n)
+    assert np.abs(shifted - x).max() > 0.05  # the key did change the sound
+
+
 def test_auto_schedule_says_why(harness, jack_server, tmp_path):  # noqa: F811
     """auto with a Python runtime stays on the worker and says why; with the native
     model it measures the callback and says what it measured."""

@@ -112,7 +112,7 @@ def test_learn_assigns_the_next_ccs_in_order():
     assert not ctl.handle([0xB2, 21, 5])  # the same knob still moving
     assert ctl.handle([0xB2, 22, 3])
     assert not ctl.learning
-    assert ctl.map.cc == {21: "vocal_level", 22: "instrumental_level"}
+    assert ctl.map.cc == {21: "vocal_level", 22: "instrumental_level", 14: "key"}  # key knob kept
     assert ctl.learned == [(21, "vocal_level"), (22, "instrumental_level")]
     assert ctl.map.notes == MidiMap.default().notes
     # Learned knobs pick up like any other.
@@ -166,3 +166,40 @@ def test_gain_change_from_midi_is_smoothed_on_the_audio_side():
     assert bridge.stats()["n_missed_blocks"] == 0
     assert y[9 * 128] == 0.5 and y[-1] == 0.0
     assert np.abs(np.diff(y[300:])).max() <= 0.5 / 960 * 1.01  # 20 ms ramp, never a jump
+
+
+def test_key_notes_and_knob_move_both_keys_from_the_command_line_keys():
+    from rtsep.live.midi import cc_to_key, key_to_cc
+
+    assert cc_to_key(64) == 0 and cc_to_key(0) == -12 and cc_to_key(127) == 12
+    for move in range(-12, 13):
+        assert cc_to_key(round(key_to_cc(move))) == move
+    keys = _core.Parameters()
+    keys.key_semitones, keys.vocals_key_semitones = 2.0, 0.0  # as --key-semitones 2 gives
+    ctl = MidiController(make_bridge(), keys=keys)
+    assert ctl.handle([0x90, 67, 100]) and ctl.handle([0x90, 67, 100])  # key up twice
+    assert (keys.key_semitones, keys.vocals_key_semitones) == (4.0, 2.0)
+    assert ctl.handle([0x90, 65, 90])  # key down
+    assert (keys.key_semitones, keys.vocals_key_semitones) == (3.0, 1.0)
+    assert not ctl.handle([0x90, 65, 0])  # note-on velocity 0 is a note-off
+    assert keys.key_semitones == 3.0
+    # The knob sits at -12 while the key move is +1: no jump until it comes near.
+    assert not ctl.handle([0xB0, 14, 0])
+    assert keys.key_semitones == 3.0 and ctl.n_pickup_waits == 1
+    assert ctl.handle([0xB0, 14, 70])  # crossed +1's position (69.25): picked up
+    assert ctl.key_move == cc_to_key(70) == 1
+    assert ctl.handle([0xB0, 14, 127])  # +12: the instrumental's 2 + 12 is held at +12
+    assert (keys.key_semitones, keys.vocals_key_semitones) == (12.0, 12.0)
+    assert ctl.handle([0x90, 69, 100])  # reset: back to the command line's keys
+    assert (keys.key_semitones, keys.vocals_key_semitones) == (2.0, 0.0)
+    assert any("key +0 semitones (key reset)" in e for e in ctl.events)
+    for _ in range(30):
+        ctl.handle([0x90, 65, 100])
+    assert ctl.key_move == -12 and keys.key_semitones == -10.0 and keys.vocals_key_semitones == -12.0
+    assert ctl.stats()["key_move_semitones"] == -12
+
+
+def test_key_actions_without_keys_do_nothing():
+    ctl = MidiController(make_bridge())
+    assert not ctl.handle([0x90, 67, 100]) and not ctl.handle([0xB0, 14, 64])
+    assert ctl.n_unmapped == 2

@@ -123,7 +123,8 @@ def test_ttl_validates_against_the_lv2_spec(lv2):
         (proc.stdout + proc.stderr)[-3000:]
 
 
-@pytest.mark.parametrize("controls", [{}, {"mode": 1, "vocals_gain": -6.0}, {"mode": 3}])
+@pytest.mark.parametrize("controls", [{}, {"mode": 1, "vocals_gain": -6.0}, {"mode": 3},
+                                      {"key": -3.0, "vocals_key": 2.0}])
 def test_lv2apply_matches_the_python_processor(lv2, tmp_path, controls):
     import soundfile as sf
 
@@ -138,7 +139,8 @@ def test_lv2apply_matches_the_python_processor(lv2, tmp_path, controls):
     out = sf.read(dst, dtype="float32", always_2d=True)[0].T
     assert out.shape == (4, x.shape[1])  # out A L/R, out B L/R, the latency included
 
-    names = {"mode": "mode", "vocals_gain": "vocals_gain_db"}
+    names = {"mode": "mode", "vocals_gain": "vocals_gain_db", "key": "key_semitones",
+             "vocals_key": "vocals_key_semitones"}
     modes = ("both", "mix", "vocals", "instrumental")
     params = {names[k]: (modes[v] if k == "mode" else v) for k, v in controls.items()}
     a, b, latency = processor_stream(lv2["models"]["onnx"], x, **params)

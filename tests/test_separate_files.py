@@ -45,3 +45,25 @@ def test_corrupt_and_empty_files_are_one_line_errors(tmp_path):
     sf.write(str(empty), np.zeros((0, 2)), 48000)
     with pytest.raises(UserError, match="no samples"):
         read_audio_file(empty)
+
+
+def test_separate_with_a_key_change_writes_aligned_transposed_files(tmp_path):
+    # The identity model puts everything in vocals.wav: a 440 Hz tone, transposed by
+    # --vocals-key-semitones -12 (an octave down), comes out at 220 Hz, time-aligned and
+    # as long as the input; a key out of range is one line on stderr, nothing written.
+    import subprocess
+    import sys
+
+    src = _wav(tmp_path / "tone.wav")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rtsep", "separate", str(src),  # noqa: E731
+                                     "-o", str(tmp_path / "out"), "--model", "identity", "--quiet", *a],
+                                    capture_output=True, text=True, timeout=120)
+    proc = run("--vocals-key-semitones", "-12")
+    assert proc.returncode == 0, proc.stderr
+    vocals, rate = sf.read(tmp_path / "out" / "tone" / "vocals.wav", dtype="float32")
+    assert rate == 48000 and vocals.shape == (96000, 2)
+    spectrum = np.abs(np.fft.rfft(vocals[24000:72000, 0] * np.hanning(48000)))
+    assert abs(np.argmax(spectrum) - 220) <= 1  # 1-Hz bins
+    bad = run("--key-semitones", "13")
+    last = bad.stderr.strip().splitlines()[-1]  # after argparse's usage
+    assert bad.returncode == 2 and last.endswith("--key-semitones: 13 is outside -12..+12 semitones")

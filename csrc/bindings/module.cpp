@@ -780,7 +780,8 @@ void bind_block_processor(py::module_& m) {
   py::class_<Parameters, std::shared_ptr<Parameters>>(m, "Parameters", R"doc(
 The user's parameters of a BlockProcessor: gains in dB (<= -120: silence, at most
 +24), mode (0 both, 1 mix, 2 vocals, 3 instrumental: the C ABI's order) and
-bypass. Safe to set from any thread; the processor applies them, ramped, at its
+bypass, and the key changes in semitones (within +-12; 0 is off). Safe to set
+from any thread; the processor applies them, ramped, at its
 next block. Setting an invalid value raises ValueError and changes nothing.
 )doc")
       .def(py::init<>())
@@ -808,6 +809,24 @@ next block. Setting an invalid value raises ValueError and changes nothing.
       .def_property(
           "bypass", [](const Parameters& p) { return p.bypass.load(); },
           [](Parameters& p, bool on) { p.set_bypass(on); })
+      .def_property(
+          "key_semitones", [](const Parameters& p) { return p.key_semitones.load(); },
+          [](Parameters& p, float st) {
+            if (!p.set_key_semitones(st)) {
+              throw py::value_error("key_semitones must be within +-12 (and not NaN), got " +
+                                    std::to_string(st));
+            }
+          })
+      .def_property(
+          "vocals_key_semitones", [](const Parameters& p) { return p.vocals_key_semitones.load(); },
+          [](Parameters& p, float st) {
+            if (!p.set_vocals_key_semitones(st)) {
+              throw py::value_error("vocals_key_semitones must be within +-12 (and not NaN), got " +
+                                    std::to_string(st));
+            }
+          })
+      .def_property_readonly_static("max_key_semitones",
+                                    [](py::object) { return Parameters::kMaxKeySemitones; })
       .def_property_readonly_static("min_gain_db", [](py::object) { return Parameters::kMinGainDb; })
       .def_property_readonly_static("max_gain_db", [](py::object) { return Parameters::kMaxGainDb; });
 

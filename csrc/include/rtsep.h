@@ -65,7 +65,10 @@ typedef enum rtsep_param {
   RTSEP_PARAM_INSTRUMENTAL_GAIN_DB = 1, /* dB, default 0; <= -120 is silence; max +24 */
   RTSEP_PARAM_MODE = 2,                 /* an rtsep_mode value, default RTSEP_MODE_BOTH */
   RTSEP_PARAM_BYPASS = 3,               /* 0 or 1, default 0 */
-  RTSEP_PARAM_LATENCY_MODE = 4          /* 0 default, 1 low; takes effect at the next prepare */
+  RTSEP_PARAM_LATENCY_MODE = 4,         /* 0 default, 1 low; takes effect at the next prepare */
+  RTSEP_PARAM_KEY_SEMITONES = 5,        /* instrumental key change, semitones in [-12, 12]
+                                           (fractional: cents), default 0 (off); no latency */
+  RTSEP_PARAM_VOCALS_KEY_SEMITONES = 6  /* vocals key change (formants kept), as above */
 } rtsep_param;
 
 typedef enum rtsep_mode {

@@ -4,7 +4,9 @@
 // the mode port selects exactly as RTSEP_PARAM_MODE does (both: A = vocals,
 // B = instrumental; mix / vocals / instrumental: A = B = that signal); vocals
 // and instrumental gains in dB, mode, bypass; the latency as an output control
-// port (lv2:designation lv2:latency), constant for the plugin's life.
+// port (lv2:designation lv2:latency), constant for the plugin's life; the
+// instrumental's and the vocals' key change in semitones (ports 11 and 12, after
+// the latency so that the older ports keep their indices; the latency does not move).
 //
 // Threads: the model is loaded from <bundle>/model.rtsepw and the engine is
 // allocated in instantiate() (not the audio thread). run() does the hop
@@ -43,6 +45,8 @@ enum Port : std::uint32_t {
   kMode,
   kBypass,
   kLatency,
+  kKey,
+  kVocalsKey,
   kNumPorts
 };
 
@@ -56,6 +60,8 @@ struct Plugin {
   const float* mode = nullptr;
   const float* bypass = nullptr;
   float* latency = nullptr;
+  const float* key = nullptr;
+  const float* vocals_key = nullptr;
 };
 
 LV2_Handle instantiate(const LV2_Descriptor*, double sample_rate_hz, const char* bundle_path,
@@ -94,6 +100,8 @@ void connect_port(LV2_Handle handle, std::uint32_t port, void* data) {
     case kMode: p->mode = static_cast<const float*>(data); break;
     case kBypass: p->bypass = static_cast<const float*>(data); break;
     case kLatency: p->latency = static_cast<float*>(data); break;
+    case kKey: p->key = static_cast<const float*>(data); break;
+    case kVocalsKey: p->vocals_key = static_cast<const float*>(data); break;
     default: break;
   }
 }
@@ -112,6 +120,13 @@ void read_controls(Plugin* p) {
     rtsep_set_parameter(h, RTSEP_PARAM_MODE, m);
   }
   if (p->bypass != nullptr) rtsep_set_parameter(h, RTSEP_PARAM_BYPASS, *p->bypass > 0.5f ? 1.0f : 0.0f);
+  if (p->key != nullptr && std::isfinite(*p->key)) {
+    rtsep_set_parameter(h, RTSEP_PARAM_KEY_SEMITONES, std::fmin(std::fmax(*p->key, -12.0f), 12.0f));
+  }
+  if (p->vocals_key != nullptr && std::isfinite(*p->vocals_key)) {
+    rtsep_set_parameter(h, RTSEP_PARAM_VOCALS_KEY_SEMITONES,
+                        std::fmin(std::fmax(*p->vocals_key, -12.0f), 12.0f));
+  }
 }
 
 // A new stream: the control values connected so far apply at once (no ramp

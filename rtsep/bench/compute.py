@@ -4,7 +4,10 @@ One call of :meth:`rtsep.engine.Separator.process_into` with exactly one hop
 of audio does everything the live worker does per hop: push the block into the
 C++ HopEngine, analysis STFT, the model step, mask application, overlap-add
 iSTFT and the vocals/instrumental split. Each call is timed; the model step
-alone is timed separately so the engine's own share can be read off.
+alone is timed separately so the engine's own share can be read off. In the
+default latency mode each backend is timed once more with a key change on
+(:data:`BENCH_KEYS`: the band and the voice transposed, both pitch shifters and the
+second inverse STFT running every hop).
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from rtsep.bench.timing import summarize, time_each, time_steps
+
+
+#: The key change timed per backend: (instrumental, vocals) semitones.
+BENCH_KEYS = (3.0, -2.0)
 
 
 def engine_hop_times(separator, audio: np.ndarray, n_hops: int, n_warmup: int) -> np.ndarray:
@@ -97,17 +104,21 @@ def compute_per_hop(model_path, audio: np.ndarray, *, backends=None, latency_mod
             if frames is None:
                 frames = np.ascontiguousarray(stft(audio[:, :600 * geometry.hop_samples], geometry))
             separator = Separator(runner, max_block_samples=max(8192, geometry.hop_samples))
-            log(f"compute per hop: {backend} {mode}: {n_hops} hops")
-            engine_s = engine_hop_times(separator, audio, n_hops, n_warmup)
             step_s = time_steps(runner, frames, min(n_hops, 5000), min(n_warmup, 100))
-            rows.append({
-                "backend": backend, "latency_mode": mode,
-                "latency_samples": separator.latency_samples,
-                "hop_samples": geometry.hop_samples,
-                "engine": summarize(engine_s, geometry.hop_samples, sample_rates_hz),
-                "model_step": summarize(step_s, geometry.hop_samples, sample_rates_hz),
-                "engine_cdf": cdf_points(engine_s),
-                "_engine_times_s": engine_s,
-            })
+            for keys in ((0.0, 0.0), BENCH_KEYS) if mode == "default" else ((0.0, 0.0),):
+                separator.block.parameters.key_semitones = keys[0]
+                separator.block.parameters.vocals_key_semitones = keys[1]
+                key = "off" if keys == (0.0, 0.0) else f"{keys[0]:+g} / {keys[1]:+g}"
+                log(f"compute per hop: {backend} {mode}, key {key}: {n_hops} hops")
+                engine_s = engine_hop_times(separator, audio, n_hops, n_warmup)
+                rows.append({
+                    "backend": backend, "latency_mode": mode, "key": key,
+                    "latency_samples": separator.latency_samples,
+                    "hop_samples": geometry.hop_samples,
+                    "engine": summarize(engine_s, geometry.hop_samples, sample_rates_hz),
+                    "model_step": summarize(step_s, geometry.hop_samples, sample_rates_hz),
+                    "engine_cdf": cdf_points(engine_s),
+                    "_engine_times_s": engine_s,
+                })
             del separator, runner
     return {"n_threads": n_threads, "rows": rows, "skipped": skipped}

@@ -88,19 +88,21 @@ def markdown(result: dict, plot_names: dict | None = None, image_prefix: str = "
         out.append(f"\n### Compute per hop, whole engine (STFT + model + iSTFT + mix), "
                    f"{comp['n_threads']} thread\n")
         out.append("One `Separator.process_into` call per hop; shares are of the hop period "
-                   "(5.33 ms at 48 kHz, 5.80 ms at 44.1 kHz); RTF = mean / hop period.\n")
-        out.append("| backend | mode | hops | p50 ms | p99 ms | p99.9 ms | max ms | p99 % hop 48k | "
+                   "(5.33 ms at 48 kHz, 5.80 ms at 44.1 kHz); RTF = mean / hop period. Key: the "
+                   "key change (instrumental / vocals semitones; off: the shifters out of the "
+                   "path).\n")
+        out.append("| backend | mode | key | hops | p50 ms | p99 ms | p99.9 ms | max ms | p99 % hop 48k | "
                    "p99 % hop 44.1k | RTF 48k | model step p50 ms |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in comp["rows"]:
             e = r["engine"]
-            out.append(f"| {r['backend']} | {r['latency_mode']} | {e['n_calls']} | "
+            out.append(f"| {r['backend']} | {r['latency_mode']} | {r.get('key', 'off')} | {e['n_calls']} | "
                        f"{e['p50_ms']:.3f} | {e['p99_ms']:.3f} | {e['p99_9_ms']:.3f} | "
                        f"{e['max_ms']:.3f} | {_pct(e['per_rate']['48000']['p99_share'])} | "
                        f"{_pct(e['per_rate']['44100']['p99_share'])} | "
                        f"{e['per_rate']['48000']['rtf']:.3f} | {r['model_step']['p50_ms']:.3f} |")
         for name, why in comp["skipped"].items():
-            out.append(f"| {name} | — | skipped: {why} | | | | | | | | |")
+            out.append(f"| {name} | — | — | skipped: {why} | | | | | | | | |")
 
     sched = result.get("deadline_misses")
     if sched is not None:
@@ -232,7 +234,8 @@ def _figure(width_in: float, height_in: float):
 def plot_compute_cdf(result: dict, path: Path) -> bool:
     """Per-hop compute CDF, one line per backend x mode (and the naive window). False if no data."""
     comp = result.get("compute_per_hop") or {}
-    series = [(f"{r['backend']} {r['latency_mode']}", r.get("_engine_times_s"))
+    series = [(f"{r['backend']} {r['latency_mode']}"
+               + ("" if r.get("key", "off") == "off" else f", key {r['key']}"), r.get("_engine_times_s"))
               for r in comp.get("rows", [])]
     for r in (result.get("alternatives") or {}).get("naive", []):
         if r.get("_engine_times_s") is not None:

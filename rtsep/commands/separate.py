@@ -7,6 +7,8 @@ block-by-block engine as live monitoring. Any format and rate soundfile reads:
 44.1 and 48 kHz run natively, other rates are resampled (soxr) to the nearer
 model rate and back. Mono files are separated as centred stereo and written
 mono; files with more than two channels are separated in channel pairs.
+``--key-semitones`` / ``--vocals-key-semitones`` transpose the outputs (the written
+files stay time-aligned: a key change adds no latency).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rtsep.commands.keys import add_key_arguments
 from rtsep.errors import UserError
 
 
@@ -29,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto", help="runtime backend (default: auto)")
     parser.add_argument("--latency", choices=("default", "low"), default="default", help="latency mode")
     parser.add_argument("--block-size", type=int, default=4096, help="engine block size in samples")
+    add_key_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -79,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
     def get(rate_hz: int) -> Separator:
         if rate_hz not in separators:
-            separators[rate_hz] = Separator.from_model(args.model, backend=args.backend,
-                                                       latency_mode=args.latency, sample_rate_hz=rate_hz)
+            sep = Separator.from_model(args.model, backend=args.backend,
+                                       latency_mode=args.latency, sample_rate_hz=rate_hz)
+            sep.block.parameters.key_semitones = args.key_semitones
+            sep.block.parameters.vocals_key_semitones = args.vocals_key_semitones
+            sep.reset()  # a stream starts in its key (no fade in)
+            separators[rate_hz] = sep
         return separators[rate_hz]
 
     outdir = Path(args.outdir)

@@ -9,8 +9,13 @@ Default map (MIDI channel: any):
   instrumental muted, the vocals unmuted; toggling it off restores the
   instrumental's mute); note 64 toggles bypass (the dry input, delayed by the
   same latency). Only note-ons with velocity > 0 act.
+* Key (the song's transposition, karaoke style): note 65 one semitone down, note 67
+  one semitone up, note 69 back to the key the command line gave; CC 14 as a knob,
+  0..127 over -12..+12 semitones in whole steps (64 is no change). A MIDI key move
+  shifts the instrumental and the vocals together (each from its command-line key,
+  ``--key-semitones`` / ``--vocals-key-semitones``), limited to +-12 semitones.
 
-Levels use soft takeover (pickup): a knob moves its parameter only once it has
+Levels and the key knob use soft takeover (pickup): a knob moves its parameter only once it has
 come within ``pickup_tolerance`` values of the parameter's current position, or
 crossed it. It picks up again after anything else (the command line, MIDI learn)
 changed the parameter, so a knob that sits elsewhere never makes the level jump.
@@ -25,7 +30,7 @@ Map files are JSON: ``{"version": 1, "channel": null | 1..16,
 
 Nothing here touches the audio thread: a message only sets atomic targets on
 the :class:`rtsep._core.LiveBridge` (gains and flags, smoothed on the audio
-side). Malformed messages (empty, truncated or too long, data bytes >= 128,
+side) and the block processor's :class:`rtsep._core.Parameters` (the keys). Malformed messages (empty, truncated or too long, data bytes >= 128,
 status bytes out of range, sysex) are ignored and counted in ``n_ignored``;
 valid messages the map does not use are counted in ``n_unmapped``.
 """
@@ -43,10 +48,13 @@ from pathlib import Path
 from rtsep.errors import UserError
 
 LEVEL_TARGETS = ("vocal_level", "instrumental_level")
-NOTE_ACTIONS = ("vocal_mute", "vocal_solo", "bypass")
+KEY_TARGET = "key"
+CC_TARGETS = LEVEL_TARGETS + (KEY_TARGET,)
+NOTE_ACTIONS = ("vocal_mute", "vocal_solo", "bypass", "key_down", "key_up", "key_reset")
 LEARN_TARGETS = ("vocal_level", "instrumental_level")
 MIN_DB = -60.0
 MAX_DB = 6.0
+MAX_KEY_MOVE = 12  # semitones either way (the core's limit)
 MAP_VERSION = 1
 
 # Data bytes of each channel message kind (status & 0xF0).
@@ -61,6 +69,16 @@ def cc_to_gain(value: int) -> float:
     return 10.0 ** (db / 20.0)
 
 
+def cc_to_key(value: int) -> int:
+    """CC value 0..127 -> a key move in whole semitones, -12..+12 (64 -> 0)."""
+    return max(-MAX_KEY_MOVE, min(MAX_KEY_MOVE, round((min(max(value, 0), 127) - 64) * MAX_KEY_MOVE / 63.0)))
+
+
+def key_to_cc(semitones: float) -> float:
+    """Inverse of :func:`cc_to_key` as a real number in [0, 127]."""
+    return min(127.0, max(0.0, 64.0 + semitones * 63.0 / MAX_KEY_MOVE))
+
+
 def gain_to_cc(gain: float) -> float:
     """Inverse of :func:`cc_to_gain` as a real number in [0, 127]."""
     if gain <= 0.0:
@@ -73,7 +91,7 @@ def gain_to_cc(gain: float) -> float:
 class MidiMap:
     """Which CC drives which level and which note toggles what.
 
-    ``cc``: ``{cc_number: target}`` with targets in :data:`LEVEL_TARGETS`;
+    ``cc``: ``{cc_number: target}`` with targets in :data:`CC_TARGETS`;
     ``notes``: ``{note_number: action}`` with actions in :data:`NOTE_ACTIONS`;
     ``channel``: 0-based MIDI channel to listen to, or None for any.
     """
@@ -84,8 +102,9 @@ class MidiMap:
 
     @classmethod
     def default(cls) -> "MidiMap":
-        return cls(cc={7: "vocal_level", 11: "instrumental_level"},
-                   notes={60: "vocal_mute", 62: "vocal_solo", 64: "bypass"})
+        return cls(cc={7: "vocal_level", 11: "instrumental_level", 14: KEY_TARGET},
+                   notes={60: "vocal_mute", 62: "vocal_solo", 64: "bypass",
+                          65: "key_down", 67: "key_up", 69: "key_reset"})
 
     def to_dict(self) -> dict:
         return {"version": MAP_VERSION,
@@ -123,7 +142,7 @@ class MidiMap:
                 out[n] = name
             return out
 
-        return cls(cc=numbered("cc", LEVEL_TARGETS), notes=numbered("notes", NOTE_ACTIONS),
+        return cls(cc=numbered("cc", CC_TARGETS), notes=numbered("notes", NOTE_ACTIONS),
                    channel=None if channel is None else channel - 1)
 
     @classmethod
@@ -151,14 +170,24 @@ class MidiController:
     ``controls``: an object with float attributes ``vocals_gain`` and
     ``instrumental_gain`` (linear) and bool attributes ``vocals_muted``,
     ``instrumental_muted`` and ``bypass`` (a :class:`rtsep._core.LiveBridge`).
+    ``keys``: an object with float attributes ``key_semitones`` and
+    ``vocals_key_semitones`` (the block processor's :class:`rtsep._core.Parameters`),
+    or None (the key actions then do nothing); their values when the controller is made
+    are the keys a MIDI move starts from and ``key_reset`` returns to.
     :meth:`handle` runs on the MIDI thread and never blocks on audio; the
     counters and :attr:`events` (log lines for the main thread) may be read from
     any thread.
     """
 
     def __init__(self, controls, midi_map: MidiMap | None = None, *, learn: bool = False,
-                 pickup_tolerance: float = 2.0) -> None:
+                 pickup_tolerance: float = 2.0, keys=None) -> None:
         self.controls = controls
+        self.keys = keys
+        self._base_keys = (None if keys is None
+                           else (float(keys.key_semitones), float(keys.vocals_key_semitones)))
+        self.key_move = 0  # semitones MIDI has moved the song's key by
+        self._key_picked = False
+        self._key_last_cc: int | None = None
         self.map = midi_map if midi_map is not None else MidiMap.default()
         self.pickup_tolerance = float(pickup_tolerance)
         self.n_messages = 0
@@ -186,7 +215,7 @@ class MidiController:
                 "n_ignored": self.n_ignored, "n_unmapped": self.n_unmapped,
                 "n_pickup_waits": self.n_pickup_waits,
                 "learned": {str(cc): target for cc, target in self.learned},
-                "learning": self.learning}
+                "learning": self.learning, "key_move_semitones": self.key_move}
 
     def _gain(self, target: str) -> float:
         return float(self.controls.vocals_gain if target == "vocal_level"
@@ -266,6 +295,8 @@ class MidiController:
         target = self.map.cc.get(cc)
         if target is None:
             return False
+        if target == KEY_TARGET:
+            return self._key_knob(value)
         current_gain = self._gain(target)
         if self._gain_set[target] is not None and current_gain != self._gain_set[target]:
             self._picked[target] = False  # changed elsewhere since this knob last moved it
@@ -297,9 +328,43 @@ class MidiController:
             self.events.append("MIDI learn: done")
         return True
 
+    def _move_key(self, move: int, why: str) -> bool:
+        """Set the song's key move (clamped); False without keys to move."""
+        if self.keys is None:
+            return False
+        move = max(-MAX_KEY_MOVE, min(MAX_KEY_MOVE, int(move)))
+        base_key, base_vocals = self._base_keys
+        clamp = lambda v: max(-float(MAX_KEY_MOVE), min(float(MAX_KEY_MOVE), v))  # noqa: E731
+        self.keys.key_semitones = clamp(base_key + move)
+        self.keys.vocals_key_semitones = clamp(base_vocals + move)
+        if move != self.key_move or why != "knob":
+            self.events.append(f"key {move:+d} semitones ({why})")
+        self.key_move = move
+        return True
+
+    def _key_knob(self, value: int) -> bool:
+        if self.keys is None:
+            return False
+        if not self._key_picked:  # soft takeover, as for the levels
+            position = key_to_cc(self.key_move)
+            last = self._key_last_cc
+            crossed = last is not None and (last - position) * (value - position) <= 0
+            if abs(value - position) <= self.pickup_tolerance or crossed:
+                self._key_picked = True
+            else:
+                self._key_last_cc = value
+                self.n_pickup_waits += 1
+                return False
+        self._key_last_cc = value
+        return self._move_key(cc_to_key(value), "knob")
+
     def _note_on(self, note: int) -> bool:
         action = self.map.notes.get(note)
         c = self.controls
+        if action in ("key_down", "key_up", "key_reset"):
+            self._key_picked = False  # the knob has to pick the new key up
+            move = {"key_down": self.key_move - 1, "key_up": self.key_move + 1, "key_reset": 0}[action]
+            return self._move_key(move, action.replace("_", " "))
         if action == "vocal_mute":
             c.vocals_muted = not c.vocals_muted
             self.events.append(f"vocals {'muted' if c.vocals_muted else 'unmuted'}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from rtsep.config import MAX_GAIN_DB, MODES
+from rtsep.config import MAX_GAIN_DB, MAX_KEY_SEMITONES, MODES
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.worker import CPU_PLACEMENTS
@@ -45,6 +45,8 @@ class MonitorOptions:
     schedule: str = "worker"
     vocals_gain_db: float = 0.0
     instrumental_gain_db: float = 0.0
+    key_semitones: float = 0.0          # the instrumental's key change (MIDI moves it)
+    vocals_key_semitones: float = 0.0   # the vocals' (formants kept)
     model: str | None = None
     backend: str = "auto"
     latency_mode: str = "default"
@@ -115,3 +117,8 @@ def check_options(opts: MonitorOptions) -> None:
         raise UserError("--midi-learn needs --midi PORT")
     db_to_gain(opts.vocals_gain_db)
     db_to_gain(opts.instrumental_gain_db)
+    for name in ("key_semitones", "vocals_key_semitones"):
+        value = getattr(opts, name)
+        if not abs(value) <= MAX_KEY_SEMITONES:
+            raise UserError(f"--{name.replace('_', '-')} must be within -{MAX_KEY_SEMITONES:g}..+"
+                            f"{MAX_KEY_SEMITONES:g}, got {value}")

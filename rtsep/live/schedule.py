@@ -30,14 +30,18 @@ def make_bridge(opts: MonitorOptions, plan: DevicePlan, engine_latency_samples: 
         ramp = max(1, min(round(FALLBACK_RAMP_MS * 1e-3 * rate), safety))
         safety = max(safety, ramp)
         margin = block + safety
+    if inline_processor is None:
+        chunk, input_ring = max(1024, block), 4 * rate
+    else:  # the callback processes every block itself: the worker's rings stay empty, keep them small
+        chunk = min(max(1024, block), inline_processor.max_block_samples)
+        input_ring = chunk
     bridge = _core.LiveBridge(
         sample_rate_hz=rate, n_device_input_channels=plan.n_device_input_channels,
         n_device_output_channels=plan.n_device_output_channels,
         input_channels=plan.input_channels, output_channels=plan.output_channels, mode=opts.mode,
         engine_latency_samples=engine_latency_samples, margin_samples=margin,
-        fallback_ramp_samples=max(1, ramp),
-        max_chunk_frames=max(1024, block) if inline_processor is None else min(max(1024, block), inline_processor.max_block_samples),
-        input_ring_frames=4 * rate, record_ring_frames=2 * rate if opts.record else 0,
+        fallback_ramp_samples=max(1, ramp), max_chunk_frames=chunk,
+        input_ring_frames=input_ring, record_ring_frames=2 * rate if opts.record else 0,
         inline_processor=inline_processor)
     bridge.vocals_gain = db_to_gain(opts.vocals_gain_db)
     bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)

@@ -105,7 +105,8 @@ class Session:
         midi_map = MidiMap.default()
         if opts.midi_map and (Path(opts.midi_map).exists() or not opts.midi_learn):
             midi_map = MidiMap.load(opts.midi_map)
-        self.controller = MidiController(self.bridge, midi_map, learn=opts.midi_learn)
+        self.controller = MidiController(self.bridge, midi_map, learn=opts.midi_learn,
+                                         keys=self.separator.block.parameters)
         api = choose_api(prefer_jack=devmod.is_jack(self.plan.input))
         self.midi_input = MidiInput(opts.midi, self.controller, api)
         self.summary.midi_port = self.midi_input.port_name
@@ -218,6 +219,9 @@ class Session:
             print(f"rtsep monitor: worker scheduling: {self.worker.scheduling}", file=log)
         if self.cpu_latency is not None and self.opts.cpu_dma_latency_us is not None:
             print(f"rtsep monitor: CPU wake-up latency limit: {self.cpu_latency.status}", file=log)
+        if s.key_semitones or s.vocals_key_semitones:
+            print(f"rtsep monitor: key: instrumental {s.key_semitones:+g}, vocals "
+                  f"{s.vocals_key_semitones:+g} semitones (no extra latency)", file=log)
         if self.controller is not None:
             learn = (" (learn: move the vocal level CC, then the instrumental level CC)"
                      if self.controller.learning else "")
@@ -338,6 +342,9 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> MonitorSummary:
                                      latency_mode=opts.latency_mode, sample_rate_hz=plan.rate_hz,
                                      max_block_samples=MAX_WORKER_CHUNK_SAMPLES)
     runner = separator.runner
+    separator.block.parameters.key_semitones = opts.key_semitones
+    separator.block.parameters.vocals_key_semitones = opts.vocals_key_semitones
+    separator.reset()  # start in key (no fade in); the schedule is timed with the shift on
     schedule, why = choose_schedule(opts, separator, plan)
     bridge, timing = make_bridge(opts, plan, separator.latency_samples,
                                  separator.block if schedule == "inline" else None)
@@ -348,7 +355,8 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> MonitorSummary:
         model=str(getattr(runner, "path", None) or opts.model or "identity"),
         backend=runner.backend, latency_mode=opts.latency_mode,
         input_channels=[c + 1 for c in plan.input_channels],
-        output_channels=[c + 1 for c in plan.output_channels], **timing)
+        output_channels=[c + 1 for c in plan.output_channels], key_semitones=opts.key_semitones,
+        vocals_key_semitones=opts.vocals_key_semitones, **timing)
     session = Session(opts, sd, plan, bridge, separator, summary, log)
     session.run()
     summary = session.finish()

@@ -36,6 +36,8 @@ class MonitorSummary:
     total_latency_samples: int        # device input to device output
     total_latency_ms: float
     midi_port: str | None = None
+    key_semitones: float = 0.0        # at the start (MIDI may move it: see midi)
+    vocals_key_semitones: float = 0.0
     cpu_dma_latency: str | None = None
     device_lost: bool = False
     duration_s: float = 0.0

@@ -64,6 +64,9 @@ def soup(paths: list[Path], out: Path, weights: list[float] | None = None) -> Pa
         "train_steps": sum(int(e.get("train_steps", 0)) for e in extras),
         "train_hours_cpu": round(sum(float(e.get("train_hours_cpu", 0.0)) for e in extras), 3),
     }
+    teachers = sorted({str(e["teacher"]) for e in extras if e.get("teacher")})
+    if teachers:  # an ingredient learned from a teacher: the soup did too (licence notes)
+        extra["teacher"] = "; ".join(teachers)
     geometry = StftGeometry(n_fft=meta0["geometry"]["n_fft"],
                             hop_samples=meta0["geometry"]["hop_samples"])
     return save_checkpoint(out, first, geometry=geometry,

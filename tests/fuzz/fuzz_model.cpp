@@ -2,7 +2,8 @@
 //
 // The input is a whole file. rtsep_create_from_memory parses and validates it; a
 // file it accepts is prepared at 48 kHz (and 44.1 kHz), and a few blocks of noise
-// (with a NaN and an inf in them) run through rtsep_process in every output mode;
+// (with a NaN and an inf in them) run through rtsep_process in every output mode,
+// two of them with key changes on;
 // the outputs must be finite. Built with -fsanitize=fuzzer,address,undefined by
 // tests/fuzz/CMakeLists.txt; run by tests/fuzz/run.sh.
 //
@@ -45,6 +46,9 @@ void run_blocks(rtsep_processor* p, double rate_hz, uint32_t n_channels, uint32_
   if (latency < 0) std::abort();
   for (int mode = 0; mode < 4; ++mode) {
     rtsep_set_parameter(p, RTSEP_PARAM_MODE, static_cast<float>(mode));
+    // Key changes in the middle modes: the pitch shifters run on the model's masks too.
+    rtsep_set_parameter(p, RTSEP_PARAM_KEY_SEMITONES, mode == 1 || mode == 2 ? 3.0f : 0.0f);
+    rtsep_set_parameter(p, RTSEP_PARAM_VOCALS_KEY_SEMITONES, mode == 2 ? -4.5f : 0.0f);
     for (int b = 0; b < 2; ++b) {
       for (float& v : in) {
         state = state * 1664525u + 1013904223u;

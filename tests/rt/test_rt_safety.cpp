@@ -1,6 +1,6 @@
 // Real-time safety, proven: under the rt_guard shim (tests/rt/rt_guard.cpp,
 // LD_PRELOAD), no allocation, free or blocking call may happen inside
-// rtsep_process after rtsep_prepare (every output mode, mono and stereo, gains
+// rtsep_process after rtsep_prepare (every output mode, mono and stereo, key changes, gains
 // changing, bypass on and off, NaN input) nor inside the live device callback
 // LiveBridge::process with the native worker thread running (every mode, bypass,
 // and the fallback while the worker stalls). The guard is first shown to work: an
@@ -72,6 +72,12 @@ void test_capi(const char* model_path) {
             if (b == 12) rtsep_set_parameter(p, RTSEP_PARAM_INSTRUMENTAL_GAIN_DB, -130.0f);
             if (bypass && b == 16) rtsep_set_parameter(p, RTSEP_PARAM_BYPASS, 1.0f);
             if (bypass && b == 32) rtsep_set_parameter(p, RTSEP_PARAM_BYPASS, 0.0f);
+            // Key changes: on (fade in), key to key, off (fade out and tail), vocals too.
+            if (b == 14) rtsep_set_parameter(p, RTSEP_PARAM_KEY_SEMITONES, 3.0f);
+            if (b == 20) rtsep_set_parameter(p, RTSEP_PARAM_VOCALS_KEY_SEMITONES, -2.5f);
+            if (b == 26) rtsep_set_parameter(p, RTSEP_PARAM_KEY_SEMITONES, -5.0f);
+            if (b == 34) rtsep_set_parameter(p, RTSEP_PARAM_KEY_SEMITONES, 0.0f);
+            if (b == 40) rtsep_set_parameter(p, RTSEP_PARAM_VOCALS_KEY_SEMITONES, 0.0f);
             if (rtsep_process(p, in_ptr, voc_ptr, ins_ptr, b % 3 == 0 ? block : 97) != RTSEP_OK) {
               std::abort();
             }
@@ -158,12 +164,16 @@ void test_inline(const char* model_path) {
       if (k == 40) bridge.set_bypass(true);
       if (k == 70) bridge.set_bypass(false);
       if (k == 80) bridge.mixer().set_vocals_gain(0.5f);
+      if (k == 90) proc->parameters().set_key_semitones(2.0f);  // the key change, on and off
+      if (k == 120) proc->parameters().set_vocals_key_semitones(-3.0f);
+      if (k == 150) proc->parameters().set_key_semitones(0.0f);
+      if (k == 170) proc->parameters().set_vocals_key_semitones(0.0f);
       bridge.process(x.data() + 2 * block * k, out.data(), block, 0);
     }
     const char* first = nullptr;
     const unsigned long n = guard_end(&first);
     check(n == 0, std::string("inline callback: mode ") + std::to_string(mode) +
-                      " (the model in the callback, bypass, gains): no allocation or blocking call "
+                      " (the model in the callback, bypass, gains, key changes): no allocation or blocking call "
                       "(caught " + std::to_string(n) + (first ? std::string(", first: ") + first : std::string()) + ")");
     check(proc->n_frames_processed() >= 195 * block / 256, "inline callback: the model ran");
   }
