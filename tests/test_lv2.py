@@ -67,7 +67,8 @@ def test_bundle_is_complete_and_described(lv2):
         ["manifest.ttl", "model.rtsepw", "rtsep.so", "rtsep.ttl"]
     out = subprocess.run(["lv2info", URI], capture_output=True, text=True, env=_env(lv2)).stdout
     assert "Has latency:       yes, reported by port 10" in out
-    assert len(re.findall(r"^\s+Port \d+:", out, flags=re.M)) == 11
+    assert len(re.findall(r"^\s+Port \d+:", out, flags=re.M)) == 13
+    assert "Symbol:      key\n" in out and "Symbol:      vocals_key\n" in out
     assert "Designation: http://lv2plug.in/ns/lv2core#latency" in out
 
 
