@@ -79,23 +79,31 @@ void PitchShifter::find_peaks() noexcept {
 }
 
 void PitchShifter::smooth_log_envelope() noexcept {
-  // Two passes of a centred moving average over the log magnitude (a triangle of
-  // about +-2 x half_width bins): wide enough to smooth a voice's harmonics away
-  // (half_width is 8 bins, 375 Hz, for n_fft 1024 at 48 kHz), narrow enough to keep
-  // its formants.
+  // The spectral envelope: the log magnitudes of the spectral peaks (for a voice, its
+  // harmonics) joined by straight lines, then a short moving average (+-2 bins at n_fft
+  // 1024). It follows the partials, not the troughs between them, and keeps formants a
+  // few hundred hertz apart (a vowel's first two), which a smoothing of the log magnitude
+  // wide enough to remove the harmonics would blur away.
   const std::size_t nb = n_bins_;
-  const std::size_t half_width = std::max<std::size_t>(2, n_fft_ / 128);
   float* env = log_envelope_.data();
-  for (std::size_t k = 0; k < nb; ++k) env[k] = std::log(magnitude_[k] + kLogFloor);
-  for (int pass = 0; pass < 2; ++pass) {
-    float* sum = scratch_.data();  // sum[k] = env[0] + ... + env[k - 1]
-    sum[0] = 0.0f;
-    for (std::size_t k = 0; k < nb; ++k) sum[k + 1] = sum[k] + env[k];
-    for (std::size_t k = 0; k < nb; ++k) {
-      const std::size_t lo = k > half_width ? k - half_width : 0;
-      const std::size_t hi = std::min(nb, k + half_width + 1);
-      env[k] = (sum[hi] - sum[lo]) / static_cast<float>(hi - lo);
-    }
+  const auto log_peak = [&](std::size_t i) { return std::log(magnitude_[peaks_[i]] + kLogFloor); };
+  std::size_t k = 0;
+  for (; k <= peaks_[0] && k < nb; ++k) env[k] = log_peak(0);
+  for (std::size_t i = 0; i + 1 < n_peaks_; ++i) {
+    const float a = log_peak(i);
+    const float b = log_peak(i + 1);
+    const float span = static_cast<float>(peaks_[i + 1] - peaks_[i]);
+    for (; k <= peaks_[i + 1]; ++k) env[k] = a + (b - a) * static_cast<float>(k - peaks_[i]) / span;
+  }
+  for (; k < nb; ++k) env[k] = log_peak(n_peaks_ - 1);
+  const std::size_t half_width = std::max<std::size_t>(1, n_fft_ / 512);
+  float* sum = scratch_.data();  // sum[k] = env[0] + ... + env[k - 1]
+  sum[0] = 0.0f;
+  for (std::size_t j = 0; j < nb; ++j) sum[j + 1] = sum[j] + env[j];
+  for (std::size_t j = 0; j < nb; ++j) {
+    const std::size_t lo = j > half_width ? j - half_width : 0;
+    const std::size_t hi = std::min(nb, j + half_width + 1);
+    env[j] = (sum[hi] - sum[lo]) / static_cast<float>(hi - lo);
   }
 }
 

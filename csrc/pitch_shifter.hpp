@@ -19,8 +19,9 @@
 //  4. The rotation is computed once from the sum and applied to every channel, so
 //     the channels' phase and level differences (the stereo image) are unchanged.
 //  5. With formant preservation on, each moved bin is also scaled by the ratio of
-//     the input's spectral envelope at its new and its old bin (a smoothed log
-//     magnitude), so a shifted voice keeps its vowel colour.
+//     the input's spectral envelope at its new and its old bin (the peaks' log
+//     magnitudes joined by lines, lightly smoothed), so a shifted voice keeps its
+//     vowel colour.
 //
 // Everything is allocated in the constructor; process() and reset() do not
 // allocate, lock or block. Not thread-safe: one thread at a time per object.

@@ -223,3 +223,40 @@ def test_bass_notes_move_too(freq, semitones):
     share = power[np.abs(hz - target) < 0.06 * target].sum() / power.sum()
     level_db = 20 * np.log10(np.std(out) / np.std(x[RATE // 2:]))
     assert share >= 0.8 and abs(level_db) <= 2.0, (share, level_db)
+
+
+def vowel(f0: float, seconds: float = 2.0) -> np.ndarray:
+    """A sung 'ah': a pulse train at f0 through three formant resonators (700, 1200 and
+    2600 Hz)."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * RATE)
+    x = np.zeros(n)
+    x[np.arange(0, n, RATE / f0).astype(int)] = 1.0
+    for centre, bandwidth in ((700, 80), (1200, 90), (2600, 120)):
+        r = np.exp(-np.pi * bandwidth / RATE)
+        x = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * centre / RATE), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def spectral_centroid_hz(y: np.ndarray, lo: float = 200.0, hi: float = 5000.0) -> float:
+    seg = y[RATE // 2:]
+    power = np.abs(np.fft.rfft(seg * np.hanning(seg.size))) ** 2
+    hz = np.fft.rfftfreq(seg.size, 1 / RATE)
+    band = (hz >= lo) & (hz < hi)
+    return float((power[band] * hz[band]).sum() / power[band].sum())
+
+
+@pytest.mark.parametrize("f0", [150.0, 220.0])
+@pytest.mark.parametrize("semitones", [-5, 5])
+def test_the_vocals_keep_their_formants(f0, semitones):
+    # A plain shift moves the vowel's formants, and so its spectral centroid, with the
+    # pitch (about 100 cents a semitone); the vocals lane scales each moved partial by
+    # the input's envelope, so its centroid moves at most half as far.
+    x = vowel(f0)
+    reference = spectral_centroid_hz(x)
+    kept = spectral_centroid_hz(run_core(x, 1.0, vocals_key=semitones)[0][0])
+    plain = spectral_centroid_hz(run_core(x, 0.0, key=semitones)[1][0])
+    kept_cents, plain_cents = (1200 * np.log2(c / reference) for c in (kept, plain))
+    assert abs(plain_cents) > 70 * abs(semitones), plain_cents  # the plain shift moved them
+    assert abs(kept_cents) <= 0.5 * abs(plain_cents), (kept_cents, plain_cents)
