@@ -395,9 +395,10 @@ def test_midi_learn_assigns_ccs_and_saves_the_map(harness, baseline, jack_server
                                   str(map_path), "--safety-ms", "20", signal_=x,
                                   during=scheduled(out, events))
     saved = json.loads(map_path.read_text())
-    assert saved["cc"] == {"21": "vocal_level", "22": "instrumental_level"}
-    assert saved["notes"] == {"60": "vocal_mute", "62": "vocal_solo", "64": "bypass"}
-    assert summary["midi"]["learned"] == {"21": "vocal_level", "22": "instrumental_level"}
+    assert saved["cc"] == {"21": "vocals_level", "22": "instrumental_level", "14": "key"}
+    assert saved["notes"] == {"60": "vocals_mute", "62": "vocals_solo", "64": "bypass",
+                              "65": "key_down", "67": "key_up", "69": "key_reset"}
+    assert summary["midi"]["learned"] == {"21": "vocals_level", "22": "instrumental_level"}
     d = summary["total_latency_samples"] + baseline
     y = aligned(rec[2:4], d, x.shape[1])[0]
     assert np.allclose(y[-RATE_HZ // 10:] / 0.25, 1e-3, rtol=1e-3)  # CC 21 at 1 = -60 dB

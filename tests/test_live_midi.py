@@ -94,7 +94,7 @@ def test_rtmidi_callback_never_raises():
 
 def test_unmapped_and_other_channel_messages_are_counted_apart():
     bridge = make_bridge()
-    ctl = MidiController(bridge, MidiMap(cc={7: "vocal_level"}, channel=0))
+    ctl = MidiController(bridge, MidiMap(cc={7: "vocals_level"}, channel=0))
     assert not ctl.handle([0xC0, 5])  # program change
     assert not ctl.handle([0xB0, 1, 64])  # unmapped CC
     assert not ctl.handle([0xB3, 7, 116])  # mapped CC on another channel
@@ -112,8 +112,8 @@ def test_learn_assigns_the_next_ccs_in_order():
     assert not ctl.handle([0xB2, 21, 5])  # the same knob still moving
     assert ctl.handle([0xB2, 22, 3])
     assert not ctl.learning
-    assert ctl.map.cc == {21: "vocal_level", 22: "instrumental_level", 14: "key"}  # key knob kept
-    assert ctl.learned == [(21, "vocal_level"), (22, "instrumental_level")]
+    assert ctl.map.cc == {21: "vocals_level", 22: "instrumental_level", 14: "key"}  # key knob kept
+    assert ctl.learned == [(21, "vocals_level"), (22, "instrumental_level")]
     assert ctl.map.notes == MidiMap.default().notes
     # Learned knobs pick up like any other.
     assert not ctl.handle([0xB0, 21, 10])
@@ -124,16 +124,20 @@ def test_learn_assigns_the_next_ccs_in_order():
 
 def test_map_round_trip_and_bad_files(tmp_path):
     path = tmp_path / "map.json"
-    m = MidiMap(cc={21: "vocal_level", 7: "instrumental_level"}, notes={36: "bypass"}, channel=9)
+    m = MidiMap(cc={21: "vocals_level", 7: "instrumental_level"}, notes={36: "bypass"}, channel=9)
     m.save(path)
     data = json.loads(path.read_text())
-    assert data == {"version": 1, "channel": 10, "cc": {"7": "instrumental_level", "21": "vocal_level"},
+    assert data == {"version": 1, "channel": 10, "cc": {"7": "instrumental_level", "21": "vocals_level"},
                     "notes": {"36": "bypass"}}
     assert MidiMap.load(path) == m
+    # A map file of an older rtsep ("vocal_*" names) still loads, under today's names.
+    path.write_text('{"version": 1, "cc": {"7": "vocal_level"}, "notes": {"60": "vocal_mute", "62": "vocal_solo"}}')
+    old = MidiMap.load(path)
+    assert old.cc == {7: "vocals_level"} and old.notes == {60: "vocals_mute", 62: "vocals_solo"}
     cases = {
         "{": "cannot read the MIDI map",
         '{"cc": {"7": "volume"}}': "unknown target 'volume'",
-        '{"cc": {"300": "vocal_level"}}': "out of range",
+        '{"cc": {"300": "vocals_level"}}': "out of range",
         '{"channel": 17}': "channel must be null or 1..16",
         '{"version": 2}': "unsupported version",
         '[1]': "expected a JSON object",

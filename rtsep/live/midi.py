@@ -26,7 +26,7 @@ the next *different* CC the instrumental level (the targets in
 old CCs and is saved to ``--midi-map FILE`` when given.
 
 Map files are JSON: ``{"version": 1, "channel": null | 1..16,
-"cc": {"7": "vocal_level", ...}, "notes": {"60": "vocal_mute", ...}}``.
+"cc": {"7": "vocals_level", ...}, "notes": {"60": "vocals_mute", ...}}``.
 
 Nothing here touches the audio thread: a message only sets atomic targets on
 the :class:`rtsep._core.LiveBridge` (gains and flags, smoothed on the audio
@@ -47,11 +47,13 @@ from pathlib import Path
 
 from rtsep.errors import UserError
 
-LEVEL_TARGETS = ("vocal_level", "instrumental_level")
+LEVEL_TARGETS = ("vocals_level", "instrumental_level")
 KEY_TARGET = "key"
 CC_TARGETS = LEVEL_TARGETS + (KEY_TARGET,)
-NOTE_ACTIONS = ("vocal_mute", "vocal_solo", "bypass", "key_down", "key_up", "key_reset")
-LEARN_TARGETS = ("vocal_level", "instrumental_level")
+NOTE_ACTIONS = ("vocals_mute", "vocals_solo", "bypass", "key_down", "key_up", "key_reset")
+LEARN_TARGETS = ("vocals_level", "instrumental_level")
+#: Names map files written before rtsep spoke of "vocals" everywhere still use; read as these.
+OLD_NAMES = {"vocal_level": "vocals_level", "vocal_mute": "vocals_mute", "vocal_solo": "vocals_solo"}
 MIN_DB = -60.0
 MAX_DB = 6.0
 MAX_KEY_MOVE = 12  # semitones either way (the core's limit)
@@ -102,8 +104,8 @@ class MidiMap:
 
     @classmethod
     def default(cls) -> "MidiMap":
-        return cls(cc={7: "vocal_level", 11: "instrumental_level", 14: KEY_TARGET},
-                   notes={60: "vocal_mute", 62: "vocal_solo", 64: "bypass",
+        return cls(cc={7: "vocals_level", 11: "instrumental_level", 14: KEY_TARGET},
+                   notes={60: "vocals_mute", 62: "vocals_solo", 64: "bypass",
                           65: "key_down", 67: "key_up", 69: "key_reset"})
 
     def to_dict(self) -> dict:
@@ -137,6 +139,7 @@ class MidiMap:
                     raise bad(f"{key} key {number!r} is not a number") from None
                 if not 0 <= n <= 127:
                     raise bad(f"{key} number {n} is out of range 0..127")
+                name = OLD_NAMES.get(name, name)
                 if name not in allowed:
                     raise bad(f"{key} {n}: unknown target {name!r} (choose {', '.join(allowed)})")
                 out[n] = name
@@ -218,11 +221,11 @@ class MidiController:
                 "learning": self.learning, "key_move_semitones": self.key_move}
 
     def _gain(self, target: str) -> float:
-        return float(self.controls.vocals_gain if target == "vocal_level"
+        return float(self.controls.vocals_gain if target == "vocals_level"
                      else self.controls.instrumental_gain)
 
     def _set_gain(self, target: str, gain: float) -> None:
-        if target == "vocal_level":
+        if target == "vocals_level":
             self.controls.vocals_gain = gain
         else:
             self.controls.instrumental_gain = gain
@@ -365,10 +368,10 @@ class MidiController:
             self._key_picked = False  # the knob has to pick the new key up
             move = {"key_down": self.key_move - 1, "key_up": self.key_move + 1, "key_reset": 0}[action]
             return self._move_key(move, action.replace("_", " "))
-        if action == "vocal_mute":
+        if action == "vocals_mute":
             c.vocals_muted = not c.vocals_muted
             self.events.append(f"vocals {'muted' if c.vocals_muted else 'unmuted'}")
-        elif action == "vocal_solo":
+        elif action == "vocals_solo":
             if self._solo_saved_instrumental_muted is None:
                 self._solo_saved_instrumental_muted = bool(c.instrumental_muted)
                 c.vocals_muted = False
