@@ -367,6 +367,33 @@ def test_midi_sets_the_vocal_level_smoothly_with_pickup_and_toggles_mute(
     assert midi["n_ignored"] >= 1
 
 
+def test_midi_key_notes_transpose_the_band_live(harness, baseline, jack_server, tmp_path,  # noqa: F811
+                                                midi_out):
+    """Key up twice (note 67), then back (note 69), through a real JACK MIDI port: a
+    220-Hz tone comes out a whole tone up in between, and at 220 Hz before and after."""
+    out, port = midi_out
+    events = [(0.6, [0x90, 67, 100]), (0.62, [0x90, 67, 100]), (1.4, [0x90, 69, 100])]
+    t = np.arange(int(2.0 * RATE_HZ)) / RATE_HZ
+    x = np.repeat((0.25 * np.sin(2 * np.pi * 220.0 * t))[None].astype(np.float32), 2, axis=0)
+    x[:, :480] *= np.linspace(0, 1, 480, dtype=np.float32)
+    _, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
+                                  "--mode", "mix", "--midi", port, "--vocals-key-semitones", "0",
+                                  signal_=x, during=scheduled(out, events))
+    assert summary["midi"]["key_move_semitones"] == 0 and summary["midi"]["n_applied"] == 3
+    d = summary["total_latency_samples"] + baseline
+    y = aligned(rec[2:4], d, x.shape[1])[0]
+
+    def pitch(a: float, b: float) -> float:
+        seg = y[int(a * RATE_HZ):int(b * RATE_HZ)]
+        spectrum = np.abs(np.fft.rfft(seg * np.hanning(seg.size), 8 * seg.size))
+        return float(np.fft.rfftfreq(8 * seg.size, 1 / RATE_HZ)[np.argmax(spectrum)])
+
+    # The identity model sends everything to the vocals: a MIDI key move shifts both lanes.
+    assert abs(pitch(0.2, 0.55) - 220.0) < 2.0
+    assert abs(pitch(0.8, 1.3) - 220.0 * 2 ** (2 / 12)) < 2.0
+    assert abs(pitch(1.6, 1.95) - 220.0) < 2.0
+
+
 def _plateaus(gain: np.ndarray, min_len: int) -> list[float]:
     """Values the signal holds (within 1e-5) for at least min_len samples, in order."""
     out = []
