@@ -91,7 +91,7 @@ def test_a_real_voice_lands_within_two_cents_frame_by_frame():
     x = np.ascontiguousarray(voice[: 6 * RATE].mean(axis=1))
     latency = Processor("identity").latency_samples
     reference = pitch_cents(x, ceiling=1200.0)
-    for semitones in (-5, 3, 6):
+    for semitones in SHIFTS:
         out = run_core(x, 1.0, vocals_key=semitones)[0][0][latency:]
         shifted = pitch_cents(np.concatenate([out, np.zeros(latency, np.float32)]), ceiling=1200.0)
         diff = shifted - reference - 100.0 * semitones
