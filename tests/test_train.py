@@ -90,7 +90,8 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
     assert meta["extra"]["training_data"] == "musdb"
     assert model.cfg.channels == (4, 4, 4, 4, 4)
     assert not (run / "final.pt").exists()  # the 20-step schedule is not done yet
-    t2.train(minutes=5, max_steps=11)
+    t2.train(minutes=5, max_steps=30)  # asked for more: training stops where the schedule ends
+    assert t2.step == 20
     final, final_meta = load_checkpoint(run / "final.pt")  # its end: the moving average
     assert final_meta["train_state"]["step"] == 20
     for k, v in final.state_dict().items():

@@ -460,7 +460,8 @@ class Trainer:
                    dynamic_ncols=True)
         stop_step = self.step + max_steps if max_steps else None
         batches = self._prefetch()
-        while time.monotonic() < deadline and (stop_step is None or self.step < stop_step):
+        while (time.monotonic() < deadline and self.step < self.cfg.total_steps
+               and (stop_step is None or self.step < stop_step)):
             t0 = time.monotonic()
             batch = next(batches)
             for g in self.opt.param_groups:
