@@ -2,9 +2,10 @@
 
 1. Streaming STFT -> (identity mask) -> iSTFT, stereo, n_fft 1024, hop 128 and
    256, host blocks of 64/128/256/1024 samples: ns per sample (and per hop) for
-   * ``core``: HopEngine driven natively block by block (one Python call per run);
-   * ``core+py``: HopEngine driven from Python, one step call per frame (what a
-     Python model loop pays);
+   * ``core``: the block processor over a constant identity mask (native), one
+     Python call per host block;
+   * ``core+py``: the engine's step API driven from Python, one call per step and
+     frame (what a Python model loop pays);
    * ``numpy``: a straightforward per-block numpy implementation of the same
      streaming STFT/iSTFT (preallocated, no concatenation per hop);
    and the ratio numpy / core (target >= 10).
@@ -102,15 +103,28 @@ def bench_streaming(seconds: float, repeats: int) -> list[dict]:
         geometry = StftGeometry(N_FFT, hop, "default")
         for block in BLOCKS:
             engine = HopEngine(geometry, n_channels=2, max_block_samples=max(BLOCKS))
+            proc = _core.BlockProcessor(_core.ConstantMaskModel(geometry.n_bins), geometry.n_fft,
+                                        geometry.hop_samples, geometry.analysis_window(),
+                                        geometry.synthesis_window(), float(SAMPLE_RATE_HZ),
+                                        max(BLOCKS), 2)
+            out_a, out_b = np.empty_like(x), np.empty_like(x)
 
-            def run_core() -> None:
-                engine.reset()
-                engine._core.process_fixed_mask(x, None, block)
+            def run_core(n: int = n_samples) -> np.ndarray:
+                proc.reset()
+                for start in range(0, n, block):
+                    stop = min(start + block, n)
+                    proc.process(x[:, start:stop], out_a[:, start:stop], out_b[:, start:stop])
+                return out_a[:, :n]
 
             def run_core_python() -> None:
                 engine.reset()
-                for start in range(0, n_samples, block):
-                    engine.process(x[:, start:start + block])
+                v, i = np.empty((2, block), np.float32), np.empty((2, block), np.float32)
+                for start in range(0, n_samples - block + 1, block):
+                    engine.push_input(x[:, start:start + block])
+                    for _ in range(engine.frames_ready()):
+                        engine.analyze()
+                        engine.synthesize(None)
+                    engine.pull(v, i)
 
             reference = NumpyStreamingStftIstft(geometry, 2, max(BLOCKS))
 
@@ -119,8 +133,7 @@ def bench_streaming(seconds: float, repeats: int) -> list[dict]:
                     reference.process(x[:, start:start + block])
 
             # Both implementations must agree before their times mean anything.
-            engine.reset()
-            core_out = engine._core.process_fixed_mask(x[:, :20000], None, block)[0]
+            core_out = run_core(20000).copy()
             check = NumpyStreamingStftIstft(geometry, 2, max(BLOCKS))
             numpy_out = np.concatenate([check.process(x[:, s:min(s + block, 20000)])
                                         for s in range(0, 20000, block)], axis=1)

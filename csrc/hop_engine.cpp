@@ -195,28 +195,6 @@ bool HopEngine::pull(float* vocals, std::ptrdiff_t vocals_stride, float* instrum
   return true;
 }
 
-bool HopEngine::process_fixed_mask(const float* in, std::ptrdiff_t in_stride, float* vocals,
-                                   std::ptrdiff_t vocals_stride, float* instrumental,
-                                   std::ptrdiff_t instrumental_stride, std::size_t n_samples,
-                                   const float* mask, std::ptrdiff_t mask_stride) noexcept {
-  if (frame_pending_) return false;
-  std::size_t done = 0;
-  while (done < n_samples) {
-    const std::size_t n = std::min(max_block_samples_, n_samples - done);
-    if (!push_input(in + done, in_stride, n)) return false;
-    while (frames_ready() > 0) {
-      analyze();
-      const bool ok = mask != nullptr ? synthesize(mask, mask_stride) : synthesize_identity();
-      if (!ok) return false;
-    }
-    if (!pull(vocals + done, vocals_stride, instrumental + done, instrumental_stride, n)) {
-      return false;
-    }
-    done += n;
-  }
-  return true;
-}
-
 void HopEngine::reset() noexcept {
   stft_.reset();
   istft_.reset();

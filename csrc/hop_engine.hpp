@@ -97,14 +97,6 @@ class HopEngine {
   bool pull(float* vocals, std::ptrdiff_t vocals_stride, float* instrumental,
             std::ptrdiff_t instrumental_stride, std::size_t n_samples) noexcept;
 
-  /// Push one host block of any size, run every ready frame with a fixed real mask
-  /// (nullptr = identity) and pull the same number of samples: a whole block turn
-  /// in one call, chunked internally by max_block_samples. Returns false on misuse
-  /// (a frame pending).
-  bool process_fixed_mask(const float* in, std::ptrdiff_t in_stride, float* vocals,
-                          std::ptrdiff_t vocals_stride, float* instrumental,
-                          std::ptrdiff_t instrumental_stride, std::size_t n_samples,
-                          const float* mask, std::ptrdiff_t mask_stride) noexcept;
 
   /// Transposition targets as frequency ratios (2^(semitones / 12)); 1 = off.
   /// Takes effect from the next frame (see the class comment).

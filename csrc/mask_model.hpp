@@ -2,7 +2,10 @@
 // STFT geometry the model was trained for.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace rtsep {
@@ -21,6 +24,31 @@ class MaskModel {
   /// True if step() and reset() never allocate, lock, block or call into Python,
   /// so an audio callback may run them (the native model).
   virtual bool realtime_safe() const noexcept { return false; }
+};
+
+/// The same mask for every frame (all ones: the identity, vocals = the input): the
+/// block processor without a learned model, for tests, benchmarks of the machinery
+/// and the identity control. Real-time safe.
+class ConstantMaskModel : public MaskModel {
+ public:
+  /// mask: (2, n_bins) row-major, or empty for all ones. Throws std::invalid_argument
+  /// for n_bins == 0 or a mask of another size.
+  explicit ConstantMaskModel(std::size_t n_bins, std::vector<float> mask = {})
+      : n_bins_(n_bins), mask_(std::move(mask)) {
+    if (n_bins == 0) throw std::invalid_argument("ConstantMaskModel: n_bins must be >= 1");
+    if (mask_.empty()) mask_.assign(2 * n_bins, 1.0f);
+    if (mask_.size() != 2 * n_bins) {
+      throw std::invalid_argument("ConstantMaskModel: the mask must hold 2 * n_bins values");
+    }
+  }
+  std::size_t n_bins() const noexcept override { return n_bins_; }
+  void step(const float*, float* mask) override { std::copy(mask_.begin(), mask_.end(), mask); }
+  void reset() override {}
+  bool realtime_safe() const noexcept override { return true; }
+
+ private:
+  std::size_t n_bins_;
+  std::vector<float> mask_;
 };
 
 /// Geometry of the STFT the model was trained for (one latency mode).

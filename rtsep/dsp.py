@@ -1,8 +1,9 @@
 """Streaming DSP over the C++ core: STFT, inverse STFT and the fixed-latency engine.
 
 Thin Python faces over :mod:`rtsep._core` with the streaming lifecycle used all
-over rtsep: configure in the constructor, ``process()`` returns what is ready,
-``flush()`` drains, ``reset()`` clears, ``latency_samples`` is read-only.
+over rtsep: configure in the constructor, ``process()`` returns what is ready
+(the STFT and inverse STFT; the engine goes a hop at a time), ``flush()`` drains,
+``reset()`` clears, ``latency_samples`` is read-only.
 
 Array conventions (see :mod:`rtsep.config`):
 
@@ -23,7 +24,7 @@ replaced by 0 (and NaN/Inf mask values treated as 0) and counted in
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -36,11 +37,6 @@ except ImportError as exc:  # the extension is missing or was built for another 
         "rtsep._core (the C++ streaming core) is not built or failed to load; run "
         "`pip install --no-build-isolation -e .` in the project root "
         f"(original error: {exc})") from exc
-
-#: ``mask_fn(frame) -> mask``: frame is a read-only ``complex64``
-#: ``(n_channels, n_bins)`` view, valid only until the next frame; the mask is
-#: ``float32`` or ``complex64`` ``(n_channels, n_bins)``.
-MaskFn = Callable[[np.ndarray], np.ndarray]
 
 #: Linear vocals/instrumental mixer with click-free gain ramps (see ``_core.Mixer``).
 Mixer = _core.Mixer
@@ -146,20 +142,21 @@ class StreamingIstft:
 
 
 class HopEngine:
-    """Fixed-latency separation engine around a per-frame mask.
+    """The fixed-latency engine's per-hop steps around a per-frame mask, one call each.
 
-    Any host block of ``n`` samples in, ``n`` samples of vocals and of
-    instrumental out, delayed by exactly ``latency_samples``
-    (``geometry.latency_samples``) whatever the block sizes. Per frame the
-    ``mask_fn`` sees the STFT frame and returns a mask; vocals are the iSTFT of
-    ``mask * frame`` and the instrumental is the delayed input minus the vocals,
-    so the two always sum back to the delayed input.
+    Push a host block, then for every ready hop :meth:`analyze` (the STFT frame),
+    :meth:`synthesize` (vocals = iSTFT of ``mask * frame``; the instrumental is the
+    delayed input minus the vocals, so the two always sum back to it) and
+    :meth:`pull` as many samples as were pushed, delayed by exactly
+    ``latency_samples`` (``geometry.latency_samples``). For tests and research on
+    the steps themselves: hosts run the one block processor
+    (:func:`rtsep.engine.block_processor`, any mask model, gains, modes, bypass),
+    which drives these steps in C++.
 
     Args:
         geometry: STFT geometry (windows, hop, latency mode).
         n_channels: channels of the audio.
-        max_block_samples: largest block pushed at once; :meth:`process` splits
-            longer inputs, :meth:`push_input` rejects them.
+        max_block_samples: largest block :meth:`push_input` takes.
 
     Not thread-safe: use one object from one thread at a time.
     """
@@ -211,7 +208,7 @@ class HopEngine:
         """NaN/Inf input samples replaced by 0 plus NaN/Inf mask values treated as 0."""
         return self._core.n_nonfinite_replaced
 
-    # -- the per-block steps (what process() does) ---------------------------------
+    # -- the per-hop steps ---------------------------------------------------------
 
     @property
     def frame(self) -> np.ndarray:
@@ -242,56 +239,6 @@ class HopEngine:
         self._core.pull(vocals_out, instrumental_out)
 
     # -- lifecycle -----------------------------------------------------------------
-
-    def process(self, x: np.ndarray,
-                mask_fn: Optional[MaskFn] = None) -> tuple[np.ndarray, np.ndarray]:
-        """Run one host block of any length.
-
-        Args:
-            x: float32 ``(n_channels, n_samples)``.
-            mask_fn: called once per ready frame; None means the identity mask
-                (vocals = delayed input, instrumental ~ 0).
-
-        Returns:
-            ``(vocals, instrumental)``, float32 ``(n_channels, n_samples)`` each,
-            delayed by ``latency_samples``. If ``mask_fn`` raises, the frame is
-            left pending: call :meth:`reset` before going on.
-        """
-        _require_audio(x)
-        n_samples = x.shape[1]
-        vocals = np.empty((self.n_channels, n_samples), dtype=np.float32)
-        instrumental = np.empty((self.n_channels, n_samples), dtype=np.float32)
-        if n_samples == 0:
-            self._core.push_input(x)  # validates dtype and channels; pushes nothing
-            return vocals, instrumental
-        core = self._core
-        step = self.max_block_samples
-        for start in range(0, n_samples, step):
-            stop = min(start + step, n_samples)
-            core.push_input(x[:, start:stop])
-            for _ in range(core.frames_ready()):
-                core.analyze()
-                if mask_fn is None:
-                    core.synthesize_identity()
-                else:
-                    core.synthesize(mask_fn(self._frame))
-            core.pull(vocals[:, start:stop], instrumental[:, start:stop])
-        return vocals, instrumental
-
-    def process_block(self, x: np.ndarray,
-                      mask_fn: Optional[MaskFn] = None) -> tuple[np.ndarray, np.ndarray]:
-        """Same as :meth:`process` (the name used by block-based hosts)."""
-        return self.process(x, mask_fn)
-
-    def flush(self, mask_fn: Optional[MaskFn] = None) -> tuple[np.ndarray, np.ndarray]:
-        """Drain: push ``latency_samples`` of silence and return what comes out.
-
-        After this the outputs of all :meth:`process` calls plus the flush,
-        concatenated and with the first ``latency_samples`` dropped, line up
-        with the whole input. Call :meth:`reset` before starting a new stream.
-        """
-        silence = np.zeros((self.n_channels, self.latency_samples), dtype=np.float32)
-        return self.process(silence, mask_fn)
 
     def reset(self) -> None:
         """Back to the constructed state (history, FIFOs and counters)."""

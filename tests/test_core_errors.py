@@ -20,6 +20,7 @@ import pytest
 
 from rtsep import _core
 from rtsep.config import StftGeometry
+from block_support import processor, run_blocks
 from rtsep.dsp import HopEngine, StreamingIstft, StreamingStft
 
 GEOMETRY = StftGeometry()
@@ -33,20 +34,21 @@ def _audio(n_channels: int = 2, n_samples: int = 300) -> np.ndarray:
 def _entry_points():
     """(name, callable taking one planar float32 (2, n) array) for every audio input."""
     engine = HopEngine(GEOMETRY, n_channels=2, max_block_samples=4096)
+    proc = processor(GEOMETRY, max_block_samples=4096)
     ring = _core.RingBuffer(2, 4096)
     stft = StreamingStft(GEOMETRY, n_channels=2)
     mixer = _core.Mixer(2, 48000)
     delay = _core._internal.DelayProcessor(2, 10)
     ok = _audio()
     return [
-        ("HopEngine.process", lambda x: engine.process(x)),
+        ("BlockProcessor.process", lambda x: proc.process(x, np.empty(x.shape, np.float32),
+                                                          np.empty(x.shape, np.float32))),
         ("HopEngine.push_input", lambda x: engine.push_input(x)),
         ("RingBuffer.push_planar", lambda x: ring.push_planar(x)),
         ("RingBuffer.pop_planar", lambda x: ring.pop_planar(x)),
         ("StreamingStft.process", lambda x: stft.process(x)),
         ("Mixer.process vocals", lambda x: mixer.process(x, ok[:, :x.shape[-1]])),
         ("DelayProcessor.process", lambda x: delay.process(x)),
-        ("HopEngine.process_fixed_mask", lambda x: engine._core.process_fixed_mask(x)),
     ]
 
 
@@ -88,28 +90,29 @@ def test_zero_length_blocks_are_accepted(index: int) -> None:
 
 def test_not_an_array_is_a_type_error() -> None:
     engine = HopEngine(GEOMETRY)
+    out = np.empty((2, 10), np.float32)
     with pytest.raises(TypeError, match="numpy array"):
-        engine.process([[0.0] * 10, [0.0] * 10])
+        processor(GEOMETRY).process([[0.0] * 10, [0.0] * 10], out, out)
     with pytest.raises(TypeError, match="numpy array"):
         engine._core.push_input([[0.0] * 10, [0.0] * 10])
 
 
 def test_zero_length_results_have_the_right_shape() -> None:
-    engine = HopEngine(GEOMETRY)
-    vocals, instrumental = engine.process(np.zeros((2, 0), dtype=np.float32))
+    proc = processor(GEOMETRY)
+    vocals, instrumental = run_blocks(proc, np.zeros((2, 0), dtype=np.float32))
     assert vocals.shape == instrumental.shape == (2, 0)
     assert StreamingStft(GEOMETRY).process(np.zeros((2, 0), np.float32)).shape == (0, 2, N_BINS)
     assert StreamingIstft(GEOMETRY).process(np.zeros((0, 2, N_BINS), np.complex64)).shape == (2, 0)
-    assert engine.n_frames_processed == 0
+    assert proc.n_frames_processed == 0
 
 
 def test_nonfinite_input_is_replaced_and_counted() -> None:
-    engine = HopEngine(GEOMETRY, n_channels=2, max_block_samples=4096)
+    engine = processor(GEOMETRY, max_block_samples=4096)
     x = np.zeros((2, 4096), dtype=np.float32)
     x[0, 100] = np.nan
     x[1, 2000] = np.inf
     x[0, 3000] = -np.inf
-    vocals, instrumental = engine.process(x)
+    vocals, instrumental = run_blocks(engine, x)
     assert np.all(np.isfinite(vocals)) and np.all(np.isfinite(instrumental))
     assert np.max(np.abs(vocals)) == 0.0  # the bad samples became exact zeros
     assert engine.n_nonfinite_replaced == 3
@@ -119,11 +122,11 @@ def test_nonfinite_input_is_replaced_and_counted() -> None:
 
 
 def test_nonfinite_mask_values_count_as_zero() -> None:
-    engine = HopEngine(GEOMETRY, n_channels=2, max_block_samples=4096)
-    x = _audio(2, 256)
     mask = np.ones((2, N_BINS), dtype=np.float32)
     mask[1, 7] = np.nan
-    vocals, _ = engine.process(x, lambda frame: mask)
+    engine = processor(GEOMETRY, lambda frame: mask, max_block_samples=4096)
+    x = _audio(2, 256)
+    vocals, _ = run_blocks(engine, x)
     assert np.all(np.isfinite(vocals))
     assert engine.n_nonfinite_replaced == 1
 
@@ -228,7 +231,6 @@ def test_friendly_import_error_when_the_core_is_missing() -> None:
 def test_nan_masks_never_reach_the_output() -> None:
     """Many hops, so that the masked frames' output (after latency_samples) is
     checked too: every other mask all NaN, the rest with NaN and inf bins."""
-    engine = HopEngine(GEOMETRY, n_channels=2, max_block_samples=8192)
     x = _audio(2, 8192)
     n_calls = 0
 
@@ -242,10 +244,23 @@ def test_nan_masks_never_reach_the_output() -> None:
             mask[0, 3], mask[1, 100], mask[1, 200] = np.nan, np.inf, -np.inf
         return mask
 
-    vocals, instrumental = engine.process(x, mask_of)
+    engine = processor(GEOMETRY, mask_of, max_block_samples=8192)
+    vocals, instrumental = run_blocks(engine, x)
     assert n_calls == 8192 // GEOMETRY.hop_samples
     assert np.all(np.isfinite(vocals)) and np.all(np.isfinite(instrumental))
     lat = GEOMETRY.latency_samples
     assert np.abs(vocals[:, lat:]).max() > 1e-3  # the finite bins still pass
     np.testing.assert_allclose(vocals[:, lat:] + instrumental[:, lat:], x[:, :-lat], atol=1e-5)
     assert engine.n_nonfinite_replaced == (n_calls // 2) * 2 * N_BINS + (n_calls // 2) * 3
+
+
+def test_constant_mask_model_refuses_bad_masks() -> None:
+    with pytest.raises(ValueError, match="n_bins must be >= 1"):
+        _core.ConstantMaskModel(0)
+    with pytest.raises(ValueError, match=r"mask must be a C-contiguous float32 array of shape \(2, 513\)"):
+        _core.ConstantMaskModel(N_BINS, np.ones((2, 512), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        _core.ConstantMaskModel(N_BINS, np.ones((2, N_BINS)))
+    with pytest.raises(TypeError, match="numpy array"):
+        _core.ConstantMaskModel(N_BINS, 1.0)
+    assert _core.ConstantMaskModel(N_BINS).n_bins == N_BINS

@@ -1,9 +1,10 @@
-"""HopEngine without a model: identity and random masks through the whole machinery.
+"""The block processor without a learned model: identity, fixed and random masks
+through the whole machinery (the one hop loop every host runs).
 
 An identity mask must return the input delayed by exactly ``latency_samples`` for
 any host block size; for any mask, vocals + instrumental must equal the delayed
-input. Also: the GIL is released during long native calls, and the test-only
-DelayProcessor and the Mixer behave.
+input. Also: the engine's step-by-step API, the GIL is released during long native
+calls, and the test-only DelayProcessor and the Mixer behave.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from block_support import processor, run_blocks
 from rtsep import _core
 from rtsep.config import StftGeometry
 from rtsep.dsp import HopEngine, Mixer
@@ -33,20 +35,6 @@ def _noise(n_channels: int, n_samples: int, seed: int) -> np.ndarray:
     return (0.3 * rng.standard_normal((n_channels, n_samples))).astype(np.float32)
 
 
-def _run_blocks(engine: HopEngine, x: np.ndarray, pattern: list[int],
-                mask_fn=None) -> tuple[np.ndarray, np.ndarray]:
-    vocals, instrumental, pos = [], [], 0
-    for size in itertools.cycle(pattern):
-        if pos >= x.shape[1]:
-            break
-        v, i = engine.process(x[:, pos:pos + size], mask_fn)
-        assert v.shape == i.shape == (x.shape[0], min(size, x.shape[1] - pos))
-        vocals.append(v)
-        instrumental.append(i)
-        pos += size
-    return np.concatenate(vocals, axis=1), np.concatenate(instrumental, axis=1)
-
-
 def _delayed(x: np.ndarray, n_delay: int) -> np.ndarray:
     out = np.zeros_like(x)
     out[:, n_delay:] = x[:, :x.shape[1] - n_delay]
@@ -57,57 +45,75 @@ def _delayed(x: np.ndarray, n_delay: int) -> np.ndarray:
 @pytest.mark.parametrize("pattern", BLOCK_PATTERNS.values(), ids=BLOCK_PATTERNS.keys())
 def test_identity_mask_is_a_pure_delay(mode: str, pattern: list[int]) -> None:
     geometry = StftGeometry(latency_mode=mode)
-    engine = HopEngine(geometry, n_channels=2, max_block_samples=8193)
+    proc = processor(geometry, max_block_samples=8193)
     n_samples = 6000 if pattern == [1] else 30000
     x = _noise(2, n_samples, seed=1)
-    ones = _core._internal.identity_mask(2, engine.n_bins)
-    vocals, instrumental = _run_blocks(engine, x, pattern, lambda frame: ones)
-    assert engine.latency_samples == geometry.latency_samples
-    assert np.max(np.abs(vocals - _delayed(x, engine.latency_samples))) <= TOLERANCE
+    vocals, instrumental = run_blocks(proc, x, pattern)
+    assert proc.latency_samples == geometry.latency_samples
+    assert np.max(np.abs(vocals - _delayed(x, proc.latency_samples))) <= TOLERANCE
     assert np.max(np.abs(instrumental)) <= TOLERANCE
-    assert engine.n_frames_processed == n_samples // geometry.hop_samples
+    assert proc.n_frames_processed == n_samples // geometry.hop_samples
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("pattern", [BLOCK_PATTERNS["cycle"], BLOCK_PATTERNS["random"]],
                          ids=["cycle", "random"])
-@pytest.mark.parametrize("mask_dtype", [np.float32, np.complex64])
-def test_vocals_plus_instrumental_is_the_delayed_input(mode, pattern, mask_dtype) -> None:
-    engine = HopEngine(StftGeometry(latency_mode=mode), n_channels=2, max_block_samples=8193)
+def test_vocals_plus_instrumental_is_the_delayed_input(mode, pattern) -> None:
+    geometry = StftGeometry(latency_mode=mode)
     rng = np.random.default_rng(5)
 
     def random_mask(frame: np.ndarray) -> np.ndarray:
-        assert frame.shape == (2, engine.n_bins) and frame.dtype == np.complex64
-        mask = rng.uniform(0.0, 1.0, frame.shape)
-        if mask_dtype is np.complex64:
-            mask = mask * np.exp(1j * rng.uniform(-np.pi, np.pi, frame.shape))
-        return mask.astype(mask_dtype)
+        assert frame.shape == (2, geometry.n_bins) and frame.dtype == np.complex64
+        return rng.uniform(0.0, 1.0, frame.shape).astype(np.float32)
 
+    proc = processor(geometry, random_mask, max_block_samples=8193)
     x = _noise(2, 30000, seed=2)
-    vocals, instrumental = _run_blocks(engine, x, pattern, random_mask)
-    delayed = _delayed(x, engine.latency_samples)
+    vocals, instrumental = run_blocks(proc, x, pattern)
+    delayed = _delayed(x, proc.latency_samples)
     assert np.max(np.abs(vocals + instrumental - delayed)) <= TOLERANCE
     assert np.max(np.abs(vocals - delayed)) > 0.05, "a random mask must change the vocals"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_complex_masks_keep_vocals_plus_instrumental_the_delayed_input(mode) -> None:
+    """The engine's complex-mask step (no model uses it yet), driven hop by hop."""
+    geometry = StftGeometry(latency_mode=mode)
+    engine = HopEngine(geometry, n_channels=2, max_block_samples=256)
+    rng = np.random.default_rng(5)
+    x = _noise(2, 256 * 60, seed=2)
+    vocals, instrumental = np.empty_like(x), np.empty_like(x)
+    for pos in range(0, x.shape[1], 256):
+        engine.push_input(x[:, pos:pos + 256])
+        for _ in range(engine.frames_ready()):
+            engine.analyze()
+            engine.synthesize((rng.uniform(0.0, 1.0, (2, engine.n_bins))
+                               * np.exp(1j * rng.uniform(-np.pi, np.pi, (2, engine.n_bins))))
+                              .astype(np.complex64))
+        engine.pull(vocals[:, pos:pos + 256], instrumental[:, pos:pos + 256])
+    delayed = _delayed(x, engine.latency_samples)
+    assert np.max(np.abs(vocals + instrumental - delayed)) <= TOLERANCE
+    assert np.max(np.abs(vocals - delayed)) > 0.05
 
 
 @pytest.mark.parametrize("geometry", [StftGeometry(512, 128, "default"),
                                       StftGeometry(2048, 512, "low"),
                                       StftGeometry(1024, 200, "default")], ids=repr)
 @pytest.mark.parametrize("block_samples", [1, 65, 441, 4096])
-def test_native_block_loop_matches_and_is_exact(geometry, block_samples) -> None:
-    engine = HopEngine(geometry, n_channels=2, max_block_samples=4096)
+def test_other_geometries_fixed_masks_and_block_sizes(geometry, block_samples) -> None:
+    """Identity: a pure delay. A fixed mask stepped natively gives the same numbers as
+    the same mask from a Python model (the GIL-taking path ONNX Runtime uses)."""
     x = _noise(2, 20000, seed=3)
-    vocals, instrumental = engine._core.process_fixed_mask(x, None, block_samples)
+    vocals, instrumental = run_blocks(processor(geometry, max_block_samples=4096), x,
+                                      [block_samples])
     assert np.max(np.abs(vocals - _delayed(x, geometry.latency_samples))) <= TOLERANCE
     assert np.max(np.abs(instrumental)) <= TOLERANCE
-    # Same numbers as the per-frame Python path with a fixed mask.
-    mask = np.random.default_rng(4).uniform(0, 1, (2, engine.n_bins)).astype(np.float32)
-    engine.reset()
-    native = engine._core.process_fixed_mask(x, mask, block_samples)
-    engine.reset()
-    python = _run_blocks(engine, x, [block_samples], lambda frame: mask)
+    mask = np.random.default_rng(4).uniform(0, 1, (2, geometry.n_bins)).astype(np.float32)
+    native = run_blocks(processor(geometry, mask, max_block_samples=4096), x, [block_samples])
+    python = run_blocks(processor(geometry, lambda frame: mask, max_block_samples=4096), x,
+                        [block_samples])
     np.testing.assert_array_equal(native[0], python[0])
     np.testing.assert_array_equal(native[1], python[1])
+    assert np.max(np.abs(native[0] + native[1] - _delayed(x, geometry.latency_samples))) <= TOLERANCE
 
 
 def test_latency_budget_at_48khz() -> None:
@@ -116,18 +122,18 @@ def test_latency_budget_at_48khz() -> None:
 
 
 def test_flush_returns_the_tail_and_reset_restarts() -> None:
-    engine = HopEngine(StftGeometry(), n_channels=2, max_block_samples=1024)
+    proc = processor(StftGeometry(), max_block_samples=1024)
     x = _noise(2, 5000, seed=6)
-    head = engine.process(x)
-    tail = engine.flush()
-    assert tail[0].shape == (2, engine.latency_samples)
-    vocals = np.concatenate([head[0], tail[0]], axis=1)[:, engine.latency_samples:]
+    head = run_blocks(proc, x, [1024])
+    tail = run_blocks(proc, np.zeros((2, proc.latency_samples), np.float32), [1024])
+    assert tail[0].shape == (2, proc.latency_samples)
+    vocals = np.concatenate([head[0], tail[0]], axis=1)[:, proc.latency_samples:]
     assert np.max(np.abs(vocals - x)) <= TOLERANCE
-    engine.reset()
-    assert engine.n_frames_processed == 0
-    again = engine.process(x)
+    proc.reset()
+    assert proc.n_frames_processed == 0
+    again = run_blocks(proc, x, [1024])
     np.testing.assert_array_equal(again[0], head[0])
-    assert "latency_samples=510" in repr(engine)
+    assert "HopEngine(" in repr(HopEngine()) and "latency_samples=510" in repr(HopEngine())
 
 
 def test_step_by_step_api_and_zero_copy_frame_view() -> None:
@@ -162,13 +168,14 @@ def test_frame_view_keeps_the_engine_alive() -> None:
 
 def test_long_native_call_releases_the_gil() -> None:
     geometry = StftGeometry(4096, 64, "default")
-    engine = HopEngine(geometry, n_channels=1, max_block_samples=8192)
+    proc = processor(geometry, n_channels=1, max_block_samples=500_000)
     # Size the call to last about 0.3 s on this machine.
     probe = _noise(1, 50_000, seed=8)
     t0 = time.perf_counter()
-    engine._core.process_fixed_mask(probe)
+    run_blocks(proc, probe, [probe.shape[1]])
     seconds_per_sample = (time.perf_counter() - t0) / probe.shape[1]
-    x = _noise(1, int(min(8_000_000, max(100_000, 0.3 / seconds_per_sample))), seed=8)
+    x = _noise(1, int(min(500_000, max(100_000, 0.3 / seconds_per_sample))), seed=8)
+    out_a, out_b = np.empty_like(x), np.empty_like(x)
     stamps: list[float] = []  # when the other thread ran, sampled every 256 iterations
     running = threading.Event()
     stop = threading.Event()
@@ -186,7 +193,7 @@ def test_long_native_call_releases_the_gil() -> None:
     running.wait()
     try:
         t0 = time.perf_counter()
-        engine._core.process_fixed_mask(x)
+        proc.process(x, out_a, out_b)  # one native call: the block processor's hop loop
         t1 = time.perf_counter()
     finally:
         stop.set()
@@ -234,11 +241,10 @@ def test_python_latency_equals_the_engines_and_the_measured_impulse_delay(mode, 
     """Three independent numbers agree: the Python geometry's latency (from its
     windows), the C++ engine's, and where an impulse comes out."""
     geometry = StftGeometry(latency_mode=mode)
-    engine = HopEngine(geometry, n_channels=2, max_block_samples=8193)
+    proc = processor(geometry, max_block_samples=8193)
     x = np.zeros((2, 3000), dtype=np.float32)
     x[:, 1234] = 1.0
-    ones = _core._internal.identity_mask(2, engine.n_bins)
-    vocals, _ = _run_blocks(engine, x, [block], lambda frame: ones)
+    vocals, _ = run_blocks(proc, x, [block])
     measured = int(np.argmax(np.abs(vocals[0]))) - 1234
     assert abs(vocals[0, 1234 + measured] - 1.0) < 1e-4
-    assert geometry.latency_samples == engine.latency_samples == measured
+    assert geometry.latency_samples == proc.latency_samples == measured

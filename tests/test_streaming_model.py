@@ -14,7 +14,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="making the test export needs PyTorch (train extra)")
 dsp = pytest.importorskip("rtsep.dsp", reason="rtsep._core (the C++ core) is not built")
 
+from block_support import run_blocks  # noqa: E402
 from rtsep import offline  # noqa: E402
+from rtsep.engine import block_processor  # noqa: E402
 from rtsep.config import LATENCY_MODES, StftGeometry  # noqa: E402
 from rtsep.model.export import check_audio, export_model, reference_masks  # noqa: E402
 from rtsep.model.unet import CausalUNet  # noqa: E402
@@ -69,20 +71,12 @@ def reference(model, audio):
 
 
 def stream(runner, audio: np.ndarray, block_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Feed ``audio`` block by block through the core engine with ``runner.step``."""
-    engine = dsp.HopEngine(runner.geometry, n_channels=2,
-                           max_block_samples=max(block_samples, 8192))
-    assert engine.latency_samples == runner.latency_samples
-    runner.reset()
-    vocals, instrumental = [], []
-    for start in range(0, audio.shape[1], block_samples):
-        v, i = engine.process(audio[:, start:start + block_samples], runner.step)
-        vocals.append(v)
-        instrumental.append(i)
-    v, i = engine.flush(runner.step)
-    vocals.append(v)
-    instrumental.append(i)
-    return np.concatenate(vocals, axis=1), np.concatenate(instrumental, axis=1)
+    """Feed ``audio`` block by block through the block processor over ``runner``, then
+    ``latency_samples`` of silence (the flush)."""
+    proc = block_processor(runner, max_block_samples=block_samples)
+    assert proc.latency_samples == runner.latency_samples
+    x = np.concatenate([audio, np.zeros((2, proc.latency_samples), np.float32)], axis=1)
+    return run_blocks(proc, x, [block_samples])
 
 
 @pytest.mark.parametrize("block_samples", BLOCK_SIZES)

@@ -227,6 +227,27 @@ Python runner wrapped by BlockProcessor).
 )doc")
       .def_property_readonly("n_bins", &rtsep::MaskModel::n_bins);
 
+  py::class_<rtsep::ConstantMaskModel, rtsep::MaskModel, std::shared_ptr<rtsep::ConstantMaskModel>>(
+      m, "ConstantMaskModel", R"doc(
+The same vocal mask for every frame, stepped in C++ (real-time safe): the block
+processor without a learned model. ``mask``: float32 (2, n_bins), or None for all
+ones (the identity: the vocals are the input, the instrumental silence).
+)doc")
+      .def(py::init([](long long n_bins, py::object mask) {
+             if (n_bins < 1) throw py::value_error("n_bins must be >= 1");
+             const auto n = static_cast<std::size_t>(n_bins);
+             std::vector<float> values;
+             if (!mask.is_none()) {
+               if (!py::isinstance<py::array>(mask)) throw py::type_error("mask must be a numpy array");
+               auto a = py::reinterpret_borrow<py::array>(mask);
+               check_frame_array(a, py::dtype::of<float>(), n, "mask");
+               const auto* d = static_cast<const float*>(a.data());
+               values.assign(d, d + 2 * n);
+             }
+             return std::make_shared<rtsep::ConstantMaskModel>(n, std::move(values));
+           }),
+           py::arg("n_bins"), py::arg("mask") = py::none());
+
   py::class_<NativeModel, rtsep::MaskModel, std::shared_ptr<NativeModel>>(m, "NativeModel", R"doc(
 The dependency-free C++ implementation of the model's step, from a native model
 file (``.rtsepw``). ``step(frame, mask)``: frame complex64 (2, n_bins) -> vocal

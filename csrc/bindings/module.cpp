@@ -540,48 +540,6 @@ are treated as 0 and counted in n_nonfinite_replaced.
           },
           py::arg("vocals_out"), py::arg("instrumental_out"),
           "Pop n samples into vocals_out and instrumental_out: float32 (n_channels, n), writeable.")
-      .def(
-          "process_fixed_mask",
-          [](HopEngine& self, py::handle x, py::handle mask, long long block_samples) {
-            auto r = rows_of<float>(x, "x", self.n_channels(), kAny, false);
-            const float* m = nullptr;
-            std::ptrdiff_t m_stride = 0;
-            if (!mask.is_none()) {
-              auto mr = rows_of<float>(mask, "mask", self.n_channels(), self.n_bins(), false,
-                                       "(n_channels, n_bins)");
-              m = mr.data;
-              m_stride = mr.row_stride;
-            }
-            const std::size_t block =
-                block_samples == 0 ? self.max_block_samples() : positive(block_samples, "block_samples");
-            if (block > self.max_block_samples()) {
-              throw py::value_error("block_samples exceeds max_block_samples=" +
-                                    std::to_string(self.max_block_samples()));
-            }
-            if (self.frame_pending()) {
-              throw std::runtime_error("process_fixed_mask(): a frame is pending; synthesize() it first");
-            }
-            auto vocals = new_audio(self.n_channels(), r.n_cols);
-            auto instrumental = new_audio(self.n_channels(), r.n_cols);
-            float* v = vocals.mutable_data();
-            float* ins = instrumental.mutable_data();
-            const auto stride = static_cast<std::ptrdiff_t>(r.n_cols);
-            bool ok = true;
-            {
-              py::gil_scoped_release release;
-              for (std::size_t done = 0; ok && done < r.n_cols; done += block) {
-                const std::size_t n = std::min(block, r.n_cols - done);
-                ok = self.process_fixed_mask(r.data + done, r.row_stride, v + done, stride,
-                                             ins + done, stride, n, m, m_stride);
-              }
-            }
-            if (!ok) throw std::runtime_error("process_fixed_mask(): engine state was not idle");
-            return py::make_tuple(vocals, instrumental);
-          },
-          py::arg("x"), py::arg("mask") = py::none(), py::arg("block_samples") = 0,
-          "Run x: float32 (n_channels, n) through push/analyze/synthesize/pull natively, in host "
-          "blocks of block_samples (0: max_block_samples), the same real mask float32 "
-          "(n_channels, n_bins) for every frame (None: identity). Returns (vocals, instrumental).")
       .def("reset", &HopEngine::reset, "Back to the constructed state (counters too).")
       .def_property_readonly("n_fft", &HopEngine::n_fft)
       .def_property_readonly("hop_samples", &HopEngine::hop_samples)

@@ -1,7 +1,7 @@
 // Micro-benchmark of the streaming core's hot paths (no Python): RealFft
-// forward / inverse per transform for n_fft 256..4096, and HopEngine
-// process_fixed_mask (identity mask, stereo, n_fft 1024, default-mode windows)
-// per hop for hops 128 and 256. Each figure is the best of n_repeats timed runs,
+// forward / inverse per transform for n_fft 256..4096, and the BlockProcessor
+// over a constant identity mask (stereo, n_fft 1024, default-mode windows): the
+// whole block path without a model, per hop for hops 128 and 256. Each figure is the best of n_repeats timed runs,
 // which is what survives a busy machine.
 //
 // Usage: bench_fft [n_repeats (default 15)] [seconds of audio per run (default 1.0)]
@@ -10,11 +10,13 @@
 #include <complex>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <vector>
 
+#include "block_processor.hpp"
 #include "fft.hpp"
-#include "hop_engine.hpp"
+#include "mask_model.hpp"
 #include "stft_windows.hpp"
 #include "test_support.hpp"
 
@@ -71,29 +73,33 @@ void bench_real_fft(int n_repeats) {
   }
 }
 
-void bench_hop_engine(int n_repeats, double seconds) {
+void bench_block_processor(int n_repeats, double seconds) {
   const std::size_t n_fft = 1024;
-  const std::size_t n_channels = 2;
   const std::size_t max_block = 1024;
   const auto n_samples = static_cast<std::size_t>(seconds * 48000.0);
-  const std::vector<float> x = noise(n_channels * n_samples, 1);
-  std::vector<float> vocals(n_channels * n_samples);
-  std::vector<float> instrumental(n_channels * n_samples);
-  const auto stride = static_cast<std::ptrdiff_t>(n_samples);
-  std::printf("\nHopEngine::process_fixed_mask, identity, stereo, n_fft %zu, default windows, "
+  const std::vector<float> x = noise(2 * n_samples, 1);
+  std::vector<float> vocals(2 * n_samples);
+  std::vector<float> instrumental(2 * n_samples);
+  std::printf("\nBlockProcessor, constant identity mask, stereo, n_fft %zu, default windows, "
               "us per hop (best of %d)\n", n_fft, n_repeats);
   std::printf("%5s %6s %10s\n", "hop", "block", "us/hop");
   for (std::size_t hop : {128u, 256u}) {
-    const std::vector<float> wa = rtsep_test::to_float(rtsep_test::analysis_window(n_fft, hop));
-    const std::vector<float> ws = rtsep_test::synthesis_window(n_fft, hop, "default");
-    rtsep::HopEngine engine(n_fft, hop, wa.data(), ws.data(), n_channels, max_block);
+    rtsep::BlockGeometry g;
+    g.n_fft = n_fft;
+    g.hop_samples = hop;
+    g.analysis_window = rtsep_test::to_float(rtsep_test::analysis_window(n_fft, hop));
+    g.synthesis_window = rtsep_test::synthesis_window(n_fft, hop, "default");
+    rtsep::BlockProcessor proc(std::make_shared<rtsep::ConstantMaskModel>(n_fft / 2 + 1), g, 48000.0,
+                               max_block, 2);
     for (std::size_t block : {64u, 256u, 1024u}) {
-      // Host blocks of `block` samples, as the Python binding drives it.
+      // Host blocks of `block` samples, as a host drives it.
       const double t = best_seconds(n_repeats, [&] {
-        engine.reset();
+        proc.reset();
         for (std::size_t s = 0; s + block <= n_samples; s += block) {
-          engine.process_fixed_mask(x.data() + s, stride, vocals.data() + s, stride,
-                                    instrumental.data() + s, stride, block, nullptr, 0);
+          const float* in[2] = {x.data() + s, x.data() + n_samples + s};
+          float* a[2] = {vocals.data() + s, vocals.data() + n_samples + s};
+          float* b[2] = {instrumental.data() + s, instrumental.data() + n_samples + s};
+          proc.process(in, a, b, block);
         }
       });
       g_sink = g_sink + vocals[n_samples / 2];
@@ -112,6 +118,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   bench_real_fft(n_repeats);
-  bench_hop_engine(n_repeats, seconds);
+  bench_block_processor(n_repeats, seconds);
   return 0;
 }
