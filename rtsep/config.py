@@ -38,6 +38,19 @@ MIN_GAIN_DB = -120.0
 MAX_GAIN_DB = 24.0
 #: A key change (``key_semitones``, ``vocals_key_semitones``) is within +-this (the core's).
 MAX_KEY_SEMITONES = 12.0
+
+
+def check_key_semitones(value, what: str) -> float:
+    """``value`` as a key change in semitones, or ValueError naming ``what``: every face
+    (``rtsep.Processor``, ``--key-semitones`` of separate and monitor) checks it here."""
+    try:
+        st = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: {value!r} is not a number of semitones") from None
+    if not abs(st) <= MAX_KEY_SEMITONES:
+        raise ValueError(f"{what}: {value} is outside -{MAX_KEY_SEMITONES:g}..+{MAX_KEY_SEMITONES:g} semitones")
+    return st
+
 #: Length of every gain/mode ramp and of the bypass cross-fade, ms (the core's).
 RAMP_MS = 20.0
 SUPPORTED_SAMPLE_RATES_HZ = (44100, 48000)

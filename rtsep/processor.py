@@ -77,7 +77,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.config import MAX_GAIN_DB, MAX_KEY_SEMITONES, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry
+from rtsep.config import (MAX_GAIN_DB, MAX_KEY_SEMITONES, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry,
+                          check_key_semitones)
 from rtsep.errors import UserError
 
 
@@ -231,7 +232,7 @@ class Processor:
 
     @key_semitones.setter
     def key_semitones(self, value: float) -> None:
-        self._params.key_semitones = self._check_key(value, "key_semitones")
+        self._params.key_semitones = check_key_semitones(value, "key_semitones")
 
     @property
     def vocals_key_semitones(self) -> float:
@@ -240,7 +241,7 @@ class Processor:
 
     @vocals_key_semitones.setter
     def vocals_key_semitones(self, value: float) -> None:
-        self._params.vocals_key_semitones = self._check_key(value, "vocals_key_semitones")
+        self._params.vocals_key_semitones = check_key_semitones(value, "vocals_key_semitones")
 
     # -- read-only state -----------------------------------------------------------------
 
@@ -297,16 +298,6 @@ class Processor:
         if np.isnan(db) or db > MAX_GAIN_DB:
             raise ValueError(f"{name} must be <= {MAX_GAIN_DB:g} dB (and not NaN), got {value!r}")
         return db
-
-    @staticmethod
-    def _check_key(value, name: str) -> float:
-        try:
-            st = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number of semitones, got {value!r}") from None
-        if not abs(st) <= MAX_KEY_SEMITONES:
-            raise ValueError(f"{name} must be within +-{MAX_KEY_SEMITONES:g} semitones, got {value!r}")
-        return st
 
     def _require_prepared(self, what: str):
         if self._block is None:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-from rtsep.config import MAX_KEY_SEMITONES
+from rtsep.config import check_key_semitones
 
 
 def semitones(text: str) -> float:
     """argparse type: a number of semitones within +-MAX_KEY_SEMITONES (fractions are cents)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of semitones") from None
-    if not math.isfinite(value) or abs(value) > MAX_KEY_SEMITONES:
-        raise argparse.ArgumentTypeError(f"{text} is outside -{MAX_KEY_SEMITONES:g}..+{MAX_KEY_SEMITONES:g} semitones")
-    return value
+        return check_key_semitones(text, "semitones")
+    except ValueError as e:  # argparse names the option itself
+        raise argparse.ArgumentTypeError(str(e).removeprefix("semitones: ")) from None
 
 
 def add_key_arguments(group) -> None:

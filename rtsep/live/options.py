@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from rtsep.config import MAX_GAIN_DB, MAX_KEY_SEMITONES, MODES
+from rtsep.config import MAX_GAIN_DB, MODES, check_key_semitones
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.worker import CPU_PLACEMENTS
@@ -118,7 +118,7 @@ def check_options(opts: MonitorOptions) -> None:
     db_to_gain(opts.vocals_gain_db)
     db_to_gain(opts.instrumental_gain_db)
     for name in ("key_semitones", "vocals_key_semitones"):
-        value = getattr(opts, name)
-        if not abs(value) <= MAX_KEY_SEMITONES:
-            raise UserError(f"--{name.replace('_', '-')} must be within -{MAX_KEY_SEMITONES:g}..+"
-                            f"{MAX_KEY_SEMITONES:g}, got {value}")
+        try:
+            check_key_semitones(getattr(opts, name), f"--{name.replace('_', '-')}")
+        except ValueError as e:
+            raise UserError(str(e)) from None
