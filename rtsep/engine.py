@@ -55,14 +55,27 @@ class IdentityRunner:
         pass
 
     def __repr__(self) -> str:
-        return f"IdentityRunner(geometry={self.geometry!r})"
+        return f"{type(self).__name__}(geometry={self.geometry!r})"
+
+
+class NativeIdentityRunner(IdentityRunner):
+    """The identity stepped natively (``--model identity``): the block processor runs a
+    :class:`rtsep._core.ConstantMaskModel`, no Python per hop, real-time safe, so it runs
+    in an audio callback too (``--schedule inline``) and is a like-for-like control for
+    the native model. (Subclass :class:`IdentityRunner` to override ``step``.)"""
+
+    def __init__(self, latency_mode: str = "default", sample_rate_hz: int = 48000):
+        super().__init__(latency_mode, sample_rate_hz)
+        from rtsep import _core
+
+        self.native_model = _core.ConstantMaskModel(self.geometry.n_bins)
 
 
 def load_runner(model: str | Path | None = None, *, backend: str = "auto", latency_mode: str = "default",
                 sample_rate_hz: int = 48000):
     """A runner for ``model`` (path, ``"identity"``, or None for the shipped model)."""
     if model is not None and str(model) == IDENTITY_MODEL:
-        return IdentityRunner(latency_mode, sample_rate_hz)
+        return NativeIdentityRunner(latency_mode, sample_rate_hz)
     from rtsep import runtime
 
     path = Path(model) if model is not None else default_model_path()

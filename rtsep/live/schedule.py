@@ -76,12 +76,12 @@ def measure_callback_time(separator, block_samples: int, n_callbacks: int = 400)
 def choose_schedule(opts: MonitorOptions, separator, plan: DevicePlan) -> tuple[str, str]:
     """``(schedule, why)``: ``inline`` or ``worker`` for ``opts.schedule``.
 
-    Inline needs the native model (the callback must not wait for Python). ``auto``
-    picks it when the measured p99 time of one callback's separation is at most
-    :data:`INLINE_BUDGET` of the block period.
+    Inline needs a model stepped natively (the native model, or the identity test model;
+    the callback must not wait for Python). ``auto`` picks it when the measured p99 time
+    of one callback's separation is at most :data:`INLINE_BUDGET` of the block period.
     """
     backend = getattr(separator.runner, "backend", "")
-    if backend not in ("native",):
+    if getattr(separator.runner, "native_model", None) is None:
         if opts.schedule == "inline":
             raise UserError(f"--schedule inline needs the native model (a .rtsepw file, --backend "
                             f"native); the {backend} backend runs Python, which the audio callback "
