@@ -62,7 +62,7 @@ def rss_check(rss: list, duration_s: float) -> dict:
             "spread_kib": spread, "flat": spread < RSS_FLAT_KIB}
 
 
-def run(minutes: float, schedule: str, block: int, log) -> dict:
+def run(minutes: float, schedule: str, block: int, log, realtime_server: bool = False) -> dict:
     from rtsep.bench.jackdelay import jack_unavailable_reason, monitor_misses
     from rtsep.bench.schedule import cpu_load, n_other_cores
     from rtsep.engine import default_model_path
@@ -75,18 +75,21 @@ def run(minutes: float, schedule: str, block: int, log) -> dict:
     duration_s = 60.0 * minutes
     model = default_model_path()
     runs = {}
-    for name, model_arg, sched in (("rtsep", model, schedule), ("identity control", "identity", "worker")):
-        backend = "native" if sched == "inline" else None
+    # The control runs the same schedule: the identity model is stepped natively too.
+    for name, model_arg, sched in (("rtsep", model, schedule), ("identity control", "identity", schedule)):
+        backend = "native" if sched == "inline" and model_arg != "identity" else None
         with cpu_load(n_other_cores(), duration_s + 120) as load:
             log(f"soak: {name} ({sched}), {minutes:g} min at {block}-frame blocks, load: {load}")
             got = monitor_misses(model_arg, audio, duration_s=duration_s, block_samples=block,
                                  sample_rate_hz=rate, backend=backend, schedule=sched,
+                                 realtime_server=realtime_server,
                                  rss_every_s=60.0, log=log,
                                  progress=lambda s, n=name: log(f"soak: {n}: {s[0] / 60:.0f} min, "
                                                                 f"RSS {s[1]} KiB"))
         if "skipped" in got:
             raise SystemExit(f"soak: {name}: {got['skipped']}")
         got["load"] = load
+        got["jack_realtime"] = (got.get("jack_server") or {}).get("realtime_active")
         got["rss_check"] = rss_check(got["rss_kib"], duration_s)
         runs[name] = got
     r, c = runs["rtsep"], runs["identity control"]
@@ -94,7 +97,7 @@ def run(minutes: float, schedule: str, block: int, log) -> dict:
                "xruns_within_control": r["n_xruns"] <= c["n_xruns"],
                "rss_flat": r["rss_check"]["flat"]}
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes": minutes,
-            "block_samples": block, "schedule": schedule, "audio": what, "runs": runs,
+            "block_samples": block, "schedule": schedule, "realtime_server": realtime_server, "audio": what, "runs": runs,
             "verdict": verdict}
 
 
@@ -130,7 +133,8 @@ def _ms(value) -> str:
 def markdown(result: dict, png: str) -> str:
     lines = [START, "## An hour under load (`python benchmarks/soak.py`)", "",
              f"Run {result['date']}: `rtsep monitor` ({result['schedule']}, "
-             f"{result['block_samples']}-frame blocks, 48 kHz, JACK dummy server --no-realtime), "
+             f"{result['block_samples']}-frame blocks, 48 kHz, JACK dummy server "
+             f"{'realtime (-R -P 70)' if result.get('realtime_server') else '--no-realtime'}), "
              f"{result['audio']}, {result['minutes']:g} minutes each, the other core(s) loaded; "
              "the identity model is the host-noise control.", "",
              "| run | load | misses | xruns | response p99.9 / max ms | resident memory after "
@@ -154,6 +158,9 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="length of each run (default 60)")
     parser.add_argument("--schedule", choices=("worker", "inline"), default="worker")
     parser.add_argument("--blocksize", type=int, default=128)
+    parser.add_argument("--realtime-server", action="store_true",
+                        help="start jackd realtime (-R -P 70, as audio users run it) instead of "
+                             "--no-realtime")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--results-md", help="rewrite the soak section of this markdown file")
     parser.add_argument("--from-json", help="only rewrite the report (and the plot) from this soak.json")
@@ -170,7 +177,7 @@ def main(argv=None) -> int:
         result["verdict"].update(xruns_within_control=r["n_xruns"] <= c["n_xruns"],
                                  rss_flat=r["rss_check"]["flat"])
     else:
-        result = run(args.minutes, args.schedule, args.blocksize, log)
+        result = run(args.minutes, args.schedule, args.blocksize, log, args.realtime_server)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
