@@ -97,7 +97,8 @@ def run(minutes: float, schedule: str, block: int, log, realtime_server: bool = 
                "xruns_within_control": r["n_xruns"] <= c["n_xruns"],
                "rss_flat": r["rss_check"]["flat"]}
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes": minutes,
-            "block_samples": block, "schedule": schedule, "realtime_server": realtime_server, "audio": what, "runs": runs,
+            "block_samples": block, "schedule": schedule, "realtime_server": realtime_server,
+            "audio": what, "runs": runs,
             "verdict": verdict}
 
 

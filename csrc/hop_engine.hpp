@@ -97,7 +97,6 @@ class HopEngine {
   bool pull(float* vocals, std::ptrdiff_t vocals_stride, float* instrumental,
             std::ptrdiff_t instrumental_stride, std::size_t n_samples) noexcept;
 
-
   /// Transposition targets as frequency ratios (2^(semitones / 12)); 1 = off.
   /// Takes effect from the next frame (see the class comment).
   void set_key(double vocals_ratio, double instrumental_ratio) noexcept;

@@ -40,15 +40,17 @@ MAX_GAIN_DB = 24.0
 MAX_KEY_SEMITONES = 12.0
 
 
-def check_key_semitones(value, what: str) -> float:
-    """``value`` as a key change in semitones, or ValueError naming ``what``: every face
-    (``rtsep.Processor``, ``--key-semitones`` of separate and monitor) checks it here."""
+def check_key_semitones(value, what: str | None = None) -> float:
+    """``value`` as a key change in semitones, or ValueError (prefixed with ``what``, when
+    given): every face (``rtsep.Processor``, ``--key-semitones`` of separate and monitor)
+    checks it here."""
+    prefix = f"{what}: " if what else ""
     try:
         st = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{what}: {value!r} is not a number of semitones") from None
+        raise ValueError(f"{prefix}{value!r} is not a number of semitones") from None
     if not abs(st) <= MAX_KEY_SEMITONES:
-        raise ValueError(f"{what}: {value} is outside -{MAX_KEY_SEMITONES:g}..+{MAX_KEY_SEMITONES:g} semitones")
+        raise ValueError(f"{prefix}{value} is outside -{MAX_KEY_SEMITONES:g}..+{MAX_KEY_SEMITONES:g} semitones")
     return st
 
 #: Length of every gain/mode ramp and of the bypass cross-fade, ms (the core's).

@@ -10,9 +10,9 @@ from rtsep.config import check_key_semitones
 def semitones(text: str) -> float:
     """argparse type: a number of semitones within +-MAX_KEY_SEMITONES (fractions are cents)."""
     try:
-        return check_key_semitones(text, "semitones")
-    except ValueError as e:  # argparse names the option itself
-        raise argparse.ArgumentTypeError(str(e).removeprefix("semitones: ")) from None
+        return check_key_semitones(text)  # argparse names the option itself
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_key_arguments(group) -> None:
