@@ -95,10 +95,12 @@ void BlockProcessor::apply_parameters() noexcept {
     mix->set_vocals_gain(g_v);
     mix->set_instrumental_gain(g_i);
   }
-  mix_a_.set_vocals_muted(m == Mode::kInstrumental);
-  mix_a_.set_instrumental_muted(m == Mode::kBoth || m == Mode::kVocals);
-  mix_b_.set_vocals_muted(m == Mode::kBoth || m == Mode::kInstrumental);
-  mix_b_.set_instrumental_muted(m == Mode::kVocals);
+  const bool v_off = p.vocals_muted.load(std::memory_order_relaxed);
+  const bool i_off = p.instrumental_muted.load(std::memory_order_relaxed);
+  mix_a_.set_vocals_muted(v_off || m == Mode::kInstrumental);
+  mix_a_.set_instrumental_muted(i_off || m == Mode::kBoth || m == Mode::kVocals);
+  mix_b_.set_vocals_muted(v_off || m == Mode::kBoth || m == Mode::kInstrumental);
+  mix_b_.set_instrumental_muted(i_off || m == Mode::kVocals);
   for (Mixer* mix : {&bypass_a_, &bypass_b_}) {
     mix->set_vocals_muted(by);         // "vocals" input: the processed signal
     mix->set_instrumental_muted(!by);  // "instrumental" input: the delayed dry input

@@ -47,6 +47,10 @@ struct Parameters {
   std::atomic<float> instrumental_gain_db{0.0f};
   std::atomic<int> mode{static_cast<int>(Mode::kBoth)};
   std::atomic<bool> bypass{false};
+  /// Mutes (a live control: MIDI mute and solo): a muted source's gain ramps to 0
+  /// and back to its gain when unmuted; the gains themselves are kept.
+  std::atomic<bool> vocals_muted{false};
+  std::atomic<bool> instrumental_muted{false};
   /// Key change, semitones (fractional: cents), in [-kMaxKeySemitones, kMaxKeySemitones];
   /// 0 leaves the output exactly as without it.
   static constexpr float kMaxKeySemitones = 12.0f;

@@ -21,9 +21,10 @@ constexpr unsigned long kXrunMask = kInputUnderflow | kInputOverflow | kOutputUn
 
 std::size_t routed_channels_of(LiveMode mode) { return mode == LiveMode::kBoth ? 4 : 2; }
 
-void check_config(const LiveConfig& c, const BlockProcessor* inline_processor) {
+const LiveConfig& checked(const LiveConfig& c, BlockProcessor* p) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("LiveBridge: " + what); };
-  if (!(c.sample_rate_hz > 0.0) || !std::isfinite(c.sample_rate_hz)) fail("sample_rate_hz must be > 0");
+  if (p == nullptr) fail("no processor");
+  if (p->n_channels() != 2) fail("the processor must be stereo");
   if (c.n_device_input_channels == 0) fail("n_device_input_channels must be >= 1");
   if (c.n_device_output_channels == 0) fail("n_device_output_channels must be >= 1");
   const int mode = static_cast<int>(c.mode);
@@ -54,28 +55,22 @@ void check_config(const LiveConfig& c, const BlockProcessor* inline_processor) {
     }
   }
   if (c.fallback_ramp_samples == 0) fail("fallback_ramp_samples must be >= 1");
-  if (inline_processor == nullptr && c.margin_samples < c.fallback_ramp_samples) {
+  if (!c.run_inline && c.margin_samples < c.fallback_ramp_samples) {
     fail("margin_samples must be >= fallback_ramp_samples");
   }
-  if (const BlockProcessor* p = inline_processor) {
+  if (c.run_inline) {
     if (c.margin_samples != 0) fail("inline processing has no margin (margin_samples must be 0)");
-    if (p->n_channels() != 2) fail("the inline processor must be stereo");
-    if (p->sample_rate_hz() != c.sample_rate_hz) fail("the inline processor runs at another rate");
-    if (p->latency_samples() != c.engine_latency_samples) {
-      fail("inline processor latency " + std::to_string(p->latency_samples()) +
-           " != engine_latency_samples " + std::to_string(c.engine_latency_samples));
-    }
     if (p->max_block_samples() < c.max_chunk_frames) {
       fail("the inline processor's max_block_samples is below max_chunk_frames");
     }
-    if (!const_cast<BlockProcessor*>(p)->model().realtime_safe()) {
+    if (!p->model().realtime_safe()) {
       fail("this model cannot run in the audio callback (only the native model can); use a worker");
     }
   }
-  if (!(c.bypass_ramp_ms >= 0.0) || !std::isfinite(c.bypass_ramp_ms)) fail("bypass_ramp_ms must be >= 0");
-  if (!(c.gain_ramp_ms >= 0.0) || !std::isfinite(c.gain_ramp_ms)) fail("gain_ramp_ms must be >= 0");
   if (c.max_chunk_frames == 0) fail("max_chunk_frames must be >= 1");
   if (c.input_ring_frames < c.max_chunk_frames) fail("input_ring_frames must be >= max_chunk_frames");
+  p->parameters().set_mode(static_cast<int>(c.mode));
+  return c;
 }
 
 inline void raise_peak(std::atomic<float>& peak, float value) noexcept {
@@ -86,35 +81,27 @@ inline void raise_peak(std::atomic<float>& peak, float value) noexcept {
 
 }  // namespace
 
-LiveBridge::LiveBridge(const LiveConfig& config, std::shared_ptr<BlockProcessor> inline_processor)
-    : config_((check_config(config, inline_processor.get()), config)),
-      inline_(std::move(inline_processor)),
+LiveBridge::LiveBridge(const LiveConfig& config, std::shared_ptr<BlockProcessor> processor)
+    : config_(checked(config, processor.get())),
+      processor_(std::move(processor)),
       n_routed_(routed_channels_of(config.mode)),
       max_chunk_(config.max_chunk_frames),
-      bypass_ramp_samples_(std::max<std::size_t>(
-          1, static_cast<std::size_t>(std::lround(config.bypass_ramp_ms * 1e-3 * config.sample_rate_hz)))),
       input_ring_(2, config.input_ring_frames),
       output_ring_(4, config.input_ring_frames + config.margin_samples + 2 * config.max_chunk_frames),
       record_ring_(config.record_ring_frames > 0
                        ? std::make_unique<RingBuffer>(routed_channels_of(config.mode),
                                                       config.record_ring_frames)
                        : nullptr),
-      dry_delay_(2, config.engine_latency_samples + config.margin_samples),
-      mixer_(routed_channels_of(config.mode), config.sample_rate_hz, config.gain_ramp_ms),
+      dry_delay_(2, processor_->latency_samples() + config.margin_samples),
       in_(2 * config.max_chunk_frames, 0.0f),
       dry_(2 * config.max_chunk_frames, 0.0f),
-      sources_(6 * config.max_chunk_frames, 0.0f),
-      wet_(routed_channels_of(config.mode) * config.max_chunk_frames, 0.0f),
-      routed_(routed_channels_of(config.mode) * config.max_chunk_frames, 0.0f),
+      outputs_(4 * config.max_chunk_frames, 0.0f),
       wet_gain_(config.max_chunk_frames, 0.0f),
       stamps_(kStampSlots),
       gap_histogram_(LiveTiming::kHistogramBins),
       response_histogram_(LiveTiming::kHistogramBins),
       miss_records_(LiveTiming::kMaxMissRecords) {
-  pop_rows_[0] = sources_.data();
-  pop_rows_[1] = sources_.data() + max_chunk_;
-  pop_rows_[2] = sources_.data() + 4 * max_chunk_;
-  pop_rows_[3] = sources_.data() + 5 * max_chunk_;
+  for (std::size_t r = 0; r < 4; ++r) rows_[r] = outputs_.data() + r * max_chunk_;
   reset();
 }
 
@@ -126,12 +113,10 @@ void LiveBridge::reset() noexcept {
   output_ring_.push_silence(config_.margin_samples);
   if (record_ring_) record_ring_->reset();
   dry_delay_.reset();
-  mixer_.reset();
-  if (inline_) inline_->reset();
+  processor_->reset();  // the controls jump to their targets: the stream starts in them
   skip_frames_ = 0;
   input_debt_frames_ = 0;
   avail_gain_ = 1.0f;
-  bypass_gain_ = bypass() ? 0.0f : 1.0f;
   fallback_state_.store(false, std::memory_order_relaxed);
   input_peak_.store(0.0f, std::memory_order_relaxed);
   output_peak_.store(0.0f, std::memory_order_relaxed);
@@ -214,7 +199,7 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
   }
   n_frames_.add(n_frames);
   if (missed_in_callback_) n_missed_blocks_.add(1);
-  if (inline_) {  // the response is this callback's own duration
+  if (config_.run_inline) {  // the response is this callback's own duration
     const std::int64_t r = now_ns() - t;
     if (r > max_response_ns_.load(std::memory_order_relaxed)) {
       max_response_ns_.store(r, std::memory_order_relaxed);
@@ -238,7 +223,7 @@ void LiveBridge::process(const float* in, float* out, std::size_t n_frames,
 void LiveBridge::discard_output(std::size_t n) noexcept {
   while (n > 0) {
     const std::size_t m = std::min(n, max_chunk_);
-    output_ring_.pop_planar(pop_rows_, m);
+    output_ring_.pop_planar(rows_, m);
     n -= m;
   }
 }
@@ -272,16 +257,17 @@ void LiveBridge::process_chunk(const float* in, float* out, std::size_t n) noexc
   }
   raise_peak(input_peak_, peak_in);
 
-  dry_delay_.process(in_.data(), stride, dry_.data(), stride, n);
-  std::size_t n_proc = n;  // frames [0, n_proc) are processed, the rest fallback
-  std::size_t fade_start = n;  // fade-out to the fallback over [fade_start, n_proc)
-  if (inline_) {
+  if (config_.run_inline) {
     const float* rows_in[2] = {in_l, in_r};
-    inline_->process(rows_in, pop_rows_, pop_rows_ + 2, n);  // the native model never throws
+    processor_->process(rows_in, rows_, rows_ + 2, n);  // a real-time-safe model never throws
   } else {
+    dry_delay_.process(in_.data(), stride, dry_.data(), stride, n);
+    std::size_t n_proc = n;      // frames [0, n_proc) are the worker's, the rest fallback
+    std::size_t fade_start = n;  // fade-out to the fallback over [fade_start, n_proc)
     take_worker_output(n, n_proc, fade_start);
+    fade_to_fallback(n, n_proc, fade_start);
   }
-  mix_and_route(out, n, n_proc, fade_start);
+  route(out, n);
 }
 
 void LiveBridge::take_worker_output(std::size_t n, std::size_t& n_proc, std::size_t& fade_start) noexcept {
@@ -350,37 +336,18 @@ void LiveBridge::take_worker_output(std::size_t n, std::size_t& n_proc, std::siz
   }
   fallback_state_.store(fallback, std::memory_order_relaxed);
 
-  if (n_proc > 0) output_ring_.pop_planar(pop_rows_, n_proc);
-  for (float* row : pop_rows_) std::fill(row + n_proc, row + n, 0.0f);
+  if (n_proc > 0) output_ring_.pop_planar(rows_, n_proc);
+  for (float* row : rows_) std::fill(row + n_proc, row + n, 0.0f);
 }
 
-void LiveBridge::mix_and_route(float* out, std::size_t n, std::size_t n_proc,
-                               std::size_t fade_start) noexcept {
+void LiveBridge::fade_to_fallback(std::size_t n, std::size_t n_proc, std::size_t fade_start) noexcept {
   const std::size_t S = max_chunk_;
-  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(S);
   const std::size_t ramp = config_.fallback_ramp_samples;
-
-  // Mixer: vocals rows and instrumental rows chosen so the mode's formula falls out
-  // of out = gv * V + gi * I (rows 2 and 3 of sources_ are always zero).
-  const float* src = sources_.data();
-  const float* v_rows = src;
-  const float* i_rows = src + 4 * S;
-  switch (config_.mode) {
-    case LiveMode::kVocals: i_rows = src + 2 * S; break;
-    case LiveMode::kInstrumental: v_rows = src + 2 * S; break;
-    case LiveMode::kMix: break;
-    case LiveMode::kBoth: i_rows = src + 2 * S; break;  // V,V,0,0 and 0,0,I,I
-  }
-  mixer_.process(v_rows, stride, i_rows, stride, wet_.data(), stride, n);
-
-  // 3. Cross-fade worker output <-> fallback and processed <-> bypass.
   float ga = avail_gain_;
+  if (ga == 1.0f && n_proc == n && fade_start >= n) return;  // all the worker's
   const float ga_step = 1.0f / static_cast<float>(ramp);
   const float fade_from = ga;
   const std::size_t n_fade = n_proc - std::min(fade_start, n_proc);
-  float gb = bypass_gain_;
-  const float gb_target = bypass() ? 0.0f : 1.0f;
-  const float gb_step = 1.0f / static_cast<float>(bypass_ramp_samples_);
   float* w = wet_gain_.data();
   for (std::size_t i = 0; i < n; ++i) {
     if (i >= n_proc) {
@@ -390,40 +357,32 @@ void LiveBridge::mix_and_route(float* out, std::size_t n, std::size_t n_proc,
     } else if (ga < 1.0f) {
       ga = std::min(1.0f, ga + ga_step);
     }
-    if (gb < gb_target) {
-      gb = std::min(gb_target, gb + gb_step);
-    } else if (gb > gb_target) {
-      gb = std::max(gb_target, gb - gb_step);
-    }
-    w[i] = ga * gb;
+    w[i] = ga;
   }
   avail_gain_ = ga;
-  bypass_gain_ = gb;
-
+  const bool both = config_.mode == LiveMode::kBoth;
   for (std::size_t r = 0; r < n_routed_; ++r) {
-    const float* wet = wet_.data() + r * S;
-    float* o = routed_.data() + r * S;
-    // kBoth: the fallback is silence on the vocals pair and the dry input on the
-    // instrumental pair.
-    const bool both = config_.mode == LiveMode::kBoth;
-    const bool silent_dry = both && r < 2;
-    const float* dry = dry_.data() + (both ? (r >= 2 ? r - 2 : 0) : r) * S;
-    if (silent_dry) {
-      for (std::size_t i = 0; i < n; ++i) o[i] = w[i] * wet[i];
-    } else {
-      // w * wet + (1 - w) * dry: exactly wet when w = 1.
-      for (std::size_t i = 0; i < n; ++i) o[i] = w[i] * wet[i] + (1.0f - w[i]) * dry[i];
+    float* o = rows_[r];
+    if (both && r < 2) {  // kBoth: the vocals pair falls back to silence
+      for (std::size_t i = 0; i < n; ++i) o[i] *= w[i];
+    } else {  // w * worker + (1 - w) * dry: exactly the worker's when w = 1
+      const float* dry = dry_.data() + (r % 2) * S;
+      for (std::size_t i = 0; i < n; ++i) o[i] = w[i] * o[i] + (1.0f - w[i]) * dry[i];
     }
   }
+}
 
-  // 4. Device output (interleaved) and the record ring.
+void LiveBridge::route(float* out, std::size_t n) noexcept {
+  const std::size_t S = max_chunk_;
+  const std::ptrdiff_t stride = static_cast<std::ptrdiff_t>(S);
+  // Device output (interleaved) and the record ring.
   const std::size_t n_out = config_.n_device_output_channels;
   std::fill_n(out, n * n_out, 0.0f);
   float peak_out = 0.0f;
   const bool downmix = config_.output_channels.size() != n_routed_;
   if (downmix) {
     for (std::size_t p = 0; p < n_routed_ / 2; ++p) {
-      const float* a = routed_.data() + 2 * p * S;
+      const float* a = rows_[2 * p];
       const float* b = a + S;
       const std::size_t ch = static_cast<std::size_t>(config_.output_channels[p]);
       for (std::size_t i = 0; i < n; ++i) {
@@ -434,7 +393,7 @@ void LiveBridge::mix_and_route(float* out, std::size_t n, std::size_t n_proc,
     }
   } else {
     for (std::size_t r = 0; r < n_routed_; ++r) {
-      const float* o = routed_.data() + r * S;
+      const float* o = rows_[r];
       const std::size_t ch = static_cast<std::size_t>(config_.output_channels[r]);
       for (std::size_t i = 0; i < n; ++i) {
         out[i * n_out + ch] = o[i];
@@ -444,7 +403,7 @@ void LiveBridge::mix_and_route(float* out, std::size_t n, std::size_t n_proc,
   }
   raise_peak(output_peak_, peak_out);
   if (record_ring_) {
-    const std::size_t moved = record_ring_->push_planar(routed_.data(), stride, n);
+    const std::size_t moved = record_ring_->push_planar(outputs_.data(), stride, n);
     if (moved < n) n_record_dropped_frames_.add(n - moved);
   }
 }
@@ -458,13 +417,11 @@ std::size_t LiveBridge::pop_input(float* out, std::ptrdiff_t channel_stride,
   return input_ring_.pop_planar(out, channel_stride, n);
 }
 
-std::size_t LiveBridge::push_output(const float* vocals, std::ptrdiff_t vocals_stride,
-                                    const float* instrumental, std::ptrdiff_t instrumental_stride,
-                                    std::size_t n_frames) noexcept {
+std::size_t LiveBridge::push_output(const float* out_a, std::ptrdiff_t a_stride, const float* out_b,
+                                    std::ptrdiff_t b_stride, std::size_t n_frames) noexcept {
   const std::size_t n = std::min(n_frames, output_ring_.available_write());
   if (n == 0) return 0;
-  const float* rows[4] = {vocals, vocals + vocals_stride, instrumental,
-                          instrumental + instrumental_stride};
+  const float* rows[4] = {out_a, out_a + a_stride, out_b, out_b + b_stride};
   const std::size_t moved = output_ring_.push_planar(rows, n);
   note_response(moved);
   return moved;

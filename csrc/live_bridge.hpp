@@ -13,20 +13,19 @@
 
 #include "block_processor.hpp"
 #include "delay_line.hpp"
-#include "mixer.hpp"
 #include "platform.hpp"
 #include "ring_buffer.hpp"
 
 namespace rtsep {
 
 /// What the device output carries: the block processor's Mode (the C ABI's order).
-/// kVocals, kInstrumental and kMix produce one stereo pair (gv*V, gi*I, gv*V + gi*I);
-/// kBoth produces two pairs: vocals (gv*V) then instrumental (gi*I).
+/// kVocals, kInstrumental and kMix route the processor's output A (one stereo pair);
+/// kBoth routes A (vocals) then B (instrumental).
 using LiveMode = Mode;
 
-/// Configuration fixed at construction. Channel numbers are 0-based.
+/// Configuration fixed at construction. Channel numbers are 0-based. The sample
+/// rate and the engine latency are the processor's.
 struct LiveConfig {
-  double sample_rate_hz = 48000.0;
   /// Width of the interleaved device buffers the callback receives.
   std::size_t n_device_input_channels = 2;
   std::size_t n_device_output_channels = 2;
@@ -38,17 +37,15 @@ struct LiveConfig {
   /// 0.5 * (L + R)). Distinct; other device channels get silence.
   std::vector<int> output_channels{0, 1};
   LiveMode mode = LiveMode::kInstrumental;
-  /// Delay of the worker's engine (HopEngine::latency_samples()).
-  std::size_t engine_latency_samples = 0;
+  /// true: the callback runs the processor itself (a real-time-safe model, margin 0);
+  /// false: a LiveWorker thread runs it between the rings.
+  bool run_inline = false;
   /// Scheduling margin: the output ring starts with this many samples of silence
   /// (device block + safety). Must be >= fallback_ramp_samples; 0 when the
   /// callback runs the processor inline.
   std::size_t margin_samples = 256;
   /// Length of the cross-fade between the worker's output and the fallback.
   std::size_t fallback_ramp_samples = 48;
-  /// Cross-fade length of bypass (processed <-> dry) and of the mixer's gain ramps.
-  double bypass_ramp_ms = BlockProcessor::kRampMs;
-  double gain_ramp_ms = BlockProcessor::kRampMs;
   /// The callback works in chunks of at most this many frames (any device block
   /// size is accepted).
   std::size_t max_chunk_frames = 1024;
@@ -111,19 +108,23 @@ struct LiveTiming {
   Miss misses[kMaxMissRecords];
 };
 
-/// The device callback's state and the worker's two rings.
+/// The device callback's state, the one BlockProcessor it serves and, in worker
+/// mode, the worker's two rings. The processor's Parameters are the live controls
+/// (gains, mutes, bypass, key); the processor applies them (mode, gains, bypass
+/// ramps: BlockProcessor::kRampMs), so the bridge only moves audio and routes it.
+/// The constructor sets the processor's mode to config.mode.
 ///
 /// Data flow per callback chunk of n frames (interleaved float32 device buffers):
 ///  1. the selected input channels are copied (planar, 2 channels) into the
 ///     input ring for the worker and into the dry delay line (delay =
 ///     total_latency_samples());
-///  2. n frames of worker output (vocals L, R, instrumental L, R) are popped from
-///     the output ring, mixed with the Mixer's smoothed gains and routed;
-///  3. the result is cross-faded with the dry signal (the fallback and bypass
-///     signal, at unity gain: the pair in kVocals, kInstrumental and kMix; in
-///     kBoth the instrumental pair, with silence on the vocals pair, so the pairs
-///     still sum to the input), then written to the selected device output
-///     channels (and into the record ring).
+///  2. n frames of the processor's outputs A, B (the worker's, from the output
+///     ring) are taken and routed (A; A then B in kBoth);
+///  3. worker mode: when the worker is late they are cross-faded with the
+///     fallback (the dry input at unity gain: on the pair in kVocals,
+///     kInstrumental and kMix; in kBoth on the instrumental pair, with silence on
+///     the vocals pair, so the pairs still sum to the input); then written to the
+///     selected device output channels (and into the record ring).
 ///
 /// Fixed latency: the output ring starts with margin_samples() of silence and the
 /// worker turns every input frame into exactly one output frame, so worker
@@ -139,8 +140,8 @@ struct LiveTiming {
 /// replaced by zeros as soon as there is room, which keeps the frame count and so
 /// the delay.
 ///
-/// Inline: constructed with a processor (a real-time-safe model), the callback
-/// runs it itself on each chunk instead of the rings and the worker: no margin,
+/// Inline (config.run_inline, a real-time-safe model): the callback runs the
+/// processor itself on each chunk instead of the rings and the worker: no margin,
 /// so the device-to-device latency is the engine's; no fallback (a late callback
 /// is an xrun the host reports, counted in LiveStats); the timing's "response" is
 /// then each callback's own duration.
@@ -152,12 +153,10 @@ struct LiveTiming {
 /// posts a semaphore (at most one post pending).
 class LiveBridge {
  public:
-  /// Throws std::invalid_argument on an inconsistent configuration. With
-  /// inline_processor (stereo, the bridge's rate, latency engine_latency_samples,
-  /// max_block_samples >= max_chunk_frames, a real-time-safe model, margin 0) the
-  /// callback runs it (see Inline above); its parameters stay at their defaults.
-  explicit LiveBridge(const LiveConfig& config,
-                      std::shared_ptr<BlockProcessor> inline_processor = nullptr);
+  /// Throws std::invalid_argument on an inconsistent configuration or processor
+  /// (stereo; inline: max_block_samples >= max_chunk_frames, a real-time-safe
+  /// model, margin 0).
+  LiveBridge(const LiveConfig& config, std::shared_ptr<BlockProcessor> processor);
   ~LiveBridge();
 
   LiveBridge(const LiveBridge&) = delete;
@@ -167,14 +166,19 @@ class LiveBridge {
   std::size_t n_model_channels() const noexcept { return 2; }
   /// Routed output channels: 2, or 4 for kBoth.
   std::size_t n_routed_channels() const noexcept { return n_routed_; }
-  std::size_t engine_latency_samples() const noexcept { return config_.engine_latency_samples; }
+  double sample_rate_hz() const noexcept { return processor_->sample_rate_hz(); }
+  std::size_t engine_latency_samples() const noexcept { return processor_->latency_samples(); }
   std::size_t margin_samples() const noexcept { return config_.margin_samples; }
   /// True if the callback runs the processor itself (no worker).
-  bool is_inline() const noexcept { return inline_ != nullptr; }
+  bool is_inline() const noexcept { return config_.run_inline; }
   /// Device input to device output, in samples (engine latency + margin).
   std::size_t total_latency_samples() const noexcept {
-    return config_.engine_latency_samples + config_.margin_samples;
+    return engine_latency_samples() + config_.margin_samples;
   }
+  /// The one processor: run by the callback (inline) or by a LiveWorker.
+  const std::shared_ptr<BlockProcessor>& processor() const noexcept { return processor_; }
+  /// The live controls (the processor's parameters); any thread.
+  Parameters& parameters() noexcept { return processor_->parameters(); }
 
   // ---- audio thread ----------------------------------------------------------
 
@@ -191,11 +195,10 @@ class LiveBridge {
   std::size_t pop_input(float* out, std::ptrdiff_t channel_stride, std::size_t max_frames) noexcept;
   /// Input frames waiting for the worker.
   std::size_t input_available() const noexcept { return input_ring_.available_read(); }
-  /// Push worker output: vocals and instrumental, planar (2, n_frames) each.
+  /// Push worker output: the processor's outputs A and B, planar (2, n_frames) each.
   /// Returns the frames moved (the rest did not fit; push it later).
-  std::size_t push_output(const float* vocals, std::ptrdiff_t vocals_stride,
-                          const float* instrumental, std::ptrdiff_t instrumental_stride,
-                          std::size_t n_frames) noexcept;
+  std::size_t push_output(const float* out_a, std::ptrdiff_t a_stride, const float* out_b,
+                          std::ptrdiff_t b_stride, std::size_t n_frames) noexcept;
   std::size_t output_space() const noexcept { return output_ring_.available_write(); }
   /// Block until the callback has pushed input or timeout_s passed (the worker's
   /// only wait). Returns true if woken by input.
@@ -215,14 +218,6 @@ class LiveBridge {
     return record_ring_ ? record_ring_->available_read() : 0;
   }
 
-  // ---- controls (any thread) ---------------------------------------------------
-
-  Mixer& mixer() noexcept { return mixer_; }
-  /// Bypass: play the dry (delayed) input instead of the processed output, with a
-  /// cross-fade of bypass_ramp_ms.
-  void set_bypass(bool bypass) noexcept { bypass_.store(bypass, std::memory_order_relaxed); }
-  bool bypass() const noexcept { return bypass_.load(std::memory_order_relaxed); }
-
   // ---- monitoring (any thread) -------------------------------------------------
 
   LiveStats stats() const noexcept;
@@ -236,8 +231,9 @@ class LiveBridge {
   /// True while the output plays the worker's output (not the fallback).
   bool on_worker_output() const noexcept { return !fallback_state_.load(std::memory_order_relaxed); }
 
-  /// Back to the constructed state (rings re-primed, counters cleared). Only while
-  /// no callback, worker or recorder call is running.
+  /// Back to the constructed state (rings re-primed, counters cleared, the processor
+  /// reset: its controls jump to their targets). Only while no callback, worker or
+  /// recorder call is running.
   void reset() noexcept;
 
  private:
@@ -245,8 +241,10 @@ class LiveBridge {
   // Worker mode: move input to the worker, decide which frames of this chunk come
   // from it (n_proc, fade_start) and pop them into sources_.
   void take_worker_output(std::size_t n, std::size_t& n_proc, std::size_t& fade_start) noexcept;
-  // Mixer, fallback/bypass cross-fades, routing, device output and recording.
-  void mix_and_route(float* out, std::size_t n, std::size_t n_proc, std::size_t fade_start) noexcept;
+  // Worker mode: the cross-fade with the fallback over the routed rows.
+  void fade_to_fallback(std::size_t n, std::size_t n_proc, std::size_t fade_start) noexcept;
+  // Routed rows -> device output (interleaved) and the record ring.
+  void route(float* out, std::size_t n) noexcept;
   void discard_output(std::size_t n) noexcept;
   bool missed_in_callback_ = false;
 
@@ -260,32 +258,26 @@ class LiveBridge {
   };
 
   LiveConfig config_;
-  std::shared_ptr<BlockProcessor> inline_;  // null: a worker fills the output ring
+  std::shared_ptr<BlockProcessor> processor_;
   std::size_t n_routed_;
   std::size_t max_chunk_;
-  std::size_t bypass_ramp_samples_;
   RingBuffer input_ring_;    // 2 channels, callback -> worker
-  RingBuffer output_ring_;   // 4 channels (vocals L, R, instrumental L, R), worker -> callback
+  RingBuffer output_ring_;   // 4 channels (A L, R, B L, R), worker -> callback
   std::unique_ptr<RingBuffer> record_ring_;  // n_routed channels, callback -> recorder; null = off
-  DelayLine dry_delay_;      // 2 channels, total latency
-  Mixer mixer_;
+  DelayLine dry_delay_;      // 2 channels, total latency (the worker's fallback)
 
   // Scratch, (rows, max_chunk) planar, allocated in the constructor.
   std::vector<float> in_;       // 2 rows: selected input
   std::vector<float> dry_;      // 2 rows: delayed input
-  std::vector<float> sources_;  // 6 rows: vocals L, R, 0, 0, instrumental L, R
-  std::vector<float> wet_;      // n_routed rows: mixer output
-  std::vector<float> routed_;   // n_routed rows: final routed output
-  std::vector<float> wet_gain_; // 1 row: per-sample weight of the processed output
-  float* pop_rows_[4];          // into sources_: rows 0, 1, 4, 5
+  std::vector<float> outputs_;  // 4 rows: A L, R, B L, R (the routed rows come first)
+  std::vector<float> wet_gain_; // 1 row: per-sample weight of the worker's output
+  float* rows_[4];              // into outputs_
 
   // Audio-thread state.
   std::uint64_t skip_frames_ = 0;      // late worker frames still to discard
   std::uint64_t input_debt_frames_ = 0;  // dropped input still to replace by zeros
   float avail_gain_ = 1.0f;            // 1 = worker output, 0 = fallback
-  float bypass_gain_ = 1.0f;           // 1 = processed, 0 = dry (bypass)
   std::atomic<bool> fallback_state_{false};
-  std::atomic<bool> bypass_{false};
   std::atomic<float> input_peak_{0.0f};
   std::atomic<float> output_peak_{0.0f};
 

@@ -17,26 +17,14 @@ std::int64_t now_ns() noexcept {
 
 }  // namespace
 
-LiveWorker::LiveWorker(LiveBridge& bridge, std::shared_ptr<BlockProcessor> processor)
+LiveWorker::LiveWorker(LiveBridge& bridge)
     : bridge_(bridge),
-      processor_(std::move(processor)),
-      max_chunk_(processor_ ? processor_->max_block_samples() : 1),
+      processor_(bridge.processor()),
+      max_chunk_(processor_->max_block_samples()),
       in_(2 * max_chunk_, 0.0f),
-      vocals_(2 * max_chunk_, 0.0f),
-      instrumental_(2 * max_chunk_, 0.0f) {
-  if (!processor_) throw std::invalid_argument("LiveWorker: no processor");
-  if (processor_->n_channels() != 2) throw std::invalid_argument("LiveWorker: the processor must be stereo");
-  if (processor_->sample_rate_hz() != bridge.config().sample_rate_hz) {
-    throw std::invalid_argument(
-        "LiveWorker: the processor runs at " +
-        std::to_string(static_cast<long long>(std::llround(processor_->sample_rate_hz()))) +
-        " Hz, the bridge at " +
-        std::to_string(static_cast<long long>(std::llround(bridge.config().sample_rate_hz))) + " Hz");
-  }
-  if (processor_->latency_samples() != bridge.engine_latency_samples()) {
-    throw std::invalid_argument("LiveWorker: engine latency " + std::to_string(processor_->latency_samples()) +
-                                " != the bridge's " + std::to_string(bridge.engine_latency_samples()));
-  }
+      out_a_(2 * max_chunk_, 0.0f),
+      out_b_(2 * max_chunk_, 0.0f) {
+  if (bridge.is_inline()) throw std::invalid_argument("LiveWorker: the bridge runs its processor inline");
 }
 
 LiveWorker::~LiveWorker() { stop(); }
@@ -53,10 +41,10 @@ void LiveWorker::warm_up(std::size_t n_samples, std::size_t block_samples) {
 
 void LiveWorker::process_chunk(std::size_t n) {
   const float* in[2] = {in_.data(), in_.data() + max_chunk_};
-  float* vocals[2] = {vocals_.data(), vocals_.data() + max_chunk_};
-  float* instrumental[2] = {instrumental_.data(), instrumental_.data() + max_chunk_};
+  float* out_a[2] = {out_a_.data(), out_a_.data() + max_chunk_};
+  float* out_b[2] = {out_b_.data(), out_b_.data() + max_chunk_};
   const std::uint64_t before = processor_->n_frames_processed();
-  processor_->process(in, vocals, instrumental, n);
+  processor_->process(in, out_a, out_b, n);
   n_frames_.store(n_frames_.load(std::memory_order_relaxed) + (processor_->n_frames_processed() - before),
                   std::memory_order_relaxed);
 }
@@ -150,7 +138,7 @@ void LiveWorker::run() noexcept {
   initial_affinity_ = platform::save_thread_affinity();
   scheduled_.store(true, std::memory_order_release);
 
-  const double rate = bridge_.config().sample_rate_hz;
+  const double rate = bridge_.sample_rate_hz();
   const auto stride = static_cast<std::ptrdiff_t>(max_chunk_);
   int pinned_cpu = -1;
   while (!stop_.load(std::memory_order_acquire)) {
@@ -177,11 +165,11 @@ void LiveWorker::run() noexcept {
         return;
       }
       const std::int64_t elapsed = now_ns() - t0;
-      std::size_t done = bridge_.push_output(vocals_.data(), stride, instrumental_.data(), stride, n);
+      std::size_t done = bridge_.push_output(out_a_.data(), stride, out_b_.data(), stride, n);
       while (done < n && !stop_.load(std::memory_order_acquire)) {
         // The output ring is full only if the device stopped pulling; wait for it.
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        done += bridge_.push_output(vocals_.data() + done, stride, instrumental_.data() + done, stride,
+        done += bridge_.push_output(out_a_.data() + done, stride, out_b_.data() + done, stride,
                                     n - done);
       }
       busy_ns_.store(busy_ns_.load(std::memory_order_relaxed) + elapsed, std::memory_order_relaxed);

@@ -30,21 +30,19 @@ struct LiveWorkerStats {
   std::uint64_t n_callback_pins = 0;  // pin_callback_thread: callback threads pinned
 };
 
-/// Runs `processor` (stereo, its parameters at their defaults: the separated
-/// vocals and instrumental) over everything `bridge`'s callback pushes, one output
-/// sample per input sample, so the bridge's fixed delay holds. Its latency must
-/// equal bridge.engine_latency_samples(); it takes chunks of up to its
-/// max_block_samples(). All buffers are allocated in the constructor; the thread
-/// does not allocate.
+/// Runs the bridge's processor (its parameters are the live controls: the
+/// outputs A and B the bridge routes) over everything `bridge`'s callback pushes,
+/// one output sample per input sample, so the bridge's fixed delay holds. It takes
+/// chunks of up to the processor's max_block_samples(). All buffers are allocated
+/// in the constructor; the thread does not allocate.
 ///
-/// The processor (and its model) is shared: while the worker runs, no other
-/// thread may process or reset it. If the model throws (a Python runner), the
-/// thread stops: running() turns false and error() says why.
+/// While the worker runs, no other thread may process or reset the processor. If
+/// the model throws (a Python runner), the thread stops: running() turns false and
+/// error() says why.
 class LiveWorker {
  public:
-  /// Throws std::invalid_argument if the processor cannot serve the bridge
-  /// (channels, sample rate, latency).
-  LiveWorker(LiveBridge& bridge, std::shared_ptr<BlockProcessor> processor);
+  /// Throws std::invalid_argument for a bridge that runs its processor inline.
+  explicit LiveWorker(LiveBridge& bridge);
   ~LiveWorker();
   LiveWorker(const LiveWorker&) = delete;
   LiveWorker& operator=(const LiveWorker&) = delete;
@@ -88,7 +86,7 @@ class LiveWorker {
   LiveBridge& bridge_;
   std::shared_ptr<BlockProcessor> processor_;
   std::size_t max_chunk_;
-  std::vector<float> in_, vocals_, instrumental_;  // planar (2, max_chunk)
+  std::vector<float> in_, out_a_, out_b_;  // planar (2, max_chunk)
   std::string error_;                              // written by the thread before it stops
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -53,6 +53,21 @@ def check_key_semitones(value, what: str | None = None) -> float:
         raise ValueError(f"{prefix}{value} is outside -{MAX_KEY_SEMITONES:g}..+{MAX_KEY_SEMITONES:g} semitones")
     return st
 
+
+def check_gain_db(value, what: str | None = None) -> float:
+    """``value`` as a gain in dB (-inf and anything at or below MIN_GAIN_DB: silence), or
+    ValueError (prefixed with ``what``, when given): every face (``rtsep.Processor``,
+    ``--vocals-gain-db`` and ``--instrumental-gain-db`` of monitor) checks it here."""
+    prefix = f"{what}: " if what else ""
+    try:
+        db = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{prefix}{value!r} is not a gain in dB") from None
+    if not db <= MAX_GAIN_DB:  # NaN too
+        raise ValueError(f"{prefix}{value} dB is out of range (must be <= {MAX_GAIN_DB:g} dB, "
+                         "or -inf for silence)")
+    return db
+
 #: Length of every gain/mode ramp and of the bypass cross-fade, ms (the core's).
 RAMP_MS = 20.0
 SUPPORTED_SAMPLE_RATES_HZ = (44100, 48000)

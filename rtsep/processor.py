@@ -78,7 +78,7 @@ from pathlib import Path
 import numpy as np
 
 from rtsep.config import (MAX_GAIN_DB, MAX_KEY_SEMITONES, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry,
-                          check_key_semitones)
+                          check_gain_db, check_key_semitones)
 from rtsep.errors import UserError
 
 
@@ -194,7 +194,7 @@ class Processor:
 
     @vocals_gain_db.setter
     def vocals_gain_db(self, value: float) -> None:
-        self._params.vocals_gain_db = self._check_gain(value, "vocals_gain_db")
+        self._params.vocals_gain_db = check_gain_db(value, "vocals_gain_db")
 
     @property
     def instrumental_gain_db(self) -> float:
@@ -202,7 +202,7 @@ class Processor:
 
     @instrumental_gain_db.setter
     def instrumental_gain_db(self, value: float) -> None:
-        self._params.instrumental_gain_db = self._check_gain(value, "instrumental_gain_db")
+        self._params.instrumental_gain_db = check_gain_db(value, "instrumental_gain_db")
 
     @property
     def mode(self) -> str:
@@ -288,16 +288,6 @@ class Processor:
         return self._runner
 
     # -- internals -----------------------------------------------------------------------
-
-    @staticmethod
-    def _check_gain(value, name: str) -> float:
-        try:
-            db = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number in dB, got {value!r}") from None
-        if np.isnan(db) or db > MAX_GAIN_DB:
-            raise ValueError(f"{name} must be <= {MAX_GAIN_DB:g} dB (and not NaN), got {value!r}")
-        return db
 
     def _require_prepared(self, what: str):
         if self._block is None:

@@ -1,7 +1,10 @@
 """LiveBridge (the native device callback) driven block by block, without a device.
 
-A test "worker" runs the real engine (identity runner) between callbacks, or
-is held back to play a late worker. Signals are made in code.
+A test "worker" runs the bridge's block processor (identity runner) between
+callbacks, or is held back to play a late worker. The controls are the
+processor's parameters: a change acts on the processor's output, so it reaches
+the device margin_samples after the callback before which it was made. Signals
+are made in code.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def max_step(x: np.ndarray) -> float:
 
 
 class Rig:
-    """A bridge, its worker's engine, and a loop that plays device callbacks."""
+    """A bridge over an identity processor, its worker's steps, and a loop that plays
+    device callbacks."""
 
     def __init__(self, mode="vocals", block=128, n_dev_in=2, n_dev_out=2, input_channels=(0, 1),
                  output_channels=None, input_ring_frames=4 * RATE_HZ, record=False, **kwargs):
@@ -41,15 +45,15 @@ class Rig:
         if output_channels is None:
             output_channels = [0, 1, 2, 3] if mode == "both" else [0, 1]
         self.bridge = _core.LiveBridge(
-            RATE_HZ, n_dev_in, n_dev_out, list(input_channels), list(output_channels), mode,
-            self.separator.latency_samples, block + SAFETY, RAMP,
+            self.separator.block, n_dev_in, n_dev_out, list(input_channels), list(output_channels),
+            mode, block + SAFETY, RAMP,
             input_ring_frames=input_ring_frames, record_ring_frames=RATE_HZ * 4 if record else 0,
             **kwargs)
         self.block = block
         self.n_dev_out = n_dev_out
         self._in = np.zeros((2, 4096), np.float32)
-        self._v = np.zeros((2, 4096), np.float32)
-        self._i = np.zeros((2, 4096), np.float32)
+        self._a = np.zeros((2, 4096), np.float32)
+        self._b = np.zeros((2, 4096), np.float32)
 
     @property
     def delay(self) -> int:
@@ -61,8 +65,8 @@ class Rig:
             n = self.bridge.pop_input(self._in)
             if n == 0:
                 return
-            self.separator.process_into(self._in[:, :n], self._v[:, :n], self._i[:, :n])
-            assert self.bridge.push_output(self._v[:, :n], self._i[:, :n]) == n
+            self.bridge.processor.process(self._in[:, :n], self._a[:, :n], self._b[:, :n])
+            assert self.bridge.push_output(self._a[:, :n], self._b[:, :n]) == n
 
     def run(self, x: np.ndarray, late_blocks=(), before_block=None) -> np.ndarray:
         """Feed interleaved x (n, n_dev_in) in blocks; returns the device output (n, n_dev_out)."""
@@ -70,7 +74,7 @@ class Rig:
         for k, start in enumerate(range(0, len(x), self.block)):
             stop = min(start + self.block, len(x))
             if before_block is not None:
-                before_block(k, self.bridge)
+                before_block(k, self.bridge.parameters)
             self.bridge.process(np.ascontiguousarray(x[start:stop]), out[start:stop])
             if k not in late_blocks:
                 self.work()
@@ -162,14 +166,14 @@ def test_gain_changes_are_ramped():
     x = np.full((24000, 2), 0.5, np.float32)
     x[:480] *= np.linspace(0, 1, 480, dtype=np.float32)[:, None]
 
-    def control(k, bridge):
+    def control(k, params):
         if k == 60:
-            bridge.vocals_gain = 0.1
+            params.vocals_gain_db = -20.0
         if k == 120:
-            bridge.vocals_muted = True
+            params.vocals_muted = True
 
     out = rig.run(x, before_block=control)
-    ramp = round(0.020 * RATE_HZ)  # gain_ramp_ms = 20
+    ramp = round(0.020 * RATE_HZ)  # BlockProcessor.kRampMs
     assert max_step(out) <= max_step(x) + 0.5 / ramp * 1.01 + 1e-6
     assert max_step(out[rig.delay + 480:]) <= 0.5 / ramp * 1.01 + 1e-6  # a 0.45 jump without the ramp
     assert abs(out[110 * 128, 0] - 0.05) < 1e-6
@@ -180,14 +184,15 @@ def test_bypass_crossfades_to_the_dry_input():
     rig = Rig(mode="instrumental")
     x = signal(30000)
 
-    def control(k, bridge):
-        bridge.bypass = k >= 80
+    def control(k, params):
+        params.bypass = k >= 80
 
     out = rig.run(x, before_block=control)
     ref = delayed(x, rig.delay)
-    assert np.abs(out[:80 * 128]).max() < 1e-6
+    on = 80 * 128 + rig.bridge.margin_samples
+    assert np.abs(out[:on]).max() < 1e-6
     ramp = round(0.020 * RATE_HZ)
-    np.testing.assert_allclose(out[80 * 128 + ramp:], ref[80 * 128 + ramp:], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(out[on + ramp:], ref[on + ramp:], atol=1e-6, rtol=0)
     assert rig.bridge.stats()["n_missed_blocks"] == 0
 
 
@@ -199,19 +204,20 @@ def test_bypass_and_gain_ramps_are_linear_over_exactly_their_stated_lengths():
     j = np.arange(bypass_ramp + 300)
 
     rig = Rig(mode="instrumental")
-    out = rig.run(x, before_block=lambda k, bridge: setattr(bridge, "bypass", 100 <= k < 200))
+    m = rig.bridge.margin_samples
+    out = rig.run(x, before_block=lambda k, params: setattr(params, "bypass", 100 <= k < 200))
     share = np.minimum((j + 1) / bypass_ramp, 1.0)  # of the dry input
     # (the ramps add a float32 step per sample: a few 1e-6 of rounding)
-    np.testing.assert_allclose(out[100 * 128 + j, 0], 0.5 * share, atol=2e-5, rtol=0)
-    np.testing.assert_allclose(out[200 * 128 + j, 0], 0.5 * (1.0 - share), atol=2e-5, rtol=0)
-    assert max_step(out) <= 0.5 / bypass_ramp + 1e-6
+    np.testing.assert_allclose(out[100 * 128 + m + j, 0], 0.5 * share, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(out[200 * 128 + m + j, 0], 0.5 * (1.0 - share), atol=2e-5, rtol=0)
+    assert max_step(out) <= 0.5 / bypass_ramp + 5e-6
 
     rig = Rig(mode="mix")  # vocals = the input: the output is 0.5 * vocals gain
-    out = rig.run(x, before_block=lambda k, bridge: (
-        setattr(bridge, "vocals_gain", 0.1) if k == 100 else None))
+    out = rig.run(x, before_block=lambda k, params: (
+        setattr(params, "vocals_gain_db", -20.0) if k == 100 else None))
     j = np.arange(gain_ramp + 300)
     gain = 1.0 - 0.9 * np.minimum((j + 1) / gain_ramp, 1.0)
-    np.testing.assert_allclose(out[100 * 128 + j, 0], 0.5 * gain, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(out[100 * 128 + m + j, 0], 0.5 * gain, atol=2e-5, rtol=0)
     assert max_step(out[rig.delay + 1:]) <= 0.45 / gain_ramp + 1e-6
 
 
@@ -277,9 +283,9 @@ def test_meters_nonfinite_input_and_xrun_flags():
     (dict(mode="karaoke"), "unknown mode"),
 ])
 def test_bad_configuration_is_a_clear_value_error(kwargs, message):
-    args = dict(sample_rate_hz=RATE_HZ, n_device_input_channels=2, n_device_output_channels=2,
-                input_channels=[0, 1], output_channels=[0, 1], mode="vocals",
-                engine_latency_samples=510, margin_samples=272)
+    args = dict(processor=Separator(IdentityRunner()).block, n_device_input_channels=2,
+                n_device_output_channels=2, input_channels=[0, 1], output_channels=[0, 1],
+                mode="vocals", margin_samples=272)
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         _core.LiveBridge(**args)

@@ -1,7 +1,8 @@
 """MIDI control: the default map, soft takeover, learn, garbage, map files.
 
 Messages are fed to the controller as python-rtmidi delivers them, and act on
-a real LiveBridge (the JACK test sends them through a real MIDI port).
+the real Parameters of a live bridge's block processor (the JACK test sends them
+through a real MIDI port).
 """
 
 from __future__ import annotations
@@ -12,12 +13,23 @@ import numpy as np
 import pytest
 
 from rtsep import _core
+from rtsep.engine import NativeIdentityRunner, Separator
 from rtsep.errors import UserError
 from rtsep.live.midi import (MidiController, MidiMap, cc_to_gain, gain_to_cc)
 
 
-def make_bridge():
-    return _core.LiveBridge(48000, 2, 2, [0, 1], [0, 1], "mix", 510, 272)
+def make_bridge(mode="mix", margin=272):
+    separator = Separator(NativeIdentityRunner(), max_block_samples=1024)
+    return _core.LiveBridge(separator.block, 2, 2, [0, 1], [0, 1], mode, margin)
+
+
+def make_params():
+    return make_bridge().parameters
+
+
+def gain(db: float) -> float:
+    """A Parameters gain in dB as the linear gain the processor applies."""
+    return 0.0 if db <= _core.Parameters.min_gain_db else 10.0 ** (db / 20.0)
 
 
 def test_cc_gain_law():
@@ -30,46 +42,46 @@ def test_cc_gain_law():
 
 
 def test_cc7_picks_up_before_moving_the_vocal_level():
-    bridge = make_bridge()
-    ctl = MidiController(bridge)
+    p = make_params()
+    ctl = MidiController(p)
     assert not ctl.handle([0xB0, 7, 20])  # knob far below 0 dB: no jump
-    assert bridge.vocals_gain == 1.0 and ctl.n_pickup_waits == 1
+    assert gain(p.vocals_gain_db) == 1.0 and ctl.n_pickup_waits == 1
     assert not ctl.handle([0xB0, 7, 60])
     assert ctl.handle([0xB0, 7, 116])  # crossed unity: picked up
-    assert bridge.vocals_gain == pytest.approx(cc_to_gain(116), rel=1e-6)
+    assert gain(p.vocals_gain_db) == pytest.approx(cc_to_gain(116), rel=1e-6)
     assert ctl.handle([0xB0, 7, 64])
-    assert bridge.vocals_gain == pytest.approx(cc_to_gain(64), rel=1e-6)
-    assert bridge.instrumental_gain == 1.0
+    assert gain(p.vocals_gain_db) == pytest.approx(cc_to_gain(64), rel=1e-6)
+    assert gain(p.instrumental_gain_db) == 1.0
 
 
 def test_pickup_within_tolerance_and_again_after_an_outside_change():
-    bridge = make_bridge()
-    ctl = MidiController(bridge)
+    p = make_params()
+    ctl = MidiController(p)
     assert ctl.handle([0xB1, 11, 114])  # 1.5 values from unity: within tolerance, any channel
-    assert bridge.instrumental_gain == pytest.approx(cc_to_gain(114), rel=1e-6)
+    assert gain(p.instrumental_gain_db) == pytest.approx(cc_to_gain(114), rel=1e-6)
     ctl.set_level("instrumental_level", 0.01)  # e.g. the command line
     assert not ctl.handle([0xB0, 11, 100])
-    assert bridge.instrumental_gain == pytest.approx(0.01)
-    bridge.instrumental_gain = 0.5  # changed behind the controller's back
-    position = gain_to_cc(0.5)
+    assert gain(p.instrumental_gain_db) == pytest.approx(0.01)
+    p.instrumental_gain_db = -6.0  # changed behind the controller's back
+    position = gain_to_cc(gain(-6.0))
     assert ctl.handle([0xB0, 11, round(position)])
-    assert bridge.instrumental_gain == pytest.approx(cc_to_gain(round(position)), rel=1e-6)
+    assert gain(p.instrumental_gain_db) == pytest.approx(cc_to_gain(round(position)), rel=1e-6)
 
 
 def test_notes_toggle_mute_solo_and_bypass():
-    bridge = make_bridge()
-    ctl = MidiController(bridge)
-    assert ctl.handle([0x90, 60, 100]) and bridge.vocals_muted
-    assert not ctl.handle([0x80, 60, 0]) and bridge.vocals_muted  # note-off: nothing
-    assert not ctl.handle([0x90, 60, 0]) and bridge.vocals_muted  # velocity 0 = note-off
-    assert ctl.handle([0x90, 60, 1]) and not bridge.vocals_muted
-    bridge.instrumental_muted = False
+    p = make_params()
+    ctl = MidiController(p)
+    assert ctl.handle([0x90, 60, 100]) and p.vocals_muted
+    assert not ctl.handle([0x80, 60, 0]) and p.vocals_muted  # note-off: nothing
+    assert not ctl.handle([0x90, 60, 0]) and p.vocals_muted  # velocity 0 = note-off
+    assert ctl.handle([0x90, 60, 1]) and not p.vocals_muted
+    p.instrumental_muted = False
     assert ctl.handle([0x90, 62, 90])
-    assert bridge.instrumental_muted and not bridge.vocals_muted
+    assert p.instrumental_muted and not p.vocals_muted
     assert ctl.handle([0x90, 62, 90])
-    assert not bridge.instrumental_muted
-    assert ctl.handle([0x90, 64, 90]) and bridge.bypass
-    assert ctl.handle([0x90, 64, 90]) and not bridge.bypass
+    assert not p.instrumental_muted
+    assert ctl.handle([0x90, 64, 90]) and p.bypass
+    assert ctl.handle([0x90, 64, 90]) and not p.bypass
     assert ctl.stats()["n_applied"] == 6 and ctl.stats()["n_unmapped"] == 2
 
 
@@ -78,37 +90,37 @@ def test_notes_toggle_mute_solo_and_bypass():
     [0xF0, 0x7D, 0x01, 0xF7], [0xF7], [0xB0, 300, 1], [-1, 7, 1], ["x", 7, 1], None,
 ])
 def test_garbage_is_ignored_and_counted(message):
-    bridge = make_bridge()
-    ctl = MidiController(bridge)
+    p = make_params()
+    ctl = MidiController(p)
     assert ctl.handle(message) is False
     assert ctl.n_ignored == 1 and ctl.n_applied == 0
-    assert bridge.vocals_gain == 1.0 and not bridge.vocals_muted and not bridge.bypass
+    assert gain(p.vocals_gain_db) == 1.0 and not p.vocals_muted and not p.bypass
 
 
 def test_rtmidi_callback_never_raises():
-    ctl = MidiController(make_bridge())
+    ctl = MidiController(make_params())
     ctl.on_rtmidi(None)  # not even a (message, delta) pair
     ctl.on_rtmidi(([0xB0, 7, 999], 0.0))
     assert ctl.n_ignored == 2
 
 
 def test_unmapped_and_other_channel_messages_are_counted_apart():
-    bridge = make_bridge()
-    ctl = MidiController(bridge, MidiMap(cc={7: "vocals_level"}, channel=0))
+    p = make_params()
+    ctl = MidiController(p, MidiMap(cc={7: "vocals_level"}, channel=0))
     assert not ctl.handle([0xC0, 5])  # program change
     assert not ctl.handle([0xB0, 1, 64])  # unmapped CC
     assert not ctl.handle([0xB3, 7, 116])  # mapped CC on another channel
     assert not ctl.handle([0xF8])  # clock
     assert ctl.n_unmapped == 4 and ctl.n_ignored == 0
-    assert bridge.vocals_gain == 1.0
+    assert gain(p.vocals_gain_db) == 1.0
 
 
 def test_learn_assigns_the_next_ccs_in_order():
-    bridge = make_bridge()
-    ctl = MidiController(bridge, learn=True)
+    p = make_params()
+    ctl = MidiController(p, learn=True)
     assert ctl.learning
     assert ctl.handle([0xB2, 21, 0])  # learns; does not move the level
-    assert bridge.vocals_gain == 1.0
+    assert gain(p.vocals_gain_db) == 1.0
     assert not ctl.handle([0xB2, 21, 5])  # the same knob still moving
     assert ctl.handle([0xB2, 22, 3])
     assert not ctl.learning
@@ -118,7 +130,7 @@ def test_learn_assigns_the_next_ccs_in_order():
     # Learned knobs pick up like any other.
     assert not ctl.handle([0xB0, 21, 10])
     assert ctl.handle([0xB0, 21, 115]) and ctl.handle([0xB0, 21, 1])
-    assert bridge.vocals_gain == pytest.approx(10 ** (-3), rel=1e-5)
+    assert gain(p.vocals_gain_db) == pytest.approx(10 ** (-3), rel=1e-5)
     assert any("CC 21" in e for e in ctl.events)
 
 
@@ -151,12 +163,12 @@ def test_map_round_trip_and_bad_files(tmp_path):
 
 
 def test_gain_change_from_midi_is_smoothed_on_the_audio_side():
-    # A zero-latency pass-through worker (vocals = input) keeps the bridge on worker output.
-    bridge = _core.LiveBridge(48000, 2, 2, [0, 1], [0, 1], "vocals", 0, 200, 48)
-    ctl = MidiController(bridge)
+    # The identity model (vocals = input) on a worker played from this thread.
+    bridge = make_bridge(mode="vocals", margin=200)
+    ctl = MidiController(bridge.parameters)
     x = np.full((128, 2), 0.5, np.float32)
     out = np.zeros((128, 2), np.float32)
-    buf, silence = np.zeros((2, 128), np.float32), np.zeros((2, 128), np.float32)
+    buf, a, b = (np.zeros((2, 128), np.float32) for _ in range(3))
     levels = []
     for k in range(40):
         if k == 10:
@@ -164,12 +176,15 @@ def test_gain_change_from_midi_is_smoothed_on_the_audio_side():
             ctl.handle([0xB0, 7, 0])  # straight to silence
         bridge.process(x, out)
         n = bridge.pop_input(buf)
-        bridge.push_output(buf[:, :n], silence[:, :n])
+        bridge.processor.process(buf[:, :n], a[:, :n], b[:, :n])
+        bridge.push_output(a[:, :n], b[:, :n])
         levels.append(out[:, 0].copy())
     y = np.concatenate(levels)
     assert bridge.stats()["n_missed_blocks"] == 0
-    assert y[9 * 128] == 0.5 and y[-1] == 0.0
-    assert np.abs(np.diff(y[300:])).max() <= 0.5 / 960 * 1.01  # 20 ms ramp, never a jump
+    # Gains act on the processor's output: a change reaches the device a margin later.
+    change = 10 * 128 + bridge.margin_samples
+    assert y[change - 1] == pytest.approx(0.5, abs=1e-5) and y[-1] == 0.0
+    assert np.abs(np.diff(y[change - 200:])).max() <= 0.5 / 960 * 1.01  # 20 ms ramp, never a jump
 
 
 def test_key_notes_and_knob_move_both_keys_from_the_command_line_keys():
@@ -178,9 +193,9 @@ def test_key_notes_and_knob_move_both_keys_from_the_command_line_keys():
     assert cc_to_key(64) == 0 and cc_to_key(0) == -12 and cc_to_key(127) == 12
     for move in range(-12, 13):
         assert cc_to_key(round(key_to_cc(move))) == move
-    keys = _core.Parameters()
+    keys = make_params()
     keys.key_semitones, keys.vocals_key_semitones = 2.0, 0.0  # as --key-semitones 2 gives
-    ctl = MidiController(make_bridge(), keys=keys)
+    ctl = MidiController(keys)
     assert ctl.handle([0x90, 67, 100]) and ctl.handle([0x90, 67, 100])  # key up twice
     assert (keys.key_semitones, keys.vocals_key_semitones) == (4.0, 2.0)
     assert ctl.handle([0x90, 65, 90])  # key down
@@ -201,9 +216,3 @@ def test_key_notes_and_knob_move_both_keys_from_the_command_line_keys():
         ctl.handle([0x90, 65, 100])
     assert ctl.key_move == -12 and keys.key_semitones == -10.0 and keys.vocals_key_semitones == -12.0
     assert ctl.stats()["key_move_semitones"] == -12
-
-
-def test_key_actions_without_keys_do_nothing():
-    ctl = MidiController(make_bridge())
-    assert not ctl.handle([0x90, 67, 100]) and not ctl.handle([0xB0, 14, 64])
-    assert ctl.n_unmapped == 2

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rtsep import _core
-from rtsep.engine import IdentityRunner, Separator, default_model_path
+from rtsep.engine import IdentityRunner, Separator, block_processor, default_model_path
 from rtsep.runtime.errors import ModelFileError
 from rtsep.runtime import load
 
@@ -83,9 +83,10 @@ def test_a_damaged_native_file_is_one_clear_error(tmp_path, damage):
     assert "bad.rtsepw" in str(err.value) and "\n" not in str(err.value)
 
 
-def make_bridge(latency: int, mode: str = "vocals", rate: int = RATE_HZ):
+def make_bridge(processor, mode: str = "vocals"):
+    """A worker-mode bridge over ``processor`` (a stereo BlockProcessor)."""
     outputs = [0, 1, 2, 3] if mode == "both" else [0, 1]
-    return _core.LiveBridge(rate, 2, len(outputs), [0, 1], outputs, mode, latency, MARGIN, RAMP)
+    return _core.LiveBridge(processor, 2, len(outputs), [0, 1], outputs, mode, MARGIN, RAMP)
 
 
 def wait_for(predicate, timeout_s: float = 5.0) -> None:
@@ -112,8 +113,8 @@ def play(bridge, worker, x: np.ndarray, n_out: int, wait=lambda k: True) -> np.n
 @needs_native_model
 def test_native_worker_output_equals_the_offline_engine_delayed_by_the_margin():
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
-    bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, Separator(runner, max_block_samples=4096).block)
+    bridge = make_bridge(Separator(runner, max_block_samples=4096).block, "both")
+    worker = _core.LiveWorker(bridge)
     assert worker.latency_samples == runner.latency_samples
     worker.warm_up(4096, BLOCK)
     worker.start(0)
@@ -146,8 +147,8 @@ needs_two_cpus = pytest.mark.skipif(
 def warm_worker():
     """A 'both'-mode bridge and a warmed-up native worker on the shipped model (not started)."""
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
-    bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, Separator(runner, max_block_samples=4096).block)
+    bridge = make_bridge(Separator(runner, max_block_samples=4096).block, "both")
+    worker = _core.LiveWorker(bridge)
     worker.warm_up(4096, BLOCK)
     return bridge, worker
 
@@ -233,8 +234,8 @@ def test_pinned_worker_binds_the_callback_thread_and_frees_it_at_stop():
 @needs_native_model
 def test_stalled_native_worker_falls_back_then_catches_up_at_the_same_delay():
     runner = load(SHIPPED, backend="native", sample_rate_hz=RATE_HZ)
-    bridge = make_bridge(runner.latency_samples, "both")
-    worker = _core.LiveWorker(bridge, Separator(runner, max_block_samples=4096).block)
+    bridge = make_bridge(Separator(runner, max_block_samples=4096).block, "both")
+    worker = _core.LiveWorker(bridge)
     worker.start(0)
     x = music(2 * RATE_HZ, seed=3)
     stall_at, n_stalled = 100, 60  # callbacks played while the worker sleeps
@@ -270,18 +271,18 @@ def test_native_worker_refuses_what_it_cannot_serve():
     if not NATIVE.is_file():
         pytest.skip(f"{NATIVE} not shipped")
     block = Separator(load(NATIVE, sample_rate_hz=RATE_HZ), max_block_samples=4096).block
-    with pytest.raises(ValueError, match="engine latency"):
-        _core.LiveWorker(make_bridge(400), block)
-    with pytest.raises(ValueError, match="22050 Hz"):
-        _core.LiveWorker(make_bridge(510, rate=22050), block)
+    with pytest.raises(ValueError, match="runs its processor inline"):
+        _core.LiveWorker(inline_bridge(block))
+    mono = block_processor(load(NATIVE, sample_rate_hz=RATE_HZ), max_block_samples=4096, n_channels=1)
+    with pytest.raises(ValueError, match="must be stereo"):
+        make_bridge(mono)
     with pytest.raises(ValueError, match="latency mode"):
         _core.NativeModel(str(NATIVE)).latency_samples("nope")
 
 
 def inline_bridge(block, mode: str = "both"):
     outputs = [0, 1, 2, 3] if mode == "both" else [0, 1]
-    return _core.LiveBridge(RATE_HZ, 2, len(outputs), [0, 1], outputs, mode,
-                            block.latency_samples, 0, inline_processor=block)
+    return _core.LiveBridge(block, 2, len(outputs), [0, 1], outputs, mode, 0, inline=True)
 
 
 @needs_native_model
@@ -324,8 +325,8 @@ def test_the_worker_runs_a_python_runner_and_stops_with_its_error():
             return super().step(frame)
 
     separator = Separator(Failing(), max_block_samples=4096)
-    bridge = make_bridge(separator.latency_samples)
-    worker = _core.LiveWorker(bridge, separator.block)
+    bridge = make_bridge(separator.block)
+    worker = _core.LiveWorker(bridge)
     worker.start(0)
     try:
         x = music(RATE_HZ // 2, seed=4)
@@ -342,7 +343,7 @@ def test_the_worker_runs_a_python_runner_and_stops_with_its_error():
 
 def test_bridge_timing_counts_responses_and_records_each_miss():
     separator = Separator(IdentityRunner(), max_block_samples=4096)
-    bridge = make_bridge(separator.latency_samples)
+    bridge = make_bridge(separator.block)
     buf = [np.zeros((2, 4096), np.float32) for _ in range(3)]
     x = music(200 * BLOCK, seed=5)
     out = np.zeros((x.shape[1], 2), np.float32)
@@ -353,7 +354,7 @@ def test_bridge_timing_counts_responses_and_records_each_miss():
         if k in late:
             continue
         while (n := bridge.pop_input(buf[0])) > 0:
-            separator.process_into(buf[0][:, :n], buf[1][:, :n], buf[2][:, :n])
+            bridge.processor.process(buf[0][:, :n], buf[1][:, :n], buf[2][:, :n])
             bridge.push_output(buf[1][:, :n], buf[2][:, :n])
     t = bridge.timing()
     assert t["n_callbacks"] == 200 and t["n_responses"] == 200 and t["n_response_dropped"] == 0

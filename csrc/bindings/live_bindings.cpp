@@ -298,21 +298,19 @@ NativeModelError (a ValueError) for a missing, corrupt or mismatched file.
   };
   py::class_<LiveWorker, std::unique_ptr<LiveWorker, DeleteWithoutGil>>(m, "LiveWorker", R"doc(
 The live worker as one native thread: the bridge's input ring -> BlockProcessor
-(STFT, model step, iSTFT) -> the bridge's output ring. ``LiveWorker(bridge,
-processor)``: a stereo BlockProcessor at the bridge's rate whose latency equals
-``bridge.engine_latency_samples``; chunks of up to its max_block_samples. With the
+(STFT, model step, iSTFT) -> the bridge's output ring. ``LiveWorker(bridge)`` runs
+the bridge's processor (a worker-mode bridge), in chunks of up to its
+max_block_samples. With the
 native model no Python (so no GIL) is on the way; a Python runner takes the GIL
 for its step, and if it raises the thread stops (``running`` false, ``error`` says
 why). ``start(realtime_priority, follow_callback_cpu)`` asks for SCHED_FIFO when
 > 0 (``scheduling`` says what was granted) and, with follow_callback_cpu, keeps
 the thread on the CPU the device callback last ran on (``stats()['n_cpu_moves']``
 counts the moves); ``stop()`` joins the thread. While it runs, nothing else may
-process or reset ``processor``.
+process or reset the processor.
 )doc")
-      .def(py::init([](LiveBridge& bridge, std::shared_ptr<rtsep::BlockProcessor> processor) {
-             return new LiveWorker(bridge, std::move(processor));
-           }),
-           py::arg("bridge"), py::arg("processor"), py::keep_alive<1, 2>())
+      .def(py::init([](LiveBridge& bridge) { return new LiveWorker(bridge); }), py::arg("bridge"),
+           py::keep_alive<1, 2>())
       .def_property_readonly("error", &LiveWorker::error)
       .def(
           "warm_up",
@@ -363,14 +361,14 @@ void register_live(py::module_& m) {
   py::class_<LiveBridge>(m, "LiveBridge", R"doc(
 Native side of live monitoring: the device callback's state and the worker rings.
 
+One BlockProcessor (``processor``, stereo) makes the output; its ``parameters``
+are the live controls (gains, mutes, bypass, key; the bridge sets their mode).
 The device callback (``live_callback_address()``, user data ``address``) copies
 the selected input channels (1 or 2; 1 is duplicated to both model channels)
-into the input ring and a dry delay line, pops the worker's vocals and
-instrumental (4 channels) from the output ring, mixes them with smoothed gains
-(``vocals_gain``/``instrumental_gain``, linear; ``*_muted``), routes them by
-``mode`` and cross-fades to the fallback (the dry input delayed by
-``total_latency_samples``) when the worker is late or ``bypass`` is set.
-The delay from device input to device output is always exactly
+into the input ring and a dry delay line, pops the worker's outputs A and B
+(4 channels) from the output ring, routes them by ``mode`` and cross-fades to
+the fallback (the dry input delayed by ``total_latency_samples``) while the
+worker is late. The delay from device input to device output is always exactly
 ``total_latency_samples = engine_latency_samples + margin_samples``.
 
 Channel numbers are 0-based. ``output_channels`` has one device channel per
@@ -378,46 +376,39 @@ routed channel (2; 4 for mode 'both': vocals L, R, instrumental L, R) or one per
 pair (mono downmix). The worker thread calls ``wait_for_input``, ``pop_input``
 and ``push_output``; one recorder thread calls ``pop_record``.
 
-Inline: with ``inline_processor`` (a stereo BlockProcessor over the native model,
-``margin_samples=0``) the callback runs the separation itself, no worker and no
+Inline (``inline=True``: a model stepped natively, ``margin_samples=0``): the
+callback runs the processor itself, no worker and no
 margin: ``total_latency_samples`` is the engine's latency; a late callback is an
 xrun the host reports (``stats()['n_xrun_callbacks']``), and the timing's
 responses are the callbacks' own durations.
 )doc")
-      .def(py::init([](double sample_rate_hz, long long n_device_input_channels,
-                       long long n_device_output_channels, std::vector<int> input_channels,
-                       std::vector<int> output_channels, const std::string& mode,
-                       long long engine_latency_samples, long long margin_samples,
-                       long long fallback_ramp_samples, double bypass_ramp_ms, double gain_ramp_ms,
-                       long long max_chunk_frames, long long input_ring_frames,
-                       long long record_ring_frames,
-                       std::shared_ptr<rtsep::BlockProcessor> inline_processor) {
+      .def(py::init([](std::shared_ptr<rtsep::BlockProcessor> processor,
+                       long long n_device_input_channels, long long n_device_output_channels,
+                       std::vector<int> input_channels, std::vector<int> output_channels,
+                       const std::string& mode, long long margin_samples,
+                       long long fallback_ramp_samples, long long max_chunk_frames,
+                       long long input_ring_frames, long long record_ring_frames, bool run_inline) {
              LiveConfig c;
-             c.sample_rate_hz = sample_rate_hz;
              c.n_device_input_channels = count(n_device_input_channels, "n_device_input_channels", 1);
              c.n_device_output_channels =
                  count(n_device_output_channels, "n_device_output_channels", 1);
              c.input_channels = std::move(input_channels);
              c.output_channels = std::move(output_channels);
              c.mode = mode_of(mode);
-             c.engine_latency_samples = count(engine_latency_samples, "engine_latency_samples", 0);
-             c.margin_samples = count(margin_samples, "margin_samples", inline_processor ? 0 : 1);
+             c.run_inline = run_inline;
+             c.margin_samples = count(margin_samples, "margin_samples", run_inline ? 0 : 1);
              c.fallback_ramp_samples = count(fallback_ramp_samples, "fallback_ramp_samples", 1);
-             c.bypass_ramp_ms = bypass_ramp_ms;
-             c.gain_ramp_ms = gain_ramp_ms;
              c.max_chunk_frames = count(max_chunk_frames, "max_chunk_frames", 1);
              c.input_ring_frames = count(input_ring_frames, "input_ring_frames", 1);
              c.record_ring_frames = count(record_ring_frames, "record_ring_frames", 0);
-             return new LiveBridge(c, std::move(inline_processor));
+             return new LiveBridge(c, std::move(processor));
            }),
-           py::arg("sample_rate_hz"), py::arg("n_device_input_channels"),
+           py::arg("processor"), py::arg("n_device_input_channels"),
            py::arg("n_device_output_channels"), py::arg("input_channels"),
-           py::arg("output_channels"), py::arg("mode"), py::arg("engine_latency_samples"),
-           py::arg("margin_samples"), py::arg("fallback_ramp_samples") = 48,
-           py::arg("bypass_ramp_ms") = rtsep::BlockProcessor::kRampMs,
-           py::arg("gain_ramp_ms") = rtsep::BlockProcessor::kRampMs,
-           py::arg("max_chunk_frames") = 1024, py::arg("input_ring_frames") = 4 * 48000,
-           py::arg("record_ring_frames") = 0, py::arg("inline_processor") = nullptr)
+           py::arg("output_channels"), py::arg("mode"), py::arg("margin_samples"),
+           py::arg("fallback_ramp_samples") = 48, py::arg("max_chunk_frames") = 1024,
+           py::arg("input_ring_frames") = 4 * 48000, py::arg("record_ring_frames") = 0,
+           py::arg("inline") = false)
       .def_property_readonly("is_inline", &LiveBridge::is_inline,
                              "True if the callback runs the processor itself (no worker, no margin).")
       .def_property_readonly(
@@ -459,17 +450,16 @@ responses are the callbacks' own durations.
           "Pop up to out.shape[1] input frames into out: float32 (2, n). Returns the frames moved.")
       .def(
           "push_output",
-          [](LiveBridge& self, py::handle vocals, py::handle instrumental) {
-            Planar v = planar_of(vocals, "vocals", 2, false);
-            Planar a = planar_of(instrumental, "instrumental", 2, false);
-            if (a.n_cols != v.n_cols) {
-              throw py::value_error("vocals and instrumental must have the same number of frames");
-            }
+          [](LiveBridge& self, py::handle out_a, py::handle out_b) {
+            Planar a = planar_of(out_a, "out_a", 2, false);
+            Planar b = planar_of(out_b, "out_b", 2, false);
+            if (a.n_cols != b.n_cols) throw py::value_error("out_a and out_b must have the same number of frames");
             py::gil_scoped_release release;
-            return self.push_output(v.data, v.row_stride, a.data, a.row_stride, v.n_cols);
+            return self.push_output(a.data, a.row_stride, b.data, b.row_stride, a.n_cols);
           },
-          py::arg("vocals"), py::arg("instrumental"),
-          "Push worker output: float32 (2, n) each. Returns the frames moved (push the rest later).")
+          py::arg("out_a"), py::arg("out_b"),
+          "Push worker output, the processor's outputs A and B: float32 (2, n) each. Returns the "
+          "frames moved (push the rest later).")
       .def(
           "wait_for_input",
           [](LiveBridge& self, double timeout_s) {
@@ -494,28 +484,10 @@ responses are the callbacks' own durations.
           "(n_routed_channels, n). Returns the frames moved (0 when recording is off).")
       .def_property_readonly("record_available", &LiveBridge::record_available)
       // -- controls
-      .def_property(
-          "vocals_gain", [](LiveBridge& self) { return self.mixer().vocals_gain(); },
-          [](LiveBridge& self, float g) {
-            if (!self.mixer().set_vocals_gain(g)) throw py::value_error("vocals_gain must be finite");
-          },
-          "Linear vocal gain target (smoothed on the audio thread).")
-      .def_property(
-          "instrumental_gain", [](LiveBridge& self) { return self.mixer().instrumental_gain(); },
-          [](LiveBridge& self, float g) {
-            if (!self.mixer().set_instrumental_gain(g)) {
-              throw py::value_error("instrumental_gain must be finite");
-            }
-          },
-          "Linear instrumental gain target (smoothed on the audio thread).")
-      .def_property(
-          "vocals_muted", [](LiveBridge& self) { return self.mixer().vocals_muted(); },
-          [](LiveBridge& self, bool v) { self.mixer().set_vocals_muted(v); })
-      .def_property(
-          "instrumental_muted", [](LiveBridge& self) { return self.mixer().instrumental_muted(); },
-          [](LiveBridge& self, bool v) { self.mixer().set_instrumental_muted(v); })
-      .def_property("bypass", &LiveBridge::bypass, &LiveBridge::set_bypass,
-                    "Play the dry delayed input (cross-faded over bypass_ramp_ms).")
+      .def_property_readonly("processor", &LiveBridge::processor, "The one BlockProcessor.")
+      .def_property_readonly(
+          "parameters", [](const LiveBridge& self) { return self.processor()->shared_parameters(); },
+          "The live controls: the processor's Parameters.")
       // -- monitoring
       .def("stats", [](const LiveBridge& self) { return stats_dict(self.stats()); },
            "Cumulative counters (dict of ints).")
@@ -548,15 +520,14 @@ responses are the callbacks' own durations.
       .def_property_readonly("mode", [](const LiveBridge& self) {
         return std::string(kModeNames[static_cast<int>(self.config().mode)]);
       })
-      .def_property_readonly("sample_rate_hz",
-                             [](const LiveBridge& self) { return self.config().sample_rate_hz; })
+      .def_property_readonly("sample_rate_hz", &LiveBridge::sample_rate_hz)
       .def("reset", &LiveBridge::reset,
            "Back to the constructed state; only while no stream, worker or recorder uses it.")
       .def("__repr__", [](const LiveBridge& self) {
         const LiveConfig& c = self.config();
         return "LiveBridge(mode='" + std::string(kModeNames[static_cast<int>(c.mode)]) +
-               "', sample_rate_hz=" + std::to_string(static_cast<long long>(c.sample_rate_hz)) +
-               ", engine_latency_samples=" + std::to_string(c.engine_latency_samples) +
+               "', sample_rate_hz=" + std::to_string(static_cast<long long>(self.sample_rate_hz())) +
+               ", engine_latency_samples=" + std::to_string(self.engine_latency_samples()) +
                ", margin_samples=" + std::to_string(c.margin_samples) +
                ", total_latency_samples=" + std::to_string(self.total_latency_samples()) + ")";
       });

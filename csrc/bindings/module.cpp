@@ -737,10 +737,11 @@ void bind_block_processor(py::module_& m) {
 
   py::class_<Parameters, std::shared_ptr<Parameters>>(m, "Parameters", R"doc(
 The user's parameters of a BlockProcessor: gains in dB (<= -120: silence, at most
-+24), mode (0 both, 1 mix, 2 vocals, 3 instrumental: the C ABI's order) and
-bypass, and the key changes in semitones (within +-12; 0 is off). Safe to set
-from any thread; the processor applies them, ramped, at its
-next block. Setting an invalid value raises ValueError and changes nothing.
++24), mode (0 both, 1 mix, 2 vocals, 3 instrumental: the C ABI's order),
+bypass, mutes (a muted source ramps to silence, its gain kept) and the key
+changes in semitones (within +-12; 0 is off). Safe to set from any thread; the
+processor applies them, ramped, at its next block. Setting an invalid value
+raises ValueError and changes nothing.
 )doc")
       .def(py::init<>())
       .def_property(
@@ -767,6 +768,12 @@ next block. Setting an invalid value raises ValueError and changes nothing.
       .def_property(
           "bypass", [](const Parameters& p) { return p.bypass.load(); },
           [](Parameters& p, bool on) { p.set_bypass(on); })
+      .def_property(
+          "vocals_muted", [](const Parameters& p) { return p.vocals_muted.load(); },
+          [](Parameters& p, bool on) { p.vocals_muted.store(on); })
+      .def_property(
+          "instrumental_muted", [](const Parameters& p) { return p.instrumental_muted.load(); },
+          [](Parameters& p, bool on) { p.instrumental_muted.store(on); })
       .def_property(
           "key_semitones", [](const Parameters& p) { return p.key_semitones.load(); },
           [](Parameters& p, float st) {

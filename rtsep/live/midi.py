@@ -29,10 +29,11 @@ Map files are JSON: ``{"version": 1, "channel": null | 1..16,
 "cc": {"7": "vocals_level", ...}, "notes": {"60": "vocals_mute", ...}}``.
 
 Nothing here touches the audio thread: a message only sets atomic targets on
-the :class:`rtsep._core.LiveBridge` (gains and flags, smoothed on the audio
-side) and the block processor's :class:`rtsep._core.Parameters` (the keys). Malformed messages (empty, truncated or too long, data bytes >= 128,
-status bytes out of range, sysex) are ignored and counted in ``n_ignored``;
-valid messages the map does not use are counted in ``n_unmapped``.
+the block processor's :class:`rtsep._core.Parameters` (gains, mutes, bypass and
+keys, ramped on the audio side). Malformed messages (empty, truncated or too
+long, data bytes >= 128, status bytes out of range, sysex) are ignored and
+counted in ``n_ignored``; valid messages the map does not use are counted in
+``n_unmapped``.
 """
 
 from __future__ import annotations
@@ -168,26 +169,22 @@ class MidiMap:
 
 
 class MidiController:
-    """Turns MIDI messages into control changes on ``controls``.
+    """Turns MIDI messages into control changes on ``params``.
 
-    ``controls``: an object with float attributes ``vocals_gain`` and
-    ``instrumental_gain`` (linear) and bool attributes ``vocals_muted``,
-    ``instrumental_muted`` and ``bypass`` (a :class:`rtsep._core.LiveBridge`).
-    ``keys``: an object with float attributes ``key_semitones`` and
-    ``vocals_key_semitones`` (the block processor's :class:`rtsep._core.Parameters`),
-    or None (the key actions then do nothing); their values when the controller is made
-    are the keys a MIDI move starts from and ``key_reset`` returns to.
+    ``params``: the live block processor's :class:`rtsep._core.Parameters` (float
+    ``vocals_gain_db``, ``instrumental_gain_db``, ``key_semitones``,
+    ``vocals_key_semitones``; bool ``vocals_muted``, ``instrumental_muted``,
+    ``bypass``). Its keys when the controller is made are the keys a MIDI move
+    starts from and ``key_reset`` returns to.
     :meth:`handle` runs on the MIDI thread and never blocks on audio; the
     counters and :attr:`events` (log lines for the main thread) may be read from
     any thread.
     """
 
-    def __init__(self, controls, midi_map: MidiMap | None = None, *, learn: bool = False,
-                 pickup_tolerance: float = 2.0, keys=None) -> None:
-        self.controls = controls
-        self.keys = keys
-        self._base_keys = (None if keys is None
-                           else (float(keys.key_semitones), float(keys.vocals_key_semitones)))
+    def __init__(self, params, midi_map: MidiMap | None = None, *, learn: bool = False,
+                 pickup_tolerance: float = 2.0) -> None:
+        self.params = params
+        self._base_keys = (float(params.key_semitones), float(params.vocals_key_semitones))
         self.key_move = 0  # semitones MIDI has moved the song's key by
         self._key_picked = False
         self._key_last_cc: int | None = None
@@ -221,14 +218,17 @@ class MidiController:
                 "learning": self.learning, "key_move_semitones": self.key_move}
 
     def _gain(self, target: str) -> float:
-        return float(self.controls.vocals_gain if target == "vocals_level"
-                     else self.controls.instrumental_gain)
+        """The target's linear gain (0 at or below the parameters' silence floor)."""
+        db = float(self.params.vocals_gain_db if target == "vocals_level"
+                   else self.params.instrumental_gain_db)
+        return 0.0 if db <= self.params.min_gain_db else 10.0 ** (db / 20.0)
 
     def _set_gain(self, target: str, gain: float) -> None:
+        db = 20.0 * math.log10(gain) if gain > 0.0 else -math.inf
         if target == "vocals_level":
-            self.controls.vocals_gain = gain
+            self.params.vocals_gain_db = db
         else:
-            self.controls.instrumental_gain = gain
+            self.params.instrumental_gain_db = db
         self._gain_set[target] = self._gain(target)  # as stored (float32)
 
     def set_level(self, target: str, gain: float) -> None:
@@ -332,22 +332,18 @@ class MidiController:
         return True
 
     def _move_key(self, move: int, why: str) -> bool:
-        """Set the song's key move (clamped); False without keys to move."""
-        if self.keys is None:
-            return False
+        """Set the song's key move (clamped)."""
         move = max(-MAX_KEY_MOVE, min(MAX_KEY_MOVE, int(move)))
         base_key, base_vocals = self._base_keys
         clamp = lambda v: max(-float(MAX_KEY_MOVE), min(float(MAX_KEY_MOVE), v))  # noqa: E731
-        self.keys.key_semitones = clamp(base_key + move)
-        self.keys.vocals_key_semitones = clamp(base_vocals + move)
+        self.params.key_semitones = clamp(base_key + move)
+        self.params.vocals_key_semitones = clamp(base_vocals + move)
         if move != self.key_move or why != "knob":
             self.events.append(f"key {move:+d} semitones ({why})")
         self.key_move = move
         return True
 
     def _key_knob(self, value: int) -> bool:
-        if self.keys is None:
-            return False
         if not self._key_picked:  # soft takeover, as for the levels
             position = key_to_cc(self.key_move)
             last = self._key_last_cc
@@ -363,7 +359,7 @@ class MidiController:
 
     def _note_on(self, note: int) -> bool:
         action = self.map.notes.get(note)
-        c = self.controls
+        c = self.params
         if action in ("key_down", "key_up", "key_reset"):
             self._key_picked = False  # the knob has to pick the new key up
             move = {"key_down": self.key_move - 1, "key_up": self.key_move + 1, "key_reset": 0}[action]

@@ -3,10 +3,9 @@ machine (:class:`DevicePlan`), and the live defaults."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from rtsep.config import MAX_GAIN_DB, MODES, check_key_semitones
+from rtsep.config import MODES, check_gain_db, check_key_semitones
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.worker import CPU_PLACEMENTS
@@ -89,12 +88,6 @@ class DevicePlan:
         return max(self.output_channels) + 1
 
 
-def db_to_gain(db: float) -> float:
-    if math.isnan(db) or db > MAX_GAIN_DB:
-        raise UserError(f"gain {db} dB is out of range (use up to +{MAX_GAIN_DB:g} dB, or -inf for silence)")
-    return 0.0 if db == -math.inf else 10.0 ** (db / 20.0)
-
-
 def check_options(opts: MonitorOptions) -> None:
     """One-line UserErrors for options that are wrong whatever the devices."""
     if opts.mode not in MODES:
@@ -115,10 +108,10 @@ def check_options(opts: MonitorOptions) -> None:
         raise UserError(f"--duration must be > 0, got {opts.duration_s}")
     if opts.midi_learn and opts.midi is None:
         raise UserError("--midi-learn needs --midi PORT")
-    db_to_gain(opts.vocals_gain_db)
-    db_to_gain(opts.instrumental_gain_db)
-    for name in ("key_semitones", "vocals_key_semitones"):
+    checks = {"vocals_gain_db": check_gain_db, "instrumental_gain_db": check_gain_db,
+              "key_semitones": check_key_semitones, "vocals_key_semitones": check_key_semitones}
+    for name, check in checks.items():
         try:
-            check_key_semitones(getattr(opts, name), f"--{name.replace('_', '-')}")
+            check(getattr(opts, name), f"--{name.replace('_', '-')}")
         except ValueError as e:
             raise UserError(str(e)) from None

@@ -7,50 +7,50 @@ import time
 
 from rtsep.errors import UserError
 from rtsep.live.options import (FALLBACK_RAMP_MS, INLINE_BUDGET, MAX_WORKER_CHUNK_SAMPLES,
-                                DevicePlan, MonitorOptions, db_to_gain)
+                                DevicePlan, MonitorOptions)
 
-def make_bridge(opts: MonitorOptions, plan: DevicePlan, engine_latency_samples: int,
-                inline_processor=None):
-    """The native bridge and its timing: ``(bridge, timing dict)``.
+def make_bridge(opts: MonitorOptions, plan: DevicePlan, processor, schedule: str):
+    """The native bridge over ``processor`` and its timing: ``(bridge, timing dict)``.
 
-    With ``inline_processor`` (a stereo :class:`rtsep._core.BlockProcessor` over the
-    native model) the callback runs it: no margin, the latency is the engine's.
-    Otherwise the margin is one device block plus the safety. Worker output arrives
-    a device block at a time, and fading to the fallback needs ``ramp`` samples in
-    hand, so the worker may deliver a block ``1 + (safety - ramp) // block`` blocks
-    after it came in without a miss (``worker_deadline_blocks``).
+    ``processor``: the stereo :class:`rtsep._core.BlockProcessor` that makes the
+    output; its parameters become the live controls (gains from ``opts``).
+    ``schedule`` ``inline``: the callback runs it (a natively stepped model): no
+    margin, the latency is the engine's. ``worker``: the margin is one device block
+    plus the safety. Worker output arrives a device block at a time, and fading to
+    the fallback needs ``ramp`` samples in hand, so the worker may deliver a block
+    ``1 + (safety - ramp) // block`` blocks after it came in without a miss
+    (``worker_deadline_blocks``).
     """
     from rtsep import _core
 
     rate, block = plan.rate_hz, plan.block_samples
-    if inline_processor is not None:
+    run_inline = schedule == "inline"
+    if run_inline:  # the callback processes every block itself: the worker's rings stay empty
         safety = ramp = margin = 0
+        chunk = min(max(1024, block), processor.max_block_samples)
+        input_ring = chunk
     else:
         safety = round(opts.safety_ms * 1e-3 * rate)
         ramp = max(1, min(round(FALLBACK_RAMP_MS * 1e-3 * rate), safety))
         safety = max(safety, ramp)
         margin = block + safety
-    if inline_processor is None:
         chunk, input_ring = max(1024, block), 4 * rate
-    else:  # the callback processes every block itself: the worker's rings stay empty, keep them small
-        chunk = min(max(1024, block), inline_processor.max_block_samples)
-        input_ring = chunk
     bridge = _core.LiveBridge(
-        sample_rate_hz=rate, n_device_input_channels=plan.n_device_input_channels,
+        processor, n_device_input_channels=plan.n_device_input_channels,
         n_device_output_channels=plan.n_device_output_channels,
         input_channels=plan.input_channels, output_channels=plan.output_channels, mode=opts.mode,
-        engine_latency_samples=engine_latency_samples, margin_samples=margin,
-        fallback_ramp_samples=max(1, ramp), max_chunk_frames=chunk,
+        margin_samples=margin, fallback_ramp_samples=max(1, ramp), max_chunk_frames=chunk,
         input_ring_frames=input_ring, record_ring_frames=2 * rate if opts.record else 0,
-        inline_processor=inline_processor)
-    bridge.vocals_gain = db_to_gain(opts.vocals_gain_db)
-    bridge.instrumental_gain = db_to_gain(opts.instrumental_gain_db)
+        inline=run_inline)
+    bridge.parameters.vocals_gain_db = opts.vocals_gain_db
+    bridge.parameters.instrumental_gain_db = opts.instrumental_gain_db
+    bridge.reset()  # start at these gains, not ramping into them
     total = bridge.total_latency_samples
     timing = {
-        "schedule": "inline" if inline_processor is not None else "worker",
-        "engine_latency_samples": engine_latency_samples, "margin_samples": margin,
+        "schedule": schedule,
+        "engine_latency_samples": bridge.engine_latency_samples, "margin_samples": margin,
         "safety_samples": safety, "fallback_ramp_samples": ramp,
-        "worker_deadline_blocks": None if inline_processor is not None else 1 + (safety - ramp) // block,
+        "worker_deadline_blocks": None if run_inline else 1 + (safety - ramp) // block,
         "total_latency_samples": total, "total_latency_ms": 1000.0 * total / rate,
     }
     return bridge, timing

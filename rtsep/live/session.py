@@ -76,7 +76,7 @@ class Session:
         self.separator = separator
         # Inline: the callback runs the separator's block processor; no worker thread.
         self.worker = None if bridge.is_inline else Worker(
-            bridge, separator, realtime_priority=opts.realtime_priority, cpu_placement=opts.worker_cpu)
+            bridge, realtime_priority=opts.realtime_priority, cpu_placement=opts.worker_cpu)
         self.stop = _Stop()
         self.controller = self.midi_input = self.recorder = self.stream = None
         self.cpu_latency = None
@@ -105,8 +105,7 @@ class Session:
         midi_map = MidiMap.default()
         if opts.midi_map and (Path(opts.midi_map).exists() or not opts.midi_learn):
             midi_map = MidiMap.load(opts.midi_map)
-        self.controller = MidiController(self.bridge, midi_map, learn=opts.midi_learn,
-                                         keys=self.separator.block.parameters)
+        self.controller = MidiController(self.bridge.parameters, midi_map, learn=opts.midi_learn)
         api = choose_api(prefer_jack=devmod.is_jack(self.plan.input))
         self.midi_input = MidiInput(opts.midi, self.controller, api)
         self.summary.midi_port = self.midi_input.port_name
@@ -278,7 +277,7 @@ class Session:
                 f"misses {stats['n_missed_blocks']}  xruns "
                 f"{stats['n_xrun_callbacks']}"
                 + ("" if self.bridge.on_worker_output else "  [fallback]")
-                + ("  [bypass]" if self.bridge.bypass else ""))
+                + ("  [bypass]" if self.bridge.parameters.bypass else ""))
 
     def _midi_housekeeping(self, tty: bool) -> None:
         """Print MIDI events; save a learned map as soon as learning is done."""
@@ -346,8 +345,7 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> MonitorSummary:
     separator.block.parameters.vocals_key_semitones = opts.vocals_key_semitones
     separator.reset()  # start in key (no fade in); the schedule is timed with the shift on
     schedule, why = choose_schedule(opts, separator, plan)
-    bridge, timing = make_bridge(opts, plan, separator.latency_samples,
-                                 separator.block if schedule == "inline" else None)
+    bridge, timing = make_bridge(opts, plan, separator.block, schedule)
     timing["schedule_reason"] = why
     summary = MonitorSummary(
         input_device=plan.input.to_dict(), output_device=plan.output.to_dict(),

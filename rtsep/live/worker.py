@@ -15,12 +15,11 @@ CPU_PLACEMENTS = ("pin", "follow", "any")
 
 
 class Worker:
-    """The worker thread (:class:`rtsep._core.LiveWorker`) over a separator's block processor.
+    """The worker thread (:class:`rtsep._core.LiveWorker`) over a bridge's block processor.
 
     Args:
-        bridge: the :class:`rtsep._core.LiveBridge` the device callback uses.
-        separator: an :class:`rtsep.engine.Separator` (its latency must equal
-            ``bridge.engine_latency_samples``); the worker takes chunks of up to its
+        bridge: the :class:`rtsep._core.LiveBridge` (worker mode) the device callback
+            uses; the worker runs its ``processor`` in chunks of up to the processor's
             ``max_block_samples``.
         realtime_priority: SCHED_FIFO priority asked for (0: normal).
         cpu_placement: one of :data:`CPU_PLACEMENTS`.
@@ -32,20 +31,16 @@ class Worker:
     holds. If the model raises, the thread stops and :attr:`error` says why.
     """
 
-    def __init__(self, bridge, separator, realtime_priority: int = 0,
-                 cpu_placement: str = "any") -> None:
+    def __init__(self, bridge, realtime_priority: int = 0, cpu_placement: str = "any") -> None:
         from rtsep import _core
 
-        if separator.latency_samples != bridge.engine_latency_samples:
-            raise ValueError(f"separator latency {separator.latency_samples} != bridge engine latency "
-                             f"{bridge.engine_latency_samples}")
         self.bridge = bridge
         self.sample_rate_hz = float(bridge.sample_rate_hz)
         self.realtime_priority = int(realtime_priority)
         if cpu_placement not in CPU_PLACEMENTS:
             raise ValueError(f"cpu_placement must be one of {', '.join(CPU_PLACEMENTS)}, got {cpu_placement!r}")
         self.cpu_placement = cpu_placement
-        self._worker = _core.LiveWorker(bridge, separator.block)
+        self._worker = _core.LiveWorker(bridge)
         self._started = False
 
     def warm_up(self, n_samples: int = 4096, block_samples: int = 128) -> None:

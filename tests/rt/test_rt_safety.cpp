@@ -92,14 +92,14 @@ void test_capi(const char* model_path) {
   rtsep_destroy(p);
 }
 
-// A live configuration for `mode` (0..3) on the model's default latency.
-rtsep::LiveConfig live_config(const rtsep::NativeModel& model, int mode, std::size_t margin_samples) {
+// A live configuration for `mode` (0..3); margin 0: inline.
+rtsep::LiveConfig live_config(int mode, std::size_t margin_samples) {
   rtsep::LiveConfig cfg;
   cfg.mode = static_cast<rtsep::LiveMode>(mode);
   const bool both = cfg.mode == rtsep::LiveMode::kBoth;
   cfg.n_device_output_channels = both ? 4 : 2;
   cfg.output_channels = both ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0, 1};
-  cfg.engine_latency_samples = model.latency_mode("default")->latency_samples;
+  cfg.run_inline = margin_samples == 0;
   cfg.margin_samples = margin_samples;
   cfg.record_ring_frames = 48000;
   return cfg;
@@ -109,19 +109,20 @@ void test_live(const char* model_path) {
   auto model = std::shared_ptr<rtsep::NativeModel>(rtsep::NativeModel::load(model_path));
   const std::size_t block = 128;
   for (int mode = 0; mode < 4; ++mode) {
-    const rtsep::LiveConfig cfg = live_config(*model, mode, block + 192);
-    rtsep::LiveBridge bridge(cfg);
-    rtsep::LiveWorker worker(
-        bridge, std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0, 4096, 2));
+    const rtsep::LiveConfig cfg = live_config(mode, block + 192);
+    rtsep::LiveBridge bridge(
+        cfg, std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0, 4096, 2));
+    rtsep::LiveWorker worker(bridge);
     worker.warm_up(4096, block);
     worker.start(0);
     const std::vector<float> x = rtsep_test::noise(2 * block * 200, 5, 0.2f);
     std::vector<float> out(cfg.n_device_output_channels * block);
     auto play = [&](std::size_t k0, std::size_t k1, bool wait) {
       for (std::size_t k = k0; k < k1; ++k) {
-        if (k == 40) bridge.set_bypass(true);
-        if (k == 70) bridge.set_bypass(false);
-        if (k == 80) bridge.mixer().set_vocals_gain(0.5f);
+        if (k == 40) bridge.parameters().set_bypass(true);
+        if (k == 70) bridge.parameters().set_bypass(false);
+        if (k == 80) bridge.parameters().set_vocals_gain_db(-6.0f);
+        if (k == 90) bridge.parameters().instrumental_muted.store(true);
         bridge.process(x.data() + 2 * block * (k % 200), out.data(), block, 0);
         // The worker's pace: a device period, or (stalled) none at all.
         if (wait) std::this_thread::sleep_for(std::chrono::microseconds(2667));
@@ -152,7 +153,7 @@ void test_inline(const char* model_path) {
   auto model = std::shared_ptr<rtsep::NativeModel>(rtsep::NativeModel::load(model_path));
   const std::size_t block = 128;
   for (int mode = 0; mode < 4; ++mode) {
-    const rtsep::LiveConfig cfg = live_config(*model, mode, 0);
+    const rtsep::LiveConfig cfg = live_config(mode, 0);
     auto proc = std::make_shared<rtsep::BlockProcessor>(model, model->geometry("default"), 48000.0,
                                                         4096, 2);
     rtsep::LiveBridge bridge(cfg, proc);
@@ -161,9 +162,10 @@ void test_inline(const char* model_path) {
     for (std::size_t k = 0; k < 5; ++k) bridge.process(x.data() + 2 * block * k, out.data(), block, 0);
     guard_begin();
     for (std::size_t k = 5; k < 200; ++k) {
-      if (k == 40) bridge.set_bypass(true);
-      if (k == 70) bridge.set_bypass(false);
-      if (k == 80) bridge.mixer().set_vocals_gain(0.5f);
+      if (k == 40) proc->parameters().set_bypass(true);
+      if (k == 70) proc->parameters().set_bypass(false);
+      if (k == 80) proc->parameters().set_vocals_gain_db(-6.0f);
+      if (k == 85) proc->parameters().vocals_muted.store(true);
       if (k == 90) proc->parameters().set_key_semitones(2.0f);  // the key change, on and off
       if (k == 120) proc->parameters().set_vocals_key_semitones(-3.0f);
       if (k == 150) proc->parameters().set_key_semitones(0.0f);
