@@ -524,10 +524,11 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
     server for ``duration_s``, fed ``audio`` in a loop; returns its summary counters.
     ``extra_args``: more ``rtsep monitor`` options (e.g. ``("--worker-cpu", "any")``).
 
-    ``realtime_server``: start jackd realtime (``-R``; it falls back to normal
-    scheduling where the system refuses). Off by default: on the 2-core dev VM a
-    realtime dummy server stalled as often and gave no fewer misses than
-    ``--no-realtime`` (the setting DEVELOPERS.md gives for this machine).
+    ``realtime_server``: start jackd realtime (``-R -P 70``; it falls back to normal
+    scheduling where the system refuses), as audio users run it. Off by default
+    (``--no-realtime``, the setting the developers' guide gives for this machine);
+    without real-time scheduling the dummy server's own thread loses the CPU to any
+    busy thread, so its xruns measure the host more than rtsep.
 
     ``rss_every_s``: also sample the monitor's resident memory (``/proc/PID/status``
     VmRSS, KiB) that often, from its start (``rss``: ``[(seconds, KiB), ...]``;

@@ -52,6 +52,7 @@ class BenchOptions:
     naive_windows_s: tuple | None = None
     skip: frozenset = field(default_factory=frozenset)
     results_md: Path | None = None
+    realtime_server: bool = False
     command: str = "rtsep bench"
 
     def resolved(self) -> "BenchOptions":
@@ -251,7 +252,8 @@ def _deadline_misses(model_path, audio, rate: int, opts: BenchOptions, result_ma
             # native export), as a user runs it.
             got = monitor_misses(model_path, audio, duration_s=opts.duration_s,
                                  block_samples=opts.block_samples, sample_rate_hz=rate,
-                                 latency_mode=mode, backend=None, schedule=schedule, log=log)
+                                 latency_mode=mode, backend=None, schedule=schedule,
+                                 realtime_server=opts.realtime_server, log=log)
             if "skipped" in got:
                 skipped.append(f"rtsep monitor run ({load_name}, {schedule}): {got['skipped']}")
             else:

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="intra-op threads of the model (default 1)")
     parser.add_argument("--skip", nargs="+", default=[], choices=PARTS, metavar="PART",
                         help=f"parts to leave out: {', '.join(PARTS)}")
+    parser.add_argument("--realtime-server", action="store_true",
+                        help="run the monitor's JACK dummy server realtime (-R -P 70, as audio "
+                             "users run it) instead of --no-realtime")
     parser.add_argument("--results-md", metavar="PATH",
                         help="also rewrite the rtsep bench section of this markdown file "
                              "(e.g. benchmarks/RESULTS.md), keeping its other sections")
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         block_samples=args.block_samples, safety_ms=args.safety_ms, n_hops=args.n_hops,
         backends=tuple(args.backends) if args.backends else None, n_threads=args.threads,
         skip=frozenset(args.skip), results_md=Path(args.results_md) if args.results_md else None,
-        command=_command_line())
+        realtime_server=args.realtime_server, command=_command_line())
     result = run_bench(options)
     paths = write_all(result, options.out_dir, options.results_md)
     print(paths["markdown"].read_text(encoding="utf-8"))
