@@ -38,12 +38,12 @@ from rtsep.model.checkpoint import load_checkpoint, state_dict_sha256
 from rtsep.runtime.errors import ExportCheckError, ModelFileError, OptionError
 from rtsep.model.unet import CausalUNet
 from rtsep.offline import stft
+from rtsep.runtime.metadata import METADATA_FORMAT, METADATA_FORMAT_VERSION, window_sha256
 from rtsep.runtime.modelfile import (FORMAT_ONNX, FORMAT_TORCHSCRIPT, FRAME_INPUT, MASK_OUTPUT,
-                                     METADATA_FORMAT, METADATA_FORMAT_VERSION, ONNX_CHECKSUM_SCHEME,
-                                     ONNX_METADATA_KEY, STATE_IN_PREFIX, STATE_OUT_PREFIX,
-                                     TORCHSCRIPT_CHECKSUM_SCHEME, TORCHSCRIPT_EXTRA_FILE,
-                                     onnx_weights_sha256, onnx_with_metadata,
-                                     torchscript_weights_sha256, window_sha256)
+                                     ONNX_CHECKSUM_SCHEME, ONNX_METADATA_KEY, STATE_IN_PREFIX,
+                                     STATE_OUT_PREFIX, TORCHSCRIPT_CHECKSUM_SCHEME,
+                                     TORCHSCRIPT_EXTRA_FILE, onnx_weights_sha256, onnx_with_metadata,
+                                     torchscript_weights_sha256)
 
 FORMATS = (FORMAT_ONNX, FORMAT_TORCHSCRIPT)
 DEFAULT_OPSET = 17

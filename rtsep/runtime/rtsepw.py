@@ -34,7 +34,7 @@ import numpy as np
 
 from rtsep.config import StftGeometry
 from rtsep.runtime.errors import ModelFileError
-from rtsep.runtime.modelfile import validate_metadata
+from rtsep.runtime.metadata import validate_metadata
 
 MAGIC = b"RTSEPNW\x00"
 NATIVE_FORMAT_VERSION = 1
