@@ -204,7 +204,7 @@ def check_both_pairs(x, vocals, instrumental, summary, ramp):
 def test_both_mode_vocals_plus_instrumental_is_the_delayed_input(harness, baseline, jack_server,  # noqa: F811
                                                                    tmp_path):
     x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
-                                  "--mode", "both", n_outputs=4)
+                                  "--schedule", "worker", "--mode", "both", n_outputs=4)
     d = summary["total_latency_samples"] + baseline
     n = x.shape[1]
     vocals, instrumental = aligned(rec[2:4], d, n), aligned(rec[4:6], d, n)
@@ -244,7 +244,8 @@ def real_model(tmp_path_factory):
 def test_real_model_vocals_plus_instrumental_is_the_delayed_input(harness, baseline, jack_server,  # noqa: F811
                                                                   tmp_path, real_model, backend):
     x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", str(real_model),
-                                  "--backend", backend, "--mode", "both", n_outputs=4, seconds=1.5)
+                                  "--backend", backend, "--schedule", "worker", "--mode", "both",
+                                  n_outputs=4, seconds=1.5)
     if backend == "auto" and real_model.with_suffix(".rtsepw").is_file():
         # The live default: the native worker thread, no Python between device and model.
         assert summary["backend"] == "native"
@@ -260,7 +261,8 @@ def test_real_model_vocals_plus_instrumental_is_the_delayed_input(harness, basel
 def test_stalled_worker_falls_back_without_jumps_and_keeps_the_delay(harness, baseline, jack_server,  # noqa: F811
                                                                       tmp_path):
     x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
-                                  "--mode", "both", "--stall-worker-at", "1.0", "--stall-ms", "250",
+                                  "--schedule", "worker", "--mode", "both", "--stall-worker-at", "1.0",
+                                  "--stall-ms", "250",
                                   n_outputs=4, seconds=2.5)
     stats = summary["stats"]
     assert summary["misses"] >= 40 and stats["n_miss_events"] >= 1
@@ -289,7 +291,8 @@ def test_stalled_worker_falls_back_without_jumps_and_keeps_the_delay(harness, ba
 def test_stalled_native_worker_falls_back_and_keeps_the_delay(harness, baseline, jack_server,  # noqa: F811
                                                               tmp_path):
     x, rec, summary = run_through(harness, jack_server, tmp_path, "--model", str(SHIPPED_MODEL),
-                                  "--mode", "both", "--stall-worker-at", "1.0", "--stall-ms", "250",
+                                  "--schedule", "worker", "--mode", "both", "--stall-worker-at", "1.0",
+                                  "--stall-ms", "250",
                                   n_outputs=4, seconds=2.5)
     assert summary["backend"] == "native"
     stats = summary["stats"]
@@ -355,7 +358,7 @@ def test_midi_sets_the_vocal_level_smoothly_with_pickup_and_toggles_mute(
               (1.6, [0xB0, 7])]         # truncated: ignored, counted
     x = dc(2.0)
     _, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
-                                  "--mode", "mix", "--midi", port, "--safety-ms", "20", signal_=x,
+                                  "--schedule", "worker", "--mode", "mix", "--midi", port, "--safety-ms", "20", signal_=x,
                                   during=scheduled(out, events))
     d = summary["total_latency_samples"] + baseline
     y = aligned(rec[2:4], d, x.shape[1])[0]
@@ -388,7 +391,7 @@ def test_midi_key_notes_transpose_the_band_live(harness, baseline, jack_server, 
     x = np.repeat((0.25 * np.sin(2 * np.pi * 220.0 * t))[None].astype(np.float32), 2, axis=0)
     x[:, :480] *= np.linspace(0, 1, 480, dtype=np.float32)
     _, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
-                                  "--mode", "mix", "--midi", port, "--vocals-key-semitones", "0",
+                                  "--schedule", "worker", "--mode", "mix", "--midi", port, "--vocals-key-semitones", "0",
                                   signal_=x, during=scheduled(out, events))
     assert summary["midi"]["key_move_semitones"] == 0 and summary["midi"]["n_applied"] == 3
     d = summary["total_latency_samples"] + baseline
@@ -429,7 +432,7 @@ def test_midi_learn_assigns_ccs_and_saves_the_map(harness, baseline, jack_server
               (0.6, [0xB0, 21, 115]), (0.8, [0xB0, 21, 1])]
     x = dc(1.3)
     _, rec, summary = run_through(harness, jack_server, tmp_path, "--model", "identity",
-                                  "--mode", "mix", "--midi", port, "--midi-learn", "--midi-map",
+                                  "--schedule", "worker", "--mode", "mix", "--midi", port, "--midi-learn", "--midi-map",
                                   str(map_path), "--safety-ms", "20", signal_=x,
                                   during=scheduled(out, events))
     saved = json.loads(map_path.read_text())
@@ -548,7 +551,8 @@ def test_server_going_away_ends_the_run_with_an_error(jack_server, tmp_path):  #
     server = JackServer(tmp_path)
     server.start()
     try:
-        monitor = Monitor(server, tmp_path, "--model", "identity", "--duration", "20")
+        monitor = Monitor(server, tmp_path, "--model", "identity", "--schedule", "worker",
+                          "--duration", "20")
         time.sleep(0.5)
     finally:
         server.stop()
@@ -571,8 +575,8 @@ MAX_STEAL_SHARE = 0.01
 def sixty_seconds(jack_server, tmp_path, *args):  # noqa: F811
     model = str(SHIPPED_MODEL) if SHIPPED_MODEL.exists() else "identity"
     before = cpu_steal_times()
-    monitor = Monitor(jack_server, tmp_path, "--model", model, "--mode", "instrumental",
-                      "--duration", "60", *args)
+    monitor = Monitor(jack_server, tmp_path, "--model", model, "--schedule", "worker",
+                      "--mode", "instrumental", "--duration", "60", *args)
     summary = monitor.wait(timeout_s=120)
     share = steal_share(before, cpu_steal_times()) or 0.0
     print(f"60 s with {model} {' '.join(args)}: misses {summary['misses']}, xruns {summary['xruns']}, "
