@@ -1,9 +1,9 @@
 """An hour under load: `rtsep monitor` on a JACK dummy server beside its identity control.
 
 Runs `rtsep monitor` (the shipped model, karaoke output, 128-frame blocks, the
---schedule given) on a private JACK server (dummy driver, 48 kHz, --no-realtime),
-fed a real song in a loop, for --minutes while `stress-ng --cpu N` loads the other
-cores; then the same with `--model identity` as the host-noise control (same
+--schedule given) on a private JACK server (dummy driver, 48 kHz; --no-realtime, or
+realtime with --realtime-server), fed a real song in a loop, for --minutes while
+`stress-ng --cpu N` loads the other cores; then the same with `--model identity` as the host-noise control (same
 server settings, same load, same length). Records misses, host-reported xruns
 (the control's beside them), the worker's or callback's timing and the monitor
 process's resident memory every minute, and checks the issue's bar:
@@ -12,12 +12,15 @@ process's resident memory every minute, and checks the issue's bar:
 * xruns no more than the identity control's;
 * resident memory flat: max - min under 1 MB after the first minute.
 
-Writes soak.json and soak.png (resident memory per minute, both runs) to --out and,
-with --results-md, rewrites the soak section of that markdown file (between
-`<!-- soak:start -->` and `<!-- soak:end -->`, added at the end if missing).
+Writes soak.json and soak.png (resident memory per minute, both runs; soak-inline.*
+for --schedule inline) to --out and, with --results-md, rewrites that schedule's soak
+section of the markdown file (between `<!-- soak:start -->` and `<!-- soak:end -->`;
+`soak-inline:` for inline; added at the end if missing).
 CI does not run it (two hours by default); --minutes 1 is a smoke run.
 
-    python benchmarks/soak.py --minutes 60 --results-md benchmarks/RESULTS.md
+    python benchmarks/soak.py --minutes 60 --realtime-server --results-md benchmarks/RESULTS.md
+    python benchmarks/soak.py --minutes 60 --realtime-server --schedule inline \
+        --results-md benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -31,7 +34,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- soak:start -->", "<!-- soak:end -->"
+
+
+def stem(schedule: str) -> str:
+    """File stem and section marker of a schedule's soak: soak (worker), soak-inline."""
+    return "soak" if schedule == "worker" else f"soak-{schedule}"
+
+
+def markers(schedule: str) -> tuple[str, str]:
+    return f"<!-- {stem(schedule)}:start -->", f"<!-- {stem(schedule)}:end -->"
 RSS_FLAT_KIB = 1024
 
 
@@ -132,7 +143,9 @@ def _ms(value) -> str:
 
 
 def markdown(result: dict, png: str) -> str:
-    lines = [START, "## An hour under load (`python benchmarks/soak.py`)", "",
+    start, end = markers(result["schedule"])
+    title = "" if result["schedule"] == "worker" else f", {result['schedule']}"
+    lines = [start, f"## An hour under load{title} (`python benchmarks/soak.py`)", "",
              f"Run {result['date']}: `rtsep monitor` ({result['schedule']}, "
              f"{result['block_samples']}-frame blocks, 48 kHz, JACK dummy server "
              f"{'realtime (-R -P 70)' if result.get('realtime_server') else '--no-realtime'}), "
@@ -150,7 +163,7 @@ def markdown(result: dict, png: str) -> str:
     lines += ["", f"0 misses: {'yes' if v['zero_misses'] else 'no'}; xruns within the control's: "
                   f"{'yes' if v['xruns_within_control'] else 'no'}; resident memory flat (spread "
                   f"< 1 MB): {'yes' if v['rss_flat'] else 'no' if v['rss_flat'] is False else 'not measured'}.",
-              "", f"![resident memory]({png})", END]
+              "", f"![resident memory]({png})", end]
     return "\n".join(lines) + "\n"
 
 
@@ -181,15 +194,17 @@ def main(argv=None) -> int:
         result = run(args.minutes, args.schedule, args.blocksize, log, args.realtime_server)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, out / "soak.png")
-    text = markdown(result, "results/soak.png")
+    name = stem(result["schedule"])
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(result, out / f"{name}.png")
+    text = markdown(result, f"results/{name}.png")
+    start, end = markers(result["schedule"])
     print(text)
     if args.results_md:
         md = Path(args.results_md)
         old = md.read_text() if md.exists() else ""
-        if START in old and END in old:
-            new = old[:old.index(START)] + text + old[old.index(END) + len(END) + 1:]
+        if start in old and end in old:
+            new = old[:old.index(start)] + text + old[old.index(end) + len(end) + 1:]
         else:
             new = old.rstrip("\n") + "\n\n" + text
         md.write_text(new)
