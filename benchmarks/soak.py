@@ -73,7 +73,8 @@ def rss_check(rss: list, duration_s: float) -> dict:
             "spread_kib": spread, "flat": spread < RSS_FLAT_KIB}
 
 
-def run(minutes: float, schedule: str, block: int, log, realtime_server: bool = False) -> dict:
+def run(minutes: float, schedule: str, block: int, log, realtime_server: bool = False,
+        safety_ms: float | None = None) -> dict:
     from rtsep.bench.jackdelay import jack_unavailable_reason, monitor_misses
     from rtsep.bench.schedule import cpu_load, n_other_cores
     from rtsep.engine import default_model_path
@@ -94,6 +95,7 @@ def run(minutes: float, schedule: str, block: int, log, realtime_server: bool = 
             got = monitor_misses(model_arg, audio, duration_s=duration_s, block_samples=block,
                                  sample_rate_hz=rate, backend=backend, schedule=sched,
                                  realtime_server=realtime_server,
+                                 extra_args=() if safety_ms is None else ("--safety-ms", str(safety_ms)),
                                  rss_every_s=60.0, log=log,
                                  progress=lambda s, n=name: log(f"soak: {n}: {s[0] / 60:.0f} min, "
                                                                 f"RSS {s[1]} KiB"))
@@ -109,6 +111,7 @@ def run(minutes: float, schedule: str, block: int, log, realtime_server: bool = 
                "rss_flat": r["rss_check"]["flat"]}
     return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "minutes": minutes,
             "block_samples": block, "schedule": schedule, "realtime_server": realtime_server,
+            "safety_ms": safety_ms,
             "audio": what, "runs": runs,
             "verdict": verdict}
 
@@ -147,7 +150,9 @@ def markdown(result: dict, png: str) -> str:
     title = "" if result["schedule"] == "worker" else f", {result['schedule']}"
     lines = [start, f"## An hour under load{title} (`python benchmarks/soak.py`)", "",
              f"Run {result['date']}: `rtsep monitor` ({result['schedule']}, "
-             f"{result['block_samples']}-frame blocks, 48 kHz, JACK dummy server "
+             f"{result['block_samples']}-frame blocks"
+             + (f", --safety-ms {result['safety_ms']:g}" if result.get("safety_ms") is not None else "")
+             + ", 48 kHz, JACK dummy server "
              f"{'realtime (-R -P 70)' if result.get('realtime_server') else '--no-realtime'}), "
              f"{result['audio']}, {result['minutes']:g} minutes each, the other core(s) loaded; "
              "the identity model is the host-noise control.", "",
@@ -175,6 +180,8 @@ def main(argv=None) -> int:
     parser.add_argument("--realtime-server", action="store_true",
                         help="start jackd realtime (-R -P 70, as audio users run it) instead of "
                              "--no-realtime")
+    parser.add_argument("--safety-ms", type=float,
+                        help="the monitor's --safety-ms in both runs (worker; default: its own)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--results-md", help="rewrite the soak section of this markdown file")
     parser.add_argument("--from-json", help="only rewrite the report (and the plot) from this soak.json")
@@ -191,7 +198,8 @@ def main(argv=None) -> int:
         result["verdict"].update(xruns_within_control=r["n_xruns"] <= c["n_xruns"],
                                  rss_flat=r["rss_check"]["flat"])
     else:
-        result = run(args.minutes, args.schedule, args.blocksize, log, args.realtime_server)
+        result = run(args.minutes, args.schedule, args.blocksize, log, args.realtime_server,
+                     args.safety_ms)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = stem(result["schedule"])
