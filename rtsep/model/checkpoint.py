@@ -27,6 +27,7 @@ import torch
 from rtsep import __version__
 from rtsep.config import StftGeometry
 from rtsep.runtime.errors import ModelFileError
+from rtsep.runtime.metadata import check_format_version
 from rtsep.model.unet import CausalUNet, UNetConfig
 
 CHECKPOINT_FORMAT = "rtsep-checkpoint"
@@ -169,12 +170,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CausalUNet, dict]:
         raise _fail(path, f"not a readable torch checkpoint ({_first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise _fail(path, f"not an rtsep checkpoint (no format {CHECKPOINT_FORMAT!r} marker)")
-    version = payload.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise _fail(path, f"bad format_version {version!r}")
-    if version > CHECKPOINT_FORMAT_VERSION:
-        raise _fail(path, f"checkpoint format_version {version} is newer than this rtsep "
-                          f"reads ({CHECKPOINT_FORMAT_VERSION}); upgrade rtsep")
+    check_format_version(path, payload.get("format_version"), CHECKPOINT_FORMAT_VERSION, "checkpoint")
     if payload.get("class") != MODEL_CLASS:
         raise _fail(path, f"model class {payload.get('class')!r} is not {MODEL_CLASS!r}")
     cfg = _check_config(path, payload.get("config"))

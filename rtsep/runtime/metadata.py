@@ -25,6 +25,16 @@ def window_sha256(window: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(window, dtype="<f4").tobytes()).hexdigest()
 
 
+def check_format_version(path, version, newest: int, what: str) -> None:
+    """A file's ``format_version``: an int from 1 to ``newest`` (this rtsep's), else one
+    :class:`ModelFileError` line (``what``: the kind of file, e.g. "model")."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _fail(path, f"bad {what} format_version {version!r}")
+    if version > newest:
+        raise _fail(path, f"{what} format_version {version} is newer than this rtsep reads "
+                          f"({newest}); upgrade rtsep")
+
+
 def _require(path, meta: dict, key: str, kind, what: str = ""):
     value = meta.get(key)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
@@ -37,12 +47,7 @@ def validate_metadata(path, meta: dict) -> None:
     rtsep's window formulas and latency derivation. Raises :class:`ModelFileError`."""
     if meta.get("format") != METADATA_FORMAT:
         raise _fail(path, f"metadata format {meta.get('format')!r} is not {METADATA_FORMAT!r}")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise _fail(path, f"bad metadata format_version {version!r}")
-    if version > METADATA_FORMAT_VERSION:
-        raise _fail(path, f"model format_version {version} is newer than this rtsep reads "
-                          f"({METADATA_FORMAT_VERSION}); upgrade rtsep")
+    check_format_version(path, meta.get("format_version"), METADATA_FORMAT_VERSION, "model")
     rates = _require(path, meta, "sample_rates_hz", list)
     if not rates or not all(isinstance(r, int) and r > 0 for r in rates):
         raise _fail(path, f"bad sample_rates_hz {rates!r}")
