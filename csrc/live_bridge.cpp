@@ -69,7 +69,6 @@ const LiveConfig& checked(const LiveConfig& c, BlockProcessor* p) {
   }
   if (c.max_chunk_frames == 0) fail("max_chunk_frames must be >= 1");
   if (c.input_ring_frames < c.max_chunk_frames) fail("input_ring_frames must be >= max_chunk_frames");
-  p->parameters().set_mode(static_cast<int>(c.mode));
   return c;
 }
 
@@ -102,6 +101,7 @@ LiveBridge::LiveBridge(const LiveConfig& config, std::shared_ptr<BlockProcessor>
       response_histogram_(LiveTiming::kHistogramBins),
       miss_records_(LiveTiming::kMaxMissRecords) {
   for (std::size_t r = 0; r < 4; ++r) rows_[r] = outputs_.data() + r * max_chunk_;
+  processor_->parameters().set_mode(static_cast<int>(config_.mode));
   reset();
 }
 

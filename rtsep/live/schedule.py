@@ -35,6 +35,10 @@ def make_bridge(opts: MonitorOptions, plan: DevicePlan, processor, schedule: str
         safety = max(safety, ramp)
         margin = block + safety
         chunk, input_ring = max(1024, block), 4 * rate
+    # Set before the bridge, whose construction resets the processor: the stream starts
+    # at these gains instead of ramping into them.
+    processor.parameters.vocals_gain_db = opts.vocals_gain_db
+    processor.parameters.instrumental_gain_db = opts.instrumental_gain_db
     bridge = _core.LiveBridge(
         processor, n_device_input_channels=plan.n_device_input_channels,
         n_device_output_channels=plan.n_device_output_channels,
@@ -42,9 +46,6 @@ def make_bridge(opts: MonitorOptions, plan: DevicePlan, processor, schedule: str
         margin_samples=margin, fallback_ramp_samples=max(1, ramp), max_chunk_frames=chunk,
         input_ring_frames=input_ring, record_ring_frames=2 * rate if opts.record else 0,
         inline=run_inline)
-    bridge.parameters.vocals_gain_db = opts.vocals_gain_db
-    bridge.parameters.instrumental_gain_db = opts.instrumental_gain_db
-    bridge.reset()  # start at these gains, not ramping into them
     total = bridge.total_latency_samples
     timing = {
         "schedule": schedule,
