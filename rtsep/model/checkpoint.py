@@ -95,10 +95,6 @@ def save_checkpoint(path: str | os.PathLike, model: CausalUNet, *, geometry: Stf
     return path
 
 
-def _fail(path, what: str) -> ModelFileError:
-    return ModelFileError(f"{path}: {what}")
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
@@ -106,51 +102,51 @@ def _first_line(exc: BaseException) -> str:
 
 def _check_config(path, raw) -> UNetConfig:
     if not isinstance(raw, dict):
-        raise _fail(path, f"'config' must be a dict, got {type(raw).__name__}")
+        raise ModelFileError.at(path, f"'config' must be a dict, got {type(raw).__name__}")
     fields = {f.name for f in dataclasses.fields(UNetConfig)}
     missing, unknown = sorted(fields - set(raw)), sorted(set(raw) - fields)
     if missing or unknown:
-        raise _fail(path, f"model config does not match UNetConfig (missing {missing}, "
-                          f"unknown {unknown})")
+        raise ModelFileError.at(path, f"model config does not match UNetConfig (missing {missing}, "
+                                      f"unknown {unknown})")
     try:
         return UNetConfig.from_dict(raw)
     except (TypeError, ValueError) as exc:
-        raise _fail(path, f"bad model config ({_first_line(exc)})") from None
+        raise ModelFileError.at(path, f"bad model config ({_first_line(exc)})") from None
 
 
 def _check_geometry(path, raw, cfg: UNetConfig) -> StftGeometry:
     if not isinstance(raw, dict) or set(raw) < {"n_fft", "hop_samples"}:
-        raise _fail(path, "'geometry' must be a dict with n_fft and hop_samples")
+        raise ModelFileError.at(path, "'geometry' must be a dict with n_fft and hop_samples")
     try:
         geometry = StftGeometry(int(raw["n_fft"]), int(raw["hop_samples"]))
     except (TypeError, ValueError) as exc:
-        raise _fail(path, f"bad STFT geometry ({_first_line(exc)})") from None
+        raise ModelFileError.at(path, f"bad STFT geometry ({_first_line(exc)})") from None
     if geometry.n_fft != cfg.n_fft:
-        raise _fail(path, f"geometry n_fft {geometry.n_fft} does not match the model "
-                          f"config n_fft {cfg.n_fft}")
+        raise ModelFileError.at(path, f"geometry n_fft {geometry.n_fft} does not match the model "
+                                      f"config n_fft {cfg.n_fft}")
     return geometry
 
 
 def _check_state_dict(path, state_dict, model: CausalUNet) -> None:
     if not isinstance(state_dict, dict):
-        raise _fail(path, "'state_dict' is missing or not a dict")
+        raise ModelFileError.at(path, "'state_dict' is missing or not a dict")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unknown = sorted(set(state_dict) - set(expected))
     if missing or unknown:
-        raise _fail(path, f"weights do not match the model config: {len(missing)} missing "
-                          f"(e.g. {missing[:3]}), {len(unknown)} unexpected (e.g. {unknown[:3]})")
+        raise ModelFileError.at(path, f"weights do not match the model config: {len(missing)} missing "
+                                      f"(e.g. {missing[:3]}), {len(unknown)} unexpected (e.g. {unknown[:3]})")
     for name, ref in expected.items():
         t = state_dict[name]
         if not isinstance(t, torch.Tensor):
-            raise _fail(path, f"weight {name!r} is a {type(t).__name__}, not a tensor")
+            raise ModelFileError.at(path, f"weight {name!r} is a {type(t).__name__}, not a tensor")
         if tuple(t.shape) != tuple(ref.shape):
-            raise _fail(path, f"weight {name!r} has shape {tuple(t.shape)}, the model config "
-                              f"needs {tuple(ref.shape)}")
+            raise ModelFileError.at(path, f"weight {name!r} has shape {tuple(t.shape)}, the model config "
+                                          f"needs {tuple(ref.shape)}")
         if not t.is_floating_point():
-            raise _fail(path, f"weight {name!r} has dtype {t.dtype}, expected floating point")
+            raise ModelFileError.at(path, f"weight {name!r} has dtype {t.dtype}, expected floating point")
         if not bool(torch.isfinite(t).all()):
-            raise _fail(path, f"weight {name!r} contains NaN or inf (diverged training?)")
+            raise ModelFileError.at(path, f"weight {name!r} contains NaN or inf (diverged training?)")
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[CausalUNet, dict]:
@@ -163,31 +159,31 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CausalUNet, dict]:
     """
     path = Path(path)
     if not path.is_file():
-        raise _fail(path, "no such checkpoint file")
+        raise ModelFileError.at(path, "no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for unreadable files
-        raise _fail(path, f"not a readable torch checkpoint ({_first_line(exc)})") from None
+        raise ModelFileError.at(path, f"not a readable torch checkpoint ({_first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise _fail(path, f"not an rtsep checkpoint (no format {CHECKPOINT_FORMAT!r} marker)")
+        raise ModelFileError.at(path, f"not an rtsep checkpoint (no format {CHECKPOINT_FORMAT!r} marker)")
     check_format_version(path, payload.get("format_version"), CHECKPOINT_FORMAT_VERSION, "checkpoint")
     if payload.get("class") != MODEL_CLASS:
-        raise _fail(path, f"model class {payload.get('class')!r} is not {MODEL_CLASS!r}")
+        raise ModelFileError.at(path, f"model class {payload.get('class')!r} is not {MODEL_CLASS!r}")
     cfg = _check_config(path, payload.get("config"))
     geometry = _check_geometry(path, payload.get("geometry"), cfg)
     rates = payload.get("sample_rates_hz")
     if (not isinstance(rates, (list, tuple)) or not rates
             or not all(isinstance(r, int) and r > 0 for r in rates)):
-        raise _fail(path, f"bad sample_rates_hz {rates!r}")
+        raise ModelFileError.at(path, f"bad sample_rates_hz {rates!r}")
     try:
         model = CausalUNet(cfg)
     except Exception as exc:
-        raise _fail(path, f"cannot build the model from its config ({_first_line(exc)})") from None
+        raise ModelFileError.at(path, f"cannot build the model from its config ({_first_line(exc)})") from None
     state_dict = payload.get("state_dict")
     _check_state_dict(path, state_dict, model)
     digest = payload.get("weights_sha256")
     if digest is not None and digest != state_dict_sha256(state_dict):
-        raise _fail(path, "weights checksum mismatch (file corrupted or edited)")
+        raise ModelFileError.at(path, "weights checksum mismatch (file corrupted or edited)")
     model.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}

@@ -15,6 +15,11 @@ class ModelFileError(UserError, ValueError):
     The message is one line that names the file and what is wrong with it.
     """
 
+    @classmethod
+    def at(cls, path, what: str) -> "ModelFileError":
+        """The error for ``path``: ``"<path>: <what>"``."""
+        return cls(f"{path}: {what}")
+
 
 class BackendUnavailableError(UserError, RuntimeError):
     """A requested runtime backend cannot run here (package or device missing)."""

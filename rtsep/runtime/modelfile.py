@@ -41,10 +41,6 @@ STATE_OUT_PREFIX = "state_out."
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-def _fail(path, what: str) -> ModelFileError:
-    return ModelFileError(f"{path}: {what}")
-
-
 # -- protobuf wire format (just enough of ModelProto) -------------------------------
 
 
@@ -122,9 +118,9 @@ def _parse_onnx(path, data: bytes) -> tuple[dict[str, str], str, int]:
                         key, value = (text, value) if efield == 1 else (key, text)
                 props[key] = value
     except (_WireError, UnicodeDecodeError) as exc:
-        raise _fail(path, f"not a valid ONNX file (truncated or corrupt: {exc})") from None
+        raise ModelFileError.at(path, f"not a valid ONNX file (truncated or corrupt: {exc})") from None
     if not (has_ir_version and has_graph):
-        raise _fail(path, "not a valid ONNX file (no ir_version or graph)")
+        raise ModelFileError.at(path, "not a valid ONNX file (no ir_version or graph)")
     return props, h.hexdigest(), n_init
 
 
@@ -166,8 +162,8 @@ def _torchscript_entries(path, data: bytes, need_metadata: bool = True) -> tuple
             meta_name = next((n for n in names
                               if n.split("/", 1)[-1] == f"extra/{TORCHSCRIPT_EXTRA_FILE}"), None)
             if meta_name is None and need_metadata:
-                raise _fail(path, f"TorchScript file without {TORCHSCRIPT_EXTRA_FILE!r} metadata: "
-                                  "not an rtsep export")
+                raise ModelFileError.at(path, f"TorchScript file without {TORCHSCRIPT_EXTRA_FILE!r} metadata: "
+                                              "not an rtsep export")
             meta_text = zf.read(meta_name).decode("utf-8") if meta_name else "{}"
             h = hashlib.sha256()
             for name in sorted(names):
@@ -180,8 +176,8 @@ def _torchscript_entries(path, data: bytes, need_metadata: bool = True) -> tuple
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError,
             ValueError, KeyError) as exc:
-        raise _fail(path, f"not a valid TorchScript file (truncated or corrupt: "
-                          f"{type(exc).__name__}: {exc})") from None
+        raise ModelFileError.at(path, f"not a valid TorchScript file (truncated or corrupt: "
+                                      f"{type(exc).__name__}: {exc})") from None
     return _parse_json(path, meta_text), h.hexdigest()
 
 
@@ -189,9 +185,9 @@ def _parse_json(path, text: str) -> dict:
     try:
         meta = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _fail(path, f"metadata is not valid JSON ({exc})") from None
+        raise ModelFileError.at(path, f"metadata is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
-        raise _fail(path, "metadata is not a JSON object")
+        raise ModelFileError.at(path, "metadata is not a JSON object")
     return meta
 
 
@@ -206,15 +202,15 @@ class ModelFile:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.exists():
-            raise _fail(self.path, "no such model file")
+            raise ModelFileError.at(self.path, "no such model file")
         if not self.path.is_file():
-            raise _fail(self.path, "not a file")
+            raise ModelFileError.at(self.path, "not a file")
         try:
             self.data = self.path.read_bytes()
         except OSError as exc:
-            raise _fail(self.path, f"cannot read ({exc.strerror})") from None
+            raise ModelFileError.at(self.path, f"cannot read ({exc.strerror})") from None
         if not self.data:
-            raise _fail(self.path, "empty file")
+            raise ModelFileError.at(self.path, "empty file")
         if self.data.startswith(_ZIP_MAGIC):
             self.format = FORMAT_TORCHSCRIPT
             self.metadata, self.weights_sha256 = _torchscript_entries(self.path, self.data)
@@ -228,29 +224,29 @@ class ModelFile:
             self.format = FORMAT_ONNX
             props, self.weights_sha256, _ = _parse_onnx(self.path, self.data)
             if ONNX_METADATA_KEY not in props:
-                raise _fail(self.path, f"ONNX model without {ONNX_METADATA_KEY!r} metadata: "
-                                       "not an rtsep export")
+                raise ModelFileError.at(self.path, f"ONNX model without {ONNX_METADATA_KEY!r} metadata: "
+                                                   "not an rtsep export")
             self.metadata = _parse_json(self.path, props[ONNX_METADATA_KEY])
         validate_metadata(self.path, self.metadata)
         if self.metadata.get("file_format") != self.format:
-            raise _fail(self.path, f"metadata says {self.metadata.get('file_format')!r} but the "
-                                   f"file is {self.format}")
+            raise ModelFileError.at(self.path, f"metadata says {self.metadata.get('file_format')!r} but the "
+                                               f"file is {self.format}")
         if self.metadata["weights_sha256"] != self.weights_sha256:
-            raise _fail(self.path, "weights checksum mismatch: the file is corrupted or its "
-                                   "weights do not belong to this metadata")
+            raise ModelFileError.at(self.path, "weights checksum mismatch: the file is corrupted or its "
+                                               "weights do not belong to this metadata")
 
     def geometry(self, latency_mode: str = "default") -> StftGeometry:
         """The STFT geometry of ``latency_mode`` (checked against the metadata)."""
         if latency_mode not in self.metadata["latency_modes"]:
-            raise _fail(self.path, f"latency mode {latency_mode!r} not in the model's modes "
-                                   f"{sorted(self.metadata['latency_modes'])}")
+            raise ModelFileError.at(self.path, f"latency mode {latency_mode!r} not in the model's modes "
+                                               f"{sorted(self.metadata['latency_modes'])}")
         return StftGeometry(self.metadata["n_fft"], self.metadata["hop_samples"], latency_mode)
 
     def check_sample_rate(self, sample_rate_hz: int) -> None:
         rates = self.metadata["sample_rates_hz"]
         if int(sample_rate_hz) not in rates:
-            raise _fail(self.path, f"model runs at {', '.join(map(str, rates))} Hz, not "
-                                   f"{sample_rate_hz} Hz (resample the audio)")
+            raise ModelFileError.at(self.path, f"model runs at {', '.join(map(str, rates))} Hz, not "
+                                               f"{sample_rate_hz} Hz (resample the audio)")
 
     def state_specs(self) -> list[tuple[str, tuple[int, ...]]]:
         """``[(name, shape), ...]`` of the state tensors, in graph order."""
@@ -272,4 +268,4 @@ def check_graph_io(path, meta: dict, inputs: list[tuple[str, list]],
             diff = next(((g, w) for g, w in zip(got, want) if g != w), None)
             detail = (f"graph has {diff[0][0]}{diff[0][1]}, metadata says {diff[1][0]}{diff[1][1]}"
                       if diff else f"graph has {len(got)} {kind}, the metadata state implies {len(want)}")
-            raise _fail(path, f"graph {kind} do not match the metadata state ({detail})")
+            raise ModelFileError.at(path, f"graph {kind} do not match the metadata state ({detail})")

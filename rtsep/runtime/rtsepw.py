@@ -45,10 +45,6 @@ _DTYPE_FLOAT32 = 1
 _DTYPE_INT32 = 2
 
 
-def _fail(path, what: str) -> ModelFileError:
-    return ModelFileError(f"{path}: {what}")
-
-
 def _tensor_record(name: str, values: np.ndarray) -> bytes:
     if values.dtype == np.float32:
         code = _DTYPE_FLOAT32
@@ -87,35 +83,35 @@ class NativeModelFile:
     def __init__(self, path):
         self.path = Path(path)
         if not self.path.is_file():
-            raise _fail(self.path, "no such native model file")
+            raise ModelFileError.at(self.path, "no such native model file")
         data = self.path.read_bytes()
         if not data.startswith(MAGIC):
-            raise _fail(self.path, "not an rtsep native model file (bad magic)")
+            raise ModelFileError.at(self.path, "not an rtsep native model file (bad magic)")
         if len(data) < len(MAGIC) + 16:
-            raise _fail(self.path, "truncated file")
+            raise ModelFileError.at(self.path, "truncated file")
         (stored_crc,) = struct.unpack_from("<I", data, len(data) - 4)
         version, n_json = struct.unpack_from("<II", data, len(MAGIC))
         if version > NATIVE_FORMAT_VERSION:
-            raise _fail(self.path, f"native format version {version} is newer than this rtsep "
-                                   f"reads ({NATIVE_FORMAT_VERSION}); upgrade rtsep")
+            raise ModelFileError.at(self.path, f"native format version {version} is newer than this rtsep "
+                                               f"reads ({NATIVE_FORMAT_VERSION}); upgrade rtsep")
         if zlib.crc32(data[:-4]) != stored_crc:
-            raise _fail(self.path, "checksum mismatch: the file is truncated or corrupted")
+            raise ModelFileError.at(self.path, "checksum mismatch: the file is truncated or corrupted")
         pos = len(MAGIC) + 8
         try:
             self.metadata = json.loads(data[pos: pos + n_json].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _fail(self.path, f"metadata is not valid JSON ({exc})") from None
+            raise ModelFileError.at(self.path, f"metadata is not valid JSON ({exc})") from None
         table = data[pos + n_json: -4]
         self.weights_sha256 = hashlib.sha256(table).hexdigest()
         self.tensors = self._parse_table(table)
         if not isinstance(self.metadata, dict):
-            raise _fail(self.path, "metadata is not a JSON object")
+            raise ModelFileError.at(self.path, "metadata is not a JSON object")
         validate_metadata(self.path, self.metadata)
         if self.metadata.get("file_format") != FORMAT_NATIVE:
-            raise _fail(self.path, f"metadata says {self.metadata.get('file_format')!r}, not 'native'")
+            raise ModelFileError.at(self.path, f"metadata says {self.metadata.get('file_format')!r}, not 'native'")
         if self.metadata["weights_sha256"] != self.weights_sha256:
-            raise _fail(self.path, "weights checksum mismatch: the weights do not belong to "
-                                   "this metadata")
+            raise ModelFileError.at(self.path, "weights checksum mismatch: the weights do not belong to "
+                                               "this metadata")
 
     def _parse_table(self, table: bytes) -> dict[str, np.ndarray]:
         try:
@@ -139,7 +135,7 @@ class NativeModelFile:
             if pos != len(table):
                 raise ValueError("trailing bytes after the last tensor")
         except (struct.error, KeyError, UnicodeDecodeError, ValueError) as exc:
-            raise _fail(self.path, f"corrupt tensor table ({exc})") from None
+            raise ModelFileError.at(self.path, f"corrupt tensor table ({exc})") from None
         return out
 
     def geometry(self, latency_mode: str = "default") -> StftGeometry:
