@@ -71,3 +71,31 @@ def test_spleeter_separates_a_real_song_and_its_targets_are_cached(tmp_path):
     np.testing.assert_allclose(cached, est, atol=1e-5)
     again = T.teacher_vocals_cached(tmp_path, "set", "clip", mix, rate)
     assert isinstance(again, np.memmap)
+
+
+_SEEDS = resolve_data_root(None) / "seeds"
+
+
+@pytest.mark.skipif(not _SEEDS.is_dir(), reason=f"seed recordings not found at {_SEEDS}")
+def test_make_data_teacher_fills_the_cache_once_and_names_missing_real_data(tmp_path, capsys):
+    from rtsep.commands import make_data
+    from rtsep.train.data.synth.cache import SynthSongs
+
+    cache = tmp_path / "cache"
+    assert make_data.main(["--n-train", "1", "--n-valid", "0", "--cache-dir", str(cache),
+                           "--no-progress"]) == 0
+    args = ["--n-train", "0", "--n-valid", "0", "--teacher", "--cache-dir", str(cache),
+            "--data-root", str(tmp_path / "no-data"), "--no-progress"]
+    # The synthetic set gets its teacher; the CC0 set is not there: one clear line, rc 2.
+    assert make_data.main(args) == 2
+    err = capsys.readouterr().err
+    assert "teacher/synth: 1 songs" in err
+    assert err.strip().splitlines()[-1].startswith("rtsep make-data: error:") and "no-data" in err
+    song = SynthSongs(cache, "train").stem_songs[0]
+    path = T.teacher_path(cache, "synth", song.name.replace("/", "_"))
+    est = np.load(path)
+    assert est.shape == np.shape(song.vocals) and np.isfinite(est).all()
+    assert 0.0 < np.abs(est).max() <= 1.5 * np.abs(np.asarray(song.vocals) + song.accompaniment).max()
+    stamp = path.stat().st_mtime_ns
+    assert make_data.main(args) == 2  # a second run reuses the cached target
+    assert path.stat().st_mtime_ns == stamp

@@ -3,7 +3,9 @@
 Writes <cache-dir>/synth/train/NNNN.npz and <cache-dir>/synth/valid/NNNN.npz (see
 rtsep.train.data.synth.cache), about a second per 25 s song on one core.
 Resumable: songs already rendered with the same seed, rate and generator version
-are skipped. With --real, also decodes the real stems into <cache-dir>/real.
+are skipped. With --real, also decodes the real stems into <cache-dir>/real; with
+--teacher, also runs the Spleeter teacher over every training song's own mix (synthetic,
+CC0, MIR-1K) into <cache-dir>/teacher (see rtsep.train.teacher; needs the train extra).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="real audio folder with seeds/ (default ../shared/data or $RTSEP_DATA)")
     parser.add_argument("--real", action="store_true",
                         help="also decode the real stems into <cache-dir>/real")
+    parser.add_argument("--teacher", action="store_true",
+                        help="also fill the Spleeter teacher cache for the training sets "
+                             "(--jobs sets torch's threads)")
     parser.add_argument("--overwrite", action="store_true", help="re-render existing songs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
@@ -55,6 +60,19 @@ def run(args: argparse.Namespace) -> int:
         per_song = stats["render_s"] / stats["rendered"] if stats["rendered"] else 0.0
         print(f"synth/{split}: {stats['rendered']} rendered, {stats['skipped']} up to date, "
               f"{per_song:.2f} s per song, {stats['wall_s']:.1f} s wall")
+    if args.teacher:
+        import torch
+
+        from rtsep.train.data import TRAINING_SETS, training_songs
+
+        torch.set_num_threads(args.jobs)
+        for set_name in TRAINING_SETS:
+            try:
+                songs = training_songs(set_name, args.data_root, args.cache_dir, teacher=True)
+            except FileNotFoundError as exc:
+                raise UserError(str(exc)) from exc
+            print(f"teacher/{set_name}: {len(songs)} songs cached in {args.cache_dir}/teacher",
+                  file=sys.stderr)
     return 0
 
 

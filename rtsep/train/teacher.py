@@ -13,8 +13,9 @@ The package stores its checkpoints as pickles of numpy arrays. They are read
 with ``torch.load(weights_only=True)`` and only the four numpy globals an array
 pickle names allow-listed, so a tampered file cannot run code.
 
-Teacher targets are cached per song (:func:`teacher_vocals_cached`) so their
-cost is paid once: ``<cache_dir>/teacher/<set>/<song>.npy`` (``float32``
+Teacher targets are cached per song (:func:`teacher_vocals_cached`,
+:func:`attach_teacher`; ``rtsep make-data --teacher`` fills the cache) so their cost
+is paid once: ``<cache_dir>/teacher/<set>/<song>.npy`` (``float32``
 ``(2, n_samples)`` at the song's own rate).
 
 Shapes: audio is ``float32`` ``(n_channels, n_samples)``; mono is separated as
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,26 +189,15 @@ def teacher_vocals_cached(cache_dir: str | os.PathLike, set_name: str, song_name
     return np.load(path, mmap_mode="r")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m rtsep.train.teacher [--sets mir1k,cc0,synth]``: fill the teacher cache."""
-    import argparse
+def attach_teacher(songs: list, set_name: str, cache_dir: str | os.PathLike) -> None:
+    """Give every song its teacher estimate (``song.teacher``, the Spleeter vocals of its
+    own mix), computing the missing ones into the cache with a progress bar."""
+    from tqdm import tqdm
 
-    from rtsep.train.data.clips import training_songs
-
-    p = argparse.ArgumentParser(prog="python -m rtsep.train.teacher", description=main.__doc__)
-    p.add_argument("--sets", default="mir1k,cc0,synth",
-                   help="comma list of training sets to run the teacher over")
-    p.add_argument("--cache-dir", default="cache")
-    p.add_argument("--data-root")
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    for set_name in args.sets.split(","):
-        training_songs(set_name, args.data_root, args.cache_dir, teacher=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    missing = sum(not teacher_path(cache_dir, set_name, s.name.replace("/", "_")).exists()
+                  for s in songs)
+    for song in tqdm(songs, desc=f"teacher {set_name}", unit="song", file=sys.stderr,
+                     disable=missing == 0):
+        song.teacher = teacher_vocals_cached(
+            cache_dir, set_name, song.name.replace("/", "_"),
+            np.asarray(song.vocals) + np.asarray(song.accompaniment), song.sample_rate_hz)

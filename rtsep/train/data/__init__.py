@@ -20,11 +20,15 @@ import os
 
 import numpy as np
 
+from rtsep.train.data.clips import mir1k as mir1k_clips
 from rtsep.train.data.real import RealSongs
 from rtsep.train.data.sampler import Augmentation, CrossSource, Example, MixedSource, SegmentSource
 from rtsep.train.data.synth import heldout_synthetic
+from rtsep.train.teacher import attach_teacher
 
 KINDS = ("real", "synth", "both", "cross", "mir1k", "all", "musdb")
+#: Training sets that :func:`training_songs` knows.
+TRAINING_SETS = ("synth", "cc0", "mir1k")
 SPLITS = ("train", "valid")
 #: Share of segments drawn from the real songs when ``kind="both"``.
 REAL_WEIGHT = 0.4
@@ -79,6 +83,26 @@ class SeededSource:
         return f"{self.source!r} (seed {self.seed})"
 
 
+def training_songs(set_name: str, data_root: str | os.PathLike | None = None,
+                   cache_dir: str | os.PathLike = "cache", teacher: bool = False) -> list:
+    """The training songs of one set (``synth``, ``cc0`` or ``mir1k``) as StemSongs; with
+    ``teacher`` each carries the Spleeter teacher's vocals of its own mixture (computed
+    once into the cache, see :mod:`rtsep.train.teacher`)."""
+    if set_name == "synth":
+        from rtsep.train.data.synth.cache import SynthSongs
+
+        songs = SynthSongs(cache_dir, "train").stem_songs
+    elif set_name == "cc0":
+        songs = RealSongs(data_root, "train", cache_dir).stem_songs
+    elif set_name == "mir1k":
+        songs = mir1k_clips(data_root, "train", cache_dir).stem_songs
+    else:
+        raise ValueError(f"unknown training set {set_name!r}; choose one of {TRAINING_SETS}")
+    if teacher:
+        attach_teacher(songs, set_name, cache_dir)
+    return songs
+
+
 def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int = 44100,
                  segment_samples: int = 131072, seed: int = 0,
                  cache_dir: str | os.PathLike = "cache",
@@ -125,8 +149,6 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
 
     def make(songs, name):
         return SegmentSource(songs, sample_rate_hz, segment_samples, aug, name=name)
-
-    from rtsep.train.data.clips import attach_teacher, training_songs
 
     with_teacher = teacher and split == "train"
 
@@ -180,4 +202,4 @@ def build_source(kind: str = "both", split: str = "train", sample_rate_hz: int =
 
 
 __all__ = ["ALL_WEIGHTS", "check_weights", "Augmentation", "CROSS_WEIGHTS", "Example", "CrossSource", "KINDS", "MixedSource", "RealSongs", "SeededSource", "SegmentSource",
-           "build_source", "heldout_synthetic"]
+           "build_source", "heldout_synthetic", "TRAINING_SETS", "training_songs"]

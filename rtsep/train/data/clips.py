@@ -32,8 +32,6 @@ STEMS = ("vocals", "accompaniment")
 MIR1K_SUBDIR = Path("real-train") / "mir1k"
 #: MIR-1K development clips (2 other singers): evaluation only, never training.
 MIR1K_DEV_SUBDIR = Path("real-dev") / "mir1k"
-#: Training sets that :func:`training_songs` knows.
-TRAINING_SETS = ("synth", "cc0", "mir1k")
 
 
 def _fingerprint(paths: list[Path]) -> dict:
@@ -134,40 +132,3 @@ def mir1k(data_root: str | os.PathLike | None = None, split: str = "train",
         raise ValueError(f"unknown MIR-1K split {split!r}; choose 'train' or 'dev'")
     return ClipFolder(resolve_data_root(data_root) / sub, Path(cache_dir) / f"mir1k-{split}",
                       expect_rate_hz=16000, name=f"mir1k/{split}", progress=True)
-
-
-def training_songs(set_name: str, data_root: str | os.PathLike | None = None,
-                   cache_dir: str | os.PathLike = "cache", teacher: bool = False) -> list:
-    """The training songs of one set (``synth``, ``cc0`` or ``mir1k``) as StemSongs; with
-    ``teacher`` each carries the Spleeter teacher's vocals of its own mixture (computed
-    once into the cache, see :mod:`rtsep.train.teacher`)."""
-    if set_name == "synth":
-        from rtsep.train.data.synth.cache import SynthSongs
-
-        songs = SynthSongs(cache_dir, "train").stem_songs
-    elif set_name == "cc0":
-        from rtsep.train.data.real import RealSongs
-
-        songs = RealSongs(data_root, "train", cache_dir).stem_songs
-    elif set_name == "mir1k":
-        songs = mir1k(data_root, "train", cache_dir).stem_songs
-    else:
-        raise ValueError(f"unknown training set {set_name!r}; choose one of {TRAINING_SETS}")
-    if teacher:
-        attach_teacher(songs, set_name, cache_dir)
-    return songs
-
-
-def attach_teacher(songs: list, set_name: str, cache_dir: str | os.PathLike) -> None:
-    """Give every song its teacher estimate (``song.teacher``), computing missing ones."""
-    from tqdm import tqdm
-
-    from rtsep.train.teacher import teacher_path, teacher_vocals_cached
-
-    missing = sum(not teacher_path(cache_dir, set_name, s.name.replace("/", "_")).exists()
-                  for s in songs)
-    for song in tqdm(songs, desc=f"teacher {set_name}", unit="song", file=sys.stderr,
-                     disable=missing == 0):
-        song.teacher = teacher_vocals_cached(
-            cache_dir, set_name, song.name.replace("/", "_"),
-            np.asarray(song.vocals) + np.asarray(song.accompaniment), song.sample_rate_hz)
