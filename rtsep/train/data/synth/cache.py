@@ -65,15 +65,21 @@ def render_to_cache(cache_dir: str | os.PathLike, split: str, index: int, seed: 
         return path, 0.0
     t0 = time.perf_counter()
     song = render_song(split, seed, index, sample_rate_hz, data_root=data_root)
-    meta = json.loads(json.dumps(song.meta, default=float))
+    write_song(path, song.vocals, song.accompaniment, sample_rate_hz, song.meta)
+    return path, time.perf_counter() - t0
+
+
+def write_song(path: str | os.PathLike, vocals: np.ndarray, accompaniment: np.ndarray,
+               sample_rate_hz: int, meta: dict) -> None:
+    """Write one song in the cache's ``.npz`` form (atomically); stems ``(2, n)``."""
+    meta = json.loads(json.dumps(meta, default=float))
 
     def write(tmp):
         with open(tmp, "wb") as f:
-            np.savez(f, vocals=song.vocals, accompaniment=song.accompaniment,
-                     activity=activity_db(song.vocals, sample_rate_hz),
+            np.savez(f, vocals=vocals, accompaniment=accompaniment,
+                     activity=activity_db(vocals, sample_rate_hz),
                      sample_rate_hz=np.int64(sample_rate_hz), meta=np.array(json.dumps(meta)))
-    save_atomic(path, write)
-    return path, time.perf_counter() - t0
+    save_atomic(Path(path), write)
 
 
 def _worker(job) -> tuple[int, float]:
