@@ -216,8 +216,9 @@ void check_frame_array(const py::array& a, const py::dtype& dtype, std::size_t n
   }
 }
 
-void register_native(py::module_& m) {
-  using rtsep::LiveWorker;
+}  // namespace
+
+void register_models(py::module_& m) {
   using rtsep::NativeModel;
   py::register_exception<rtsep::NativeModelError>(m, "NativeModelError", PyExc_ValueError);
 
@@ -287,7 +288,10 @@ NativeModelError (a ValueError) for a missing, corrupt or mismatched file.
             return lm->latency_samples;
           },
           py::arg("latency_mode"));
+}
 
+static void register_worker(py::module_& m) {
+  using rtsep::LiveWorker;
   // Deleting a worker joins its thread, which may be waiting for the GIL (a Python
   // runner's step): delete it with the GIL released.
   struct DeleteWithoutGil {
@@ -347,11 +351,8 @@ process or reset the processor.
       });
 }
 
-}  // namespace
-
 void register_live(py::module_& m) {
   register_play_record(m);
-  register_native(m);
   m.def(
       "live_callback_address",
       []() { return reinterpret_cast<std::uintptr_t>(&rtsep_live_callback); },
@@ -531,4 +532,5 @@ responses are the callbacks' own durations.
                ", margin_samples=" + std::to_string(c.margin_samples) +
                ", total_latency_samples=" + std::to_string(self.total_latency_samples()) + ")";
       });
+  register_worker(m);  // after LiveBridge, which its constructor takes
 }

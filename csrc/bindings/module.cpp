@@ -869,7 +869,8 @@ step(frame) -> mask and reset() (stepped with the GIL taken per hop).
 
 }  // namespace
 
-void register_live(py::module_& m);  // live_bindings.cpp
+void register_models(py::module_& m);  // live_bindings.cpp: MaskModel, NativeModel
+void register_live(py::module_& m);    // live_bindings.cpp: LiveBridge, LiveWorker
 
 PYBIND11_MODULE(_core, m) {
   m.doc() =
@@ -880,6 +881,7 @@ PYBIND11_MODULE(_core, m) {
   bind_hop_engine(m);
   bind_mixer(m);
   bind_internal(m);
+  register_models(m);
+  bind_block_processor(m);  // after the models it takes, before the LiveBridge that takes it
   register_live(m);
-  bind_block_processor(m);  // after register_live: it needs MaskModel and NativeModel
 }
