@@ -57,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtsep.train.ship import sha256
+
 #: The packages the trainer imports that the GPU machine's image lacks (its list:
 #: the device tool's KINDS.md), for the machine's CPython 3.12.
 WHEELS = ("soundfile", "cffi", "pycparser", "soxr", "pedalboard")
@@ -72,14 +74,6 @@ DEFAULT_PART_MIB = 40.0
 
 class KitError(Exception):
     """A kit cannot be written or is incomplete; the message is one line."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _real_files(data_root: Path) -> list[tuple[Path, str]]:
@@ -189,7 +183,7 @@ def pack(out: str | os.PathLike = ".devkit", data_root: str | os.PathLike | None
             dest = folder / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dest)
-            listing[rel] = {"bytes": dest.stat().st_size, "sha256": _sha256(dest)}
+            listing[rel] = {"bytes": dest.stat().st_size, "sha256": sha256(dest)}
         (folder / "part.json").write_text(json.dumps(
             {"format": KIT_FORMAT, "kit": kit_id, "part": i, "n_parts": len(parts),
              "files": listing}, indent=1))
@@ -225,7 +219,7 @@ def check_kit(kit_dir: str | os.PathLike) -> list[Path]:
     for folder, m in found.items():
         for rel, info in m["files"].items():
             f = folder / rel
-            if not f.is_file() or f.stat().st_size != info["bytes"] or _sha256(f) != info["sha256"]:
+            if not f.is_file() or f.stat().st_size != info["bytes"] or sha256(f) != info["sha256"]:
                 damaged.append(m["part"])
                 break
     if missing or damaged:
