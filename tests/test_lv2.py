@@ -239,14 +239,26 @@ class _PlayRecord:
             self.covered[lo:hi] = True
 
     def run(self, plugin: str, timeout_s: float) -> None:
+        import jack
+
         self.player.activate()
         self.recorder.activate()
         deadline = time.monotonic() + timeout_s
         while len(self.player.get_ports(f"^{plugin}:", is_audio=True)) < 6:
             assert time.monotonic() < deadline, f"{plugin}'s ports did not appear"
             time.sleep(0.05)
+        # jalv registers its ports before it activates; JACK refuses connections to an
+        # inactive client's ports, so the first connection is retried until it activates.
+        while True:
+            try:
+                self.player.connect(self.outs[0], f"{plugin}:in_l")
+                break
+            except jack.JackError:
+                assert time.monotonic() < deadline, f"{plugin}'s ports never accepted a connection"
+                time.sleep(0.05)
         for c, side in enumerate("lr"):
-            self.player.connect(self.outs[c], f"{plugin}:in_{side}")
+            if c:
+                self.player.connect(self.outs[c], f"{plugin}:in_{side}")
             self.player.connect(self.outs[c], self.ins[c])
             for k, out in enumerate(("a", "b")):
                 self.player.connect(f"{plugin}:out_{out}_{side}", self.ins[2 + 2 * k + c])
