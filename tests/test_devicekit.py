@@ -131,3 +131,50 @@ def test_run_trains_from_the_kit_and_refuses_the_options_it_sets(kit, tmp_path, 
     rows = list(csv.DictReader((out / "run" / "log.csv").open()))
     assert rows and int(rows[-1]["step"]) == 2
     assert float(rows[-1]["train_loss"]) > 0 and np.isfinite(float(rows[-1]["valid_sdr_db"]))
+
+
+def test_teacher_targets_travel_with_their_songs(sources, tmp_path, monkeypatch):
+    """--teacher: every training song's cached teacher vocals go into the kit and come out
+    of it as the trainer's teacher cache, same shapes, close to the originals, so the
+    trainer there never needs Spleeter; a song without a target stops the pack."""
+    from rtsep.train import teacher as T
+    from rtsep.train.data import training_songs
+
+    data, cache = sources
+    with pytest.raises(K.KitError, match="rtsep make-data --teacher"):
+        K.pack(tmp_path / "none", data, cache, part_mib=0.3, synth_train=2, synth_valid=1,
+               wheels=False, teacher=True)
+    rng = np.random.default_rng(1)
+    want = {}
+    for set_name in ("cc0", "mir1k", "synth"):
+        for song in training_songs(set_name, data, cache):
+            v = np.asarray(song.vocals, dtype=np.float32)
+            # cc0: channels differ and the peak is above the coding headroom (scaled back);
+            # mir1k: equal channels (coded mono).
+            target = 0.8 * v + (0.0 if set_name == "mir1k" else 0.01 * rng.standard_normal(v.shape))
+            if set_name == "cc0":
+                target = target * (1.5 / np.abs(target).max())
+            target = target.astype(np.float32)
+            path = T.teacher_path(cache, set_name, song.name.replace("/", "_"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, target)
+            want[(set_name, song.name)] = target
+    info = K.pack(tmp_path / "kit", data, cache, part_mib=0.3, synth_train=2, synth_valid=1,
+                  wheels=False, teacher=True)
+    assert info["teacher"] is True
+    data_root, cache_dir = K.assemble(K.check_kit(tmp_path / "kit"), tmp_path / "work")
+
+    def no_spleeter():
+        raise AssertionError("the kit's teacher cache was incomplete: Spleeter was asked for")
+
+    monkeypatch.setattr(T, "shared_spleeter", no_spleeter)
+    n = 0
+    for set_name in ("cc0", "mir1k", "synth"):
+        for song in training_songs(set_name, data_root, cache_dir, teacher=True):
+            ref, got = want[(set_name, song.name)], np.asarray(song.teacher)
+            assert got.shape == ref.shape and got.dtype == np.float32
+            for ch in range(ref.shape[0]):
+                assert np.corrcoef(got[ch], ref[ch])[0, 1] > 0.9
+            assert abs(np.std(got) / np.std(ref) - 1.0) < 0.05
+            n += 1
+    assert n == len(want) == 1 + 2 + 2

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "does (0: off)")
     parser.add_argument("--teacher-weight", type=float, default=0.0,
                         help="weight of the distillation term: the Spleeter teacher's vocals (cached "
-                             "per training song, python -m rtsep.train.teacher) as a second target on "
+                             "per training song, filled by rtsep make-data --teacher) as a second target on "
                              "segments that keep a song's own mix (--aug p_natural=...); 0: off")
     parser.add_argument("--select-by", choices=("sdr", "fisdr"), default="sdr",
                         help="validation number that picks best.pt: the spectral SDR of the whole "

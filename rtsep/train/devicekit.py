@@ -17,14 +17,19 @@ Vorbis. This module does both ends:
   singers; files copied, not re-coded), spread over the parts;
 * ``--synth-train`` / ``--synth-valid`` pre-rendered synthetic songs from the
   cache, each stem coded as Ogg Vorbis (``--vorbis-level``), with its metadata;
+* with ``--teacher``: the Spleeter teacher's cached vocals (``rtsep make-data
+  --teacher``) for every training song in the kit (CC0, MIR-1K, the carried
+  synthetic songs), Vorbis-coded with their exact length and scale, so that
+  ``rtsep train --teacher-weight`` runs there without Spleeter;
 * ``part.json`` in every part: the kit's id, the number of parts, and every file
   with its size and sha256.
 
 ``python -m rtsep.train.devicekit run --kit .devkit --out DIR -- <rtsep train
 arguments>`` (there) checks that every part of one kit arrived intact (one line
 naming the missing or damaged parts otherwise), lays the data out as a data
-root and a cache (synthetic songs decoded back into the cache's ``.npz`` form),
-then runs ``rtsep train`` with ``--data-root``, ``--cache-dir`` and ``--run-dir
+root and a cache (synthetic songs decoded back into the cache's ``.npz`` form,
+teacher targets decoded into the cache's teacher folder), then runs ``rtsep
+train`` with ``--data-root``, ``--cache-dir`` and ``--run-dir
 DIR/run`` set, on CUDA unless ``--device`` says otherwise.
 
 The device calls, one part per call, back to back (a machine stays warm for
@@ -89,8 +94,10 @@ def _real_files(data_root: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def _code_synth(cache_dir: Path, split: str, n: int, level: float, stage: Path) -> list[tuple[Path, str]]:
-    """Code ``n`` cached synthetic songs of ``split`` as Ogg Vorbis into ``stage``."""
+def _code_synth(cache_dir: Path, split: str, n: int, level: float, stage: Path,
+                songs: list | None = None) -> list[tuple[Path, str]]:
+    """Code ``n`` cached synthetic songs of ``split`` as Ogg Vorbis into ``stage``
+    (the songs themselves are appended to ``songs`` if given)."""
     import soundfile as sf
     from tqdm import tqdm
 
@@ -105,6 +112,8 @@ def _code_synth(cache_dir: Path, split: str, n: int, level: float, stage: Path) 
     out = []
     for path in tqdm(paths[:n], desc=f"coding synth/{split}", unit="song", file=sys.stderr):
         song = NpzSong(path)
+        if songs is not None:
+            songs.append(song)
         folder = Path("synth") / split / path.stem
         (stage / folder).mkdir(parents=True, exist_ok=True)
         for stem in ("vocals", "accompaniment"):
@@ -117,6 +126,71 @@ def _code_synth(cache_dir: Path, split: str, n: int, level: float, stage: Path) 
         meta.write_text(json.dumps({"sample_rate_hz": song.sample_rate_hz,
                                     "n_samples": int(np.shape(song.vocals)[1]), "meta": song.meta}))
         out.append((meta, (folder / "meta.json").as_posix()))
+    return out
+
+
+#: Headroom of a Vorbis-coded teacher target: its peak is scaled to this (and back).
+TEACHER_PEAK = 0.9
+#: A teacher target whose channels differ by at most this much (RMS, relative: -50 dB)
+#: is coded as their mean, once: Spleeter's two outputs for a mono clip differ by about
+#: -60 dB, far below what Vorbis itself changes.
+TEACHER_MONO_RATIO = 10 ** (-50 / 20)
+
+
+def _code_teacher(cache_dir: Path, sets: list[tuple[str, list]], level: float,
+                  stage: Path) -> list[tuple[Path, str]]:
+    """Code the cached teacher vocals of every song in ``sets`` (``(set name, songs)``,
+    named as :func:`rtsep.train.teacher.attach_teacher` names them) as Ogg Vorbis at the
+    song's rate, mono where the channels agree to -50 dB, with a JSON of the exact shape
+    and the scale it was coded at. A missing or mis-shaped target is an error: the kit
+    would otherwise make the trainer run Spleeter, which the GPU machine lacks."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from rtsep.train.teacher import teacher_path
+
+    out = []
+    for set_name, songs in sets:
+        for song in tqdm(songs, desc=f"coding teacher/{set_name}", unit="song", file=sys.stderr):
+            key = song.name.replace("/", "_")
+            path = teacher_path(cache_dir, set_name, key)
+            shape = tuple(np.shape(song.vocals))
+            target = np.load(path, mmap_mode="r") if path.is_file() else None
+            if target is None or target.shape != shape:
+                raise KitError(f"no teacher target of shape {shape} for {set_name} song "
+                               f"{song.name} at {path}: fill the cache with `rtsep make-data "
+                               f"--teacher` first, or pack without --teacher")
+            target = np.asarray(target, dtype=np.float32)
+            peak = float(np.abs(target).max()) if target.size else 0.0
+            if not np.isfinite(peak):
+                raise KitError(f"teacher target {path} holds NaN or Inf")
+            scale = peak / TEACHER_PEAK if peak > TEACHER_PEAK else 1.0
+            rms = float(np.sqrt(np.mean(np.square(target, dtype=np.float64)))) if target.size else 0.0
+            mono = target.shape[0] > 1 and float(np.sqrt(np.mean(np.square(
+                target - target[:1], dtype=np.float64)))) <= TEACHER_MONO_RATIO * rms
+            coded = (target.mean(axis=0, keepdims=True) if mono else target) / scale
+            folder = Path("teacher") / set_name
+            (stage / folder).mkdir(parents=True, exist_ok=True)
+            dest = stage / folder / f"{key}.ogg"
+            sf.write(dest, coded.T, song.sample_rate_hz, format="OGG", subtype="VORBIS",
+                     compression_level=level)
+            meta = stage / folder / f"{key}.json"
+            meta.write_text(json.dumps({"shape": list(shape), "scale": scale, "mono": mono}))
+            out += [(dest, (folder / dest.name).as_posix()), (meta, (folder / meta.name).as_posix())]
+    return out
+
+
+def _decode_teacher(ogg: Path, meta: dict) -> np.ndarray:
+    """A teacher target back from the kit: its exact shape, scale restored."""
+    import soundfile as sf
+
+    n_channels, n_samples = meta["shape"]
+    audio = sf.read(ogg, dtype="float32", always_2d=True)[0].T * np.float32(meta["scale"])
+    if meta["mono"]:
+        audio = np.repeat(audio[:1], n_channels, axis=0)
+    out = np.zeros((n_channels, n_samples), dtype=np.float32)
+    n = min(n_samples, audio.shape[1])
+    out[:, :n] = audio[:n_channels, :n]
     return out
 
 
@@ -156,8 +230,9 @@ def _split_into_parts(files: list[tuple[Path, str]], limit_bytes: int) -> list[l
 def pack(out: str | os.PathLike = ".devkit", data_root: str | os.PathLike | None = None,
          cache_dir: str | os.PathLike = "cache", part_mib: float = DEFAULT_PART_MIB,
          synth_train: int = 48, synth_valid: int = 6, vorbis_level: float = 0.4,
-         wheels: bool = True) -> dict:
-    """Write a kit into ``out`` (replacing one there); returns its ``kit.json`` contents."""
+         wheels: bool = True, teacher: bool = False) -> dict:
+    """Write a kit into ``out`` (replacing one there); returns its ``kit.json`` contents.
+    ``teacher``: carry the cached teacher targets of the kit's training songs too."""
     from rtsep.train.data.paths import resolve_data_root
 
     if not 0.0 <= vorbis_level <= 1.0:
@@ -171,8 +246,16 @@ def pack(out: str | os.PathLike = ".devkit", data_root: str | os.PathLike | None
     stage.mkdir(parents=True)
     root = resolve_data_root(data_root)
     files = (_download_wheels(stage) if wheels else []) + _real_files(root)
+    synth_songs: list = []
     for split, n in (("train", synth_train), ("valid", synth_valid)):
-        files += _code_synth(Path(cache_dir), split, n, vorbis_level, stage)
+        files += _code_synth(Path(cache_dir), split, n, vorbis_level, stage,
+                             synth_songs if split == "train" else None)
+    if teacher:
+        from rtsep.train.data import training_songs
+
+        sets = [(name, training_songs(name, root, cache_dir)) for name in ("cc0", "mir1k")]
+        files += _code_teacher(Path(cache_dir), sets + [("synth", synth_songs)], vorbis_level,
+                               stage)
     parts = _split_into_parts(files, int(part_mib * 2**20))
     kit_id = hashlib.sha256(json.dumps([r for _, r in files]).encode()
                             + str(time.time()).encode()).hexdigest()[:12]
@@ -192,7 +275,7 @@ def pack(out: str | os.PathLike = ".devkit", data_root: str | os.PathLike | None
            "part_bytes": [sum(f.stat().st_size for f in (out / f"p{i}").rglob("*") if f.is_file())
                           for i in range(1, len(parts) + 1)],
            "synth": {"train": synth_train, "valid": synth_valid, "vorbis_level": vorbis_level},
-           "wheels": wheels}
+           "teacher": teacher, "wheels": wheels}
     (out / "kit.json").write_text(json.dumps(kit, indent=1))
     return kit
 
@@ -238,13 +321,23 @@ def assemble(parts: list[Path], work: str | os.PathLike) -> tuple[Path, Path]:
 
     work = Path(work)
     data_root, cache_dir = work / "data", work / "cache"
+    from rtsep.train.data.audio import save_npy_atomic
+    from rtsep.train.teacher import teacher_path
+
     song_dirs: set[Path] = set()
     for part in parts:
         for f in part.rglob("*"):
             rel = f.relative_to(part)
             if not f.is_file() or rel.parts[0] in ("wheels", "part.json"):
                 continue
-            if rel.parts[0] == "data":
+            if rel.parts[0] == "teacher" and f.suffix == ".json":
+                ogg = next((p / rel.with_suffix(".ogg") for p in parts
+                            if (p / rel.with_suffix(".ogg")).is_file()), None)
+                if ogg is None:
+                    raise KitError(f"teacher target {rel.with_suffix('.ogg')} is not in the kit")
+                save_npy_atomic(teacher_path(cache_dir, rel.parts[1], rel.stem),
+                                _decode_teacher(ogg, json.loads(f.read_text())))
+            elif rel.parts[0] == "data":
                 dest = data_root / Path(*rel.parts[1:])
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 if dest.is_symlink() or dest.exists():
@@ -306,7 +399,8 @@ def print_calls(kit: dict, kit_dir: str = ".devkit") -> None:
     print(f"  run(carry=['{kit_dir}/p{n}'], command='python3 -m pip install -q --no-index "
           f"--no-deps --target /tmp/site {kit_dir}/p1/wheels/*.whl && PYTHONPATH=/tmp/site:. "
           f"PYTHONUNBUFFERED=1 python3 -m rtsep.train.devicekit run --kit {kit_dir} --out $OUT "
-          f"-- --data all --minutes 7 <recipe>')")
+          f"-- --data all --minutes 7 {'--teacher-weight 0.75 ' if kit.get('teacher') else ''}"
+          f"<recipe>')")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     pk.add_argument("--synth-valid", type=int, default=6, help="synthetic validation songs to carry")
     pk.add_argument("--vorbis-level", type=float, default=0.4,
                     help="libsndfile Vorbis compression level of the synthetic stems (0 best, 1 smallest)")
+    pk.add_argument("--teacher", action="store_true",
+                    help="carry the cached Spleeter teacher targets of the kit's training songs "
+                         "(for rtsep train --teacher-weight; fill the cache with rtsep make-data "
+                         "--teacher first)")
     pk.add_argument("--no-wheels", action="store_true", help="leave the wheels out (for a local try)")
     rn = sub.add_parser("run", help="check the kit, lay it out and train (there)")
     rn.add_argument("--kit", default=".devkit")
@@ -338,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.synth_train < 0 or args.synth_valid < 0:
                 raise KitError("--synth-train and --synth-valid must be >= 0")
             kit = pack(args.out, args.data_root, args.cache_dir, args.part_mib, args.synth_train,
-                       args.synth_valid, args.vorbis_level, wheels=not args.no_wheels)
+                       args.synth_valid, args.vorbis_level, wheels=not args.no_wheels,
+                       teacher=args.teacher)
             print_calls(kit, args.out)
             return 0
         rest = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
