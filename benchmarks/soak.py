@@ -111,6 +111,10 @@ def merge_turns(turns: list[dict]) -> dict:
                                     for t in turns) / max(1e-9, out["duration_s"])
         out["worker"]["max_chunk_load"] = max((t["worker"] or {}).get("max_chunk_load", 0.0)
                                               for t in turns)
+    sources = [t.get("xrun_sources") for t in turns]
+    if all(sources):  # who jackd blamed (runs from before session 14 lack it)
+        out["xrun_sources"] = {k: sum(x.get(k, 0) for x in sources)
+                               for k in dict.fromkeys(k for x in sources for k in x)}
     timings = [t.get("timing") or {} for t in turns]
     if all(timings):
         tm = {"histogram_bin_ms": timings[0]["histogram_bin_ms"],
@@ -141,7 +145,8 @@ def merge_turns(turns: list[dict]) -> dict:
                          "spread_kib": max(c["spread_kib"] for c in checks),
                          "flat": all(c["flat"] for c in checks)})
     out["turns"] = [{k: t.get(k) for k in ("turn", "start_s", "duration_s", "n_blocks", "n_misses",
-                                          "n_xruns", "host_steal_share", "rss_kib", "rss_check")}
+                                          "n_xruns", "xrun_sources", "host_steal_share", "rss_kib",
+                                          "rss_check")}
                     | {"max_callback_gap_ms": (t.get("timing") or {}).get("max_callback_gap_ms"),
                        "max_response_ms": (t.get("timing") or {}).get("max_response_ms")}
                     for t in turns]
@@ -296,6 +301,12 @@ def markdown(result: dict, png: str) -> str:
                   f"{'yes' if v['xruns_within_control'] else 'no'}; resident memory flat (spread "
                   f"< 1 MB): {'yes' if v['rss_flat'] else 'no' if v['rss_flat'] is False else 'not measured'}.",
               ""]
+    blamed = {name: got.get("xrun_sources") for name, got in result["runs"].items()}
+    if all(blamed.values()):
+        lines += ["jackd's own account of its xruns (log lines; one stall often makes several): "
+                  + "; ".join(f"{name}: monitor late {b['monitor']}, player late {b['player']}, "
+                              f"driver late {b['driver_late']}" for name, b in blamed.items())
+                  + ".", ""]
     if n_turns > 1:
         lines += ["| turn | run | minute | misses | xruns | longest callback gap ms | RSS spread KiB |",
                   "|---|---|---|---|---|---|---|"]

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtsep.bench.jackdelay import estimate_delay, jack_unavailable_reason, make_stimulus
+from rtsep.bench.jackdelay import (estimate_delay, jack_unavailable_reason, make_stimulus,
+                                   xrun_sources)
 from rtsep.bench.naive import latency_to_keep_up
 from rtsep.bench.report import END_MARKER, START_MARKER, update_results_md
 from rtsep.bench.timing import percentiles_ms, summarize
@@ -188,3 +189,16 @@ def test_bad_options_give_one_line_errors():
         BenchOptions(skip=frozenset({"nonsense"})).resolved()
     with pytest.raises(UserError, match="--duration"):
         BenchOptions(duration_s=0).resolved()
+
+
+def test_xrun_sources_reads_who_jackd_blamed():
+    """jack2's log lines, as the dummy server printed them in a soak turn."""
+    log = ("jackdmp 1.9.21\n"
+           "JackTimedDriver::Process XRun = 337 usec\n"
+           "JackEngine::XRun: client = rtsep-bench-monitor-20804 was not finished, state = Triggered\n"
+           "JackEngine::XRun: client = rtsep-bench-player was not finished, state = Triggered\n"
+           "JackEngine::XRun: client = rtsep-bench-monitor-20804 was not finished, state = Triggered\n"
+           "JackEngine::XRun: client = a2j was not finished, state = Running\n")
+    roles = {"rtsep-bench-monitor-20804": "monitor", "rtsep-bench-player": "player"}
+    assert xrun_sources(log, roles) == {"driver_late": 1, "other": 1, "monitor": 2, "player": 1}
+    assert xrun_sources("", roles) == {"driver_late": 0, "other": 0, "monitor": 0, "player": 0}

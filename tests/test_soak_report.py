@@ -26,6 +26,7 @@ def _turn(soak, turn: int, run: str, *, misses=0, xruns=0, rss=(100, 100, 100), 
     rss_kib = [(60.0 * i, kib) for i, kib in enumerate(rss)]
     return {"turn": turn, "run": run, "start_s": 600.0 * turn, "duration_s": 600.0,
             "n_blocks": 1000, "n_misses": misses, "n_xruns": xruns, "block_samples": 128,
+            "xrun_sources": {"driver_late": 1, "other": 0, "monitor": xruns, "player": 2},
             "sample_rate_hz": 48000, "latency_mode": "default", "backend": "native",
             "schedule": "worker", "total_latency_samples": 1022, "margin_samples": 608,
             "load": "stress-ng --cpu 1", "jack_realtime": True, "host_steal_share": 0.0,
@@ -65,6 +66,7 @@ def test_merge_sums_counters_and_histograms_and_judges_memory_per_process(soak):
     assert got["timing"]["misses"] == [dict(miss, turn=3)]
     assert got["timing"]["response_p999_ms"] == 1.0  # the one slow response is in the top 0.1 %
     assert got["worker"]["load"] == pytest.approx((0.1 + 0.4) / 2)
+    assert got["xrun_sources"] == {"driver_late": 2, "other": 0, "monitor": 11, "player": 4}
     # Memory: samples from minute 1 on, per process; the second grew by 100 KiB after minute 1.
     assert got["rss_check"]["spread_kib"] == 100 and got["rss_check"]["n_processes"] == 2
     assert got["rss_check"]["flat"] is True
@@ -92,6 +94,7 @@ def test_verdict_and_report_from_json(soak, tmp_path):
     assert text.startswith("# Results\n\nbefore\n") and "<!-- soak:start -->" in text
     assert "in 2 turns of 10 minutes" in text and "--safety-ms 10" in text
     assert "| 4 | rtsep | 30 | 0 | 2 |" in text  # the per-turn table, in turn order
+    assert "rtsep: monitor late 5, player late 4, driver late 2" in text
     assert (out / "soak.png").stat().st_size > 0
     # One more xrun for the model than the control: the bar fails and the exit says so.
     result["runs"]["rtsep"]["n_xruns"] = 6

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -133,6 +134,11 @@ class JackServer:
                 time.sleep(0.05)
         self.realtime_active = _any_thread_fifo(self._proc.pid)
         return self
+
+    def log_text(self) -> str:
+        """Everything jackd has printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     def _log_tail(self) -> str:
         self._log.seek(0)
@@ -503,6 +509,28 @@ class Player:
         self.client.close()
 
 
+_LATE_CLIENT = re.compile(r"JackEngine::XRun: client = (\S+) was not finished")
+_LATE_DRIVER = re.compile(r"JackTimedDriver::Process XRun")
+
+
+def xrun_sources(log_text: str, roles: dict[str, str]) -> dict:
+    """Who jackd (jack2, the dummy driver) blamed for its xruns, from its log.
+
+    jack2 names a client that had not finished its cycle when the next began
+    (``JackEngine::XRun: client = NAME was not finished``) and reports the timed
+    driver itself waking late (``JackTimedDriver::Process XRun``). ``roles`` maps
+    client names to what they are here (e.g. the monitor, the player); other
+    clients are counted under ``other``. One host stall often makes several of these
+    lines, so they count lines, not xrun callbacks.
+    """
+    got = {"driver_late": len(_LATE_DRIVER.findall(log_text)), "other": 0}
+    got.update({role: 0 for role in roles.values()})
+    for name in _LATE_CLIENT.findall(log_text):
+        role = roles.get(name.rstrip(","))
+        got[role if role is not None else "other"] += 1
+    return got
+
+
 def resident_kib(pid: int) -> int | None:
     """Resident memory of process ``pid`` in KiB (Linux ``/proc``), or None."""
     try:
@@ -537,8 +565,9 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
     Returns ``{"skipped": reason}`` or a dict with ``duration_s``, ``n_blocks``,
     ``n_misses``, ``miss_rate``, ``n_xruns``, ``total_latency_samples``,
     ``margin_samples``, ``worker``, the monitor's ``stats`` and ``timing``
-    (callback gaps, worker response times, each miss) and ``jack_server``
-    (whether it ran realtime).
+    (callback gaps, worker response times, each miss), ``jack_server``
+    (whether it ran realtime) and ``xrun_sources`` (:func:`xrun_sources`: the
+    monitor, the player feeding it, the driver).
     """
     reason = jack_unavailable_reason()
     if reason:
@@ -587,6 +616,8 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
         finally:
             player.close()
         host_steal = steal_share(cpu_before, cpu_steal_times())
+        blamed = xrun_sources(server.log_text(), {jack_name: "monitor",
+                                                  player.client.name: "player"})
         if not summary_path.is_file():
             return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
                                f"{_last_line(stderr_path)})"}
@@ -602,5 +633,5 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
             "total_latency_samples": summary.total_latency_samples,
             "margin_samples": summary.margin_samples, "worker": summary.worker,
             "stats": summary.stats, "timing": summary.timing,
-            "host_steal_share": host_steal, "rss_kib": rss,
+            "host_steal_share": host_steal, "rss_kib": rss, "xrun_sources": blamed,
             "jack_server": {"realtime_requested": realtime_server, "realtime_active": server_realtime}}

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="device block of the deadline-miss runs (default 128)")
     parser.add_argument("--safety-ms", type=float, default=DEFAULT_SAFETY_MS,
                         help="safety part of the scheduling margin (block + safety) the miss "
-                             "target is judged at; default 3, as rtsep monitor's")
+                             f"target is judged at; default {DEFAULT_SAFETY_MS:g}, as rtsep "
+                             "monitor's")
     parser.add_argument("--n-hops", type=int, help="timed hops per backend and mode "
                                                    "(default 20000; --quick 1000)")
     parser.add_argument("--backends", nargs="+", metavar="NAME",
