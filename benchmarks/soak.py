@@ -236,6 +236,7 @@ def plot(result: dict, path: Path) -> None:
     fig, (ax_x, ax_m) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
                                      gridspec_kw={"height_ratios": [1, 1.3]})
     colours = {"rtsep": "tab:blue", "identity control": "tab:orange"}
+    turn_s = 60.0 * result["minutes"] / result.get("turns", 1)  # samples after it: the exit
     for name, got in result["runs"].items():
         turns = got.get("turns") or [dict(got, start_s=0.0)]
         colour = colours.get(name)
@@ -248,7 +249,7 @@ def plot(result: dict, path: Path) -> None:
                 ax_x.annotate(f"{t['n_misses']} miss", (t0 + length / 2, t["n_xruns"]),
                               ha="center", va="bottom", fontsize=8, color="tab:red")
             pts = [(t0 + s / 60.0, kib / 1024.0) for s, kib in t["rss_kib"]
-                   if kib is not None and s < t["duration_s"]]
+                   if kib is not None and s < turn_s]
             if pts:
                 ax_m.plot(*zip(*pts), marker="o", ms=3, color=colour,
                           label=name if j == 0 else None)

@@ -489,6 +489,7 @@ class Player:
 
     def __init__(self, server: JackServer, audio: np.ndarray):
         self.client = server.client("rtsep-bench-player")
+        self.name = self.client.name  # the name JACK gave it (kept: a closed client has none)
         self.outs = [self.client.outports.register(f"out_{c + 1}") for c in range(2)]
         n = audio.shape[1]
         # Doubled so that any period is one contiguous slice.
@@ -617,7 +618,7 @@ def monitor_misses(model_path, audio: np.ndarray, *, duration_s: float, block_sa
             player.close()
         host_steal = steal_share(cpu_before, cpu_steal_times())
         blamed = xrun_sources(server.log_text(), {jack_name: "monitor",
-                                                  player.client.name: "player"})
+                                                  player.name: "player"})
         if not summary_path.is_file():
             return {"skipped": f"rtsep monitor wrote no summary JSON (exit {proc.returncode}: "
                                f"{_last_line(stderr_path)})"}
