@@ -178,3 +178,15 @@ def test_teacher_targets_travel_with_their_songs(sources, tmp_path, monkeypatch)
             assert abs(np.std(got) / np.std(ref) - 1.0) < 0.05
             n += 1
     assert n == len(want) == 1 + 2 + 2
+
+
+def test_long_audio_is_coded_in_chunks(tmp_path):
+    """libsndfile 1.2.2 crashes when its Vorbis encoder gets millions of frames in one write
+    (a CC0 song's teacher target is 15 M); the kit writes in chunks."""
+    n = 4_000_000
+    t = np.arange(n, dtype=np.float32) / 44100
+    audio = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)])
+    K._write_vorbis(tmp_path / "long.ogg", audio, 44100, 0.4)
+    back, rate = sf.read(tmp_path / "long.ogg", dtype="float32", always_2d=True)
+    assert rate == 44100 and back.shape == (n, 2)
+    assert np.corrcoef(back[100000:200000, 1], audio[1, 100000:200000])[0, 1] > 0.99

@@ -94,11 +94,25 @@ def _real_files(data_root: Path) -> list[tuple[Path, str]]:
     return out
 
 
+#: Frames per write when coding Vorbis: libsndfile 1.2.2 crashes (SIGSEGV) when one write
+#: hands its Vorbis encoder a few million frames at once (a 5-minute stereo song).
+VORBIS_CHUNK_FRAMES = 1 << 16
+
+
+def _write_vorbis(dest: Path, audio: np.ndarray, sample_rate_hz: int, level: float) -> None:
+    """``audio`` (``(C, n)`` float32, within [-1, 1]) to an Ogg Vorbis file, in chunks."""
+    import soundfile as sf
+
+    with sf.SoundFile(dest, "w", int(sample_rate_hz), audio.shape[0], format="OGG",
+                      subtype="VORBIS", compression_level=level) as f:
+        for i in range(0, audio.shape[1], VORBIS_CHUNK_FRAMES):
+            f.write(np.ascontiguousarray(audio[:, i:i + VORBIS_CHUNK_FRAMES].T))
+
+
 def _code_synth(cache_dir: Path, split: str, n: int, level: float, stage: Path,
                 songs: list | None = None) -> list[tuple[Path, str]]:
     """Code ``n`` cached synthetic songs of ``split`` as Ogg Vorbis into ``stage``
     (the songs themselves are appended to ``songs`` if given)."""
-    import soundfile as sf
     from tqdm import tqdm
 
     from rtsep.train.data.synth.cache import NpzSong, split_dir
@@ -119,8 +133,7 @@ def _code_synth(cache_dir: Path, split: str, n: int, level: float, stage: Path,
         for stem in ("vocals", "accompaniment"):
             audio = np.asarray(getattr(song, stem), dtype=np.float32)
             dest = stage / folder / f"{stem}.ogg"
-            sf.write(dest, np.clip(audio, -1.0, 1.0).T, song.sample_rate_hz, format="OGG",
-                     subtype="VORBIS", compression_level=level)
+            _write_vorbis(dest, np.clip(audio, -1.0, 1.0), song.sample_rate_hz, level)
             out.append((dest, (folder / f"{stem}.ogg").as_posix()))
         meta = stage / folder / "meta.json"
         meta.write_text(json.dumps({"sample_rate_hz": song.sample_rate_hz,
@@ -144,7 +157,6 @@ def _code_teacher(cache_dir: Path, sets: list[tuple[str, list]], level: float,
     song's rate, mono where the channels agree to -50 dB, with a JSON of the exact shape
     and the scale it was coded at. A missing or mis-shaped target is an error: the kit
     would otherwise make the trainer run Spleeter, which the GPU machine lacks."""
-    import soundfile as sf
     from tqdm import tqdm
 
     from rtsep.train.teacher import teacher_path
@@ -172,8 +184,7 @@ def _code_teacher(cache_dir: Path, sets: list[tuple[str, list]], level: float,
             folder = Path("teacher") / set_name
             (stage / folder).mkdir(parents=True, exist_ok=True)
             dest = stage / folder / f"{key}.ogg"
-            sf.write(dest, coded.T, song.sample_rate_hz, format="OGG", subtype="VORBIS",
-                     compression_level=level)
+            _write_vorbis(dest, coded, song.sample_rate_hz, level)
             meta = stage / folder / f"{key}.json"
             meta.write_text(json.dumps({"shape": list(shape), "scale": scale, "mono": mono}))
             out += [(dest, (folder / dest.name).as_posix()), (meta, (folder / meta.name).as_posix())]
