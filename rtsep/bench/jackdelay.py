@@ -141,8 +141,7 @@ class JackServer:
         return self._log.read().decode(errors="replace")
 
     def _log_tail(self) -> str:
-        self._log.seek(0)
-        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        lines = self.log_text().strip().splitlines()
         return lines[-1] if lines else "(no output)"
 
     def client(self, name: str):
