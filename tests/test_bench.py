@@ -202,3 +202,20 @@ def test_xrun_sources_reads_who_jackd_blamed():
     roles = {"rtsep-bench-monitor-20804": "monitor", "rtsep-bench-player": "player"}
     assert xrun_sources(log, roles) == {"driver_late": 1, "other": 1, "monitor": 2, "player": 1}
     assert xrun_sources("", roles) == {"driver_late": 0, "other": 0, "monitor": 0, "player": 0}
+
+
+def test_native_timing_needs_only_the_native_file(tmp_path):
+    """An ONNX model with a .rtsepw beside it is timed on the native backend even with no
+    TorchScript file there (the bench used to ask for a .pt before timing native)."""
+    import shutil
+
+    from rtsep.bench.compute import usable_backends
+
+    for suffix in (".onnx", ".rtsepw"):
+        shutil.copy(ROOT / "models" / f"rtsep-default{suffix}", tmp_path / f"m{suffix}")
+    names, skipped = usable_backends(tmp_path / "m.onnx", ["onnx-cpu", "native", "torchscript-cpu"])
+    assert names[:2] == ["onnx-cpu", "native"], skipped
+    assert "torchscript-cpu" not in names and "torchscript-cpu" in skipped
+    (tmp_path / "m.rtsepw").unlink()
+    names, skipped = usable_backends(tmp_path / "m.onnx", ["native"])
+    assert names == [] and "m.rtsepw" in skipped["native"]

@@ -53,7 +53,7 @@ def usable_backends(model_path, backends=None) -> tuple[list[str], dict[str, str
     ``{name: reason}`` for the others."""
     from pathlib import Path
 
-    from rtsep.runtime import BACKENDS, SUFFIX_OF_FORMAT, available_backends, inspect
+    from rtsep.runtime import BACKENDS, SUFFIX_OF_FORMAT, format_of, available_backends, inspect
 
     model_file = inspect(model_path)
     wanted = list(backends) if backends else list(BACKENDS)
@@ -63,7 +63,7 @@ def usable_backends(model_path, backends=None) -> tuple[list[str], dict[str, str
         if name not in status:
             skipped[name] = "unknown backend"
             continue
-        fmt = "onnx" if name.startswith("onnx") else "torchscript"
+        fmt = format_of(name)
         sibling = Path(model_file.path).with_suffix(SUFFIX_OF_FORMAT[fmt])
         if status[name] is not None:
             skipped[name] = status[name]

@@ -40,7 +40,8 @@ SUFFIX_OF_FORMAT = {FORMAT_ONNX: ".onnx", FORMAT_TORCHSCRIPT: ".pt", FORMAT_NATI
 __all__ = ["BACKENDS", "ModelFile", "Runner", "available_backends", "load", "inspect"]
 
 
-def _format_of(backend: str) -> str:
+def format_of(backend: str) -> str:
+    """The model file format a backend runs (onnx, torchscript or native)."""
     if backend == "native":
         return FORMAT_NATIVE
     return FORMAT_ONNX if backend.startswith("onnx") else FORMAT_TORCHSCRIPT
@@ -154,17 +155,17 @@ def load(path, backend: str = "auto", latency_mode: str = "default", sample_rate
     if n_threads is not None:
         kwargs["n_threads"] = n_threads
     if backend != "auto":
-        source = _sibling(model_file, _format_of(backend))
+        source = _sibling(model_file, format_of(backend))
         if source is None:
             raise ModelFileError(
-                f"{model_file.path}: backend {backend} needs a {_format_of(backend)} export "
-                f"({model_file.path.with_suffix(SUFFIX_OF_FORMAT[_format_of(backend)]).name} not found)")
+                f"{model_file.path}: backend {backend} needs a {format_of(backend)} export "
+                f"({model_file.path.with_suffix(SUFFIX_OF_FORMAT[format_of(backend)]).name} not found)")
         return _runner_class(backend)(source, **kwargs)
     order = _auto_order(model_file)
     skipped = []
     for name in order:
         try:
-            runner = _runner_class(name)(_sibling(model_file, _format_of(name)), **kwargs)
+            runner = _runner_class(name)(_sibling(model_file, format_of(name)), **kwargs)
         except BackendUnavailableError as exc:
             skipped.append(f"{name}: {exc}")
             continue
