@@ -1,5 +1,7 @@
 #include "native_model.hpp"
 
+#include "native_avx2.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -266,6 +268,7 @@ void NativeModel::ConvLayer::init(std::size_t c_in_, std::size_t c_out_, std::si
   b_out = (b_in - 1) / stride + 1;  // kernel 3, padding 1
   history.assign(k_t * c_in * (b_in + 2), 0.0f);
   out.assign(c_out * b_out, 0.0f);
+  scratch.assign(stride == 1 ? 0 : k_t * c_in * 2 * (b_out + 1), 0.0f);
 }
 
 NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_json_(f.metadata_json) {
@@ -356,9 +359,29 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
   }
   if (modes_.empty()) throw fail(path_, "no synthesis window (window.synthesis.<mode>)");
 
-  // Band pooling and expansion: one-hot expansion, averaging pool.
-  const auto pool = weight(f, "weights.band_pool", {n_bins_, n_bands_}, used);
-  const auto expand = weight(f, "weights.band_expand", {n_bands_, n_bins_}, used);
+  // An ensemble file says how many members it holds; each member's weights sit under
+  // weights.members.<j>. (the PyTorch MaskEnsemble's state-dict names). A single model's
+  // file has no config.n_members and its weights under weights.
+  std::size_t n_members = 1;
+  if (f.has("config.n_members")) {
+    n_members = cfg("n_members");
+    if (n_members < 2) throw fail(path_, "config.n_members must be >= 2 (a single model has none)");
+    cap("config.n_members", n_members, kMaxMembers);
+  }
+  const auto prefix_of = [&](std::size_t j) {
+    return n_members == 1 ? std::string("weights.") : "weights.members." + std::to_string(j) + ".";
+  };
+
+  // Band pooling and expansion: one-hot expansion, averaging pool (every member's must be
+  // the same; they are constants of the shared architecture).
+  const auto pool = weight(f, prefix_of(0) + "band_pool", {n_bins_, n_bands_}, used);
+  const auto expand = weight(f, prefix_of(0) + "band_expand", {n_bands_, n_bins_}, used);
+  for (std::size_t j = 1; j < n_members; ++j) {
+    if (weight(f, prefix_of(j) + "band_pool", {n_bins_, n_bands_}, used) != pool ||
+        weight(f, prefix_of(j) + "band_expand", {n_bands_, n_bins_}, used) != expand) {
+      throw fail(path_, "member " + std::to_string(j) + "'s band matrices differ from member 0's");
+    }
+  }
   band_of_bin_.assign(n_bins_, 0);
   pool_weight_.assign(n_bins_, 0.0f);
   for (std::size_t bin = 0; bin < n_bins_; ++bin) {
@@ -412,26 +435,15 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
     layer.init(c_in, c_out, time_kernel_, stride, b_in);
   };
 
-  encoders_.resize(n_layers);
+  // Band counts of the encoder outputs (the same for every member).
   std::vector<std::size_t> enc_bands;
-  std::size_t b_in = n_bands_, c_prev = n_features_;
-  for (std::size_t i = 0; i < n_layers; ++i) {
-    load_layer("weights.encoders." + std::to_string(i), encoders_[i], c_prev, chans[i],
-               i == 0 ? 1 : 2, b_in);
-    b_in = encoders_[i].b_out;
-    c_prev = chans[i];
-    enc_bands.push_back(b_in);
+  for (std::size_t i = 0, bands = n_bands_; i < n_layers; ++i) {
+    if (bands == 0) throw fail(path_, "encoder " + std::to_string(i) + ": no bands left");
+    bands = i == 0 ? bands : (bands - 1) / 2 + 1;
+    enc_bands.push_back(bands);
   }
   n_flat_ = chans.back() * enc_bands.back();
   const std::size_t h = gru_hidden_;
-  w_ih_ = weight(f, "weights.gru.weight_ih_l0", {3 * h, n_flat_}, used);
-  w_hh_ = weight(f, "weights.gru.weight_hh_l0", {3 * h, h}, used);
-  b_ih_ = weight(f, "weights.gru.bias_ih_l0", {3 * h}, used);
-  b_hh_ = weight(f, "weights.gru.bias_hh_l0", {3 * h}, used);
-  w_out_ = weight(f, "weights.gru_out.weight", {n_flat_, h}, used);
-  b_out_ = weight(f, "weights.gru_out.bias", {n_flat_}, used);
-
-  decoders_.resize(n_layers - 1);
   std::size_t max_act = n_flat_;
   for (std::size_t j = 0; j + 1 < n_layers; ++j) {
     const std::size_t i = n_layers - 1 - j;  // from layer i up to layer i - 1
@@ -442,12 +454,42 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
                             " but the skip has " + std::to_string(enc_bands[i - 1]) +
                             " (n_bands must halve evenly)");
     }
-    load_layer("weights.decoders." + std::to_string(j), decoders_[j], chans[i], chans[i - 1], 1,
-               b_up);
     max_act = std::max(max_act, chans[i - 1] * b_up);
   }
-  head_w_ = weight(f, "weights.head.weight", {2, chans[0], 1, 1}, used);
-  head_b_ = weight(f, "weights.head.bias", {2}, used);
+
+  nets_.resize(n_members);
+  for (std::size_t m = 0; m < n_members; ++m) {
+    Net& net = nets_[m];
+    const std::string w = prefix_of(m);
+    net.encoders.resize(n_layers);
+    std::size_t b_in = n_bands_, c_prev = n_features_;
+    for (std::size_t i = 0; i < n_layers; ++i) {
+      load_layer(w + "encoders." + std::to_string(i), net.encoders[i], c_prev, chans[i],
+                 i == 0 ? 1 : 2, b_in);
+      b_in = net.encoders[i].b_out;
+      c_prev = chans[i];
+    }
+    net.w_ih = weight(f, w + "gru.weight_ih_l0", {3 * h, n_flat_}, used);
+    net.w_hh = weight(f, w + "gru.weight_hh_l0", {3 * h, h}, used);
+    net.b_ih = weight(f, w + "gru.bias_ih_l0", {3 * h}, used);
+    net.b_hh = weight(f, w + "gru.bias_hh_l0", {3 * h}, used);
+    net.w_out = weight(f, w + "gru_out.weight", {n_flat_, h}, used);
+    net.b_out = weight(f, w + "gru_out.bias", {n_flat_}, used);
+    net.decoders.resize(n_layers - 1);
+    for (std::size_t j = 0; j + 1 < n_layers; ++j) {
+      const std::size_t i = n_layers - 1 - j;
+      load_layer(w + "decoders." + std::to_string(j), net.decoders[j], chans[i], chans[i - 1], 1,
+                 2 * enc_bands[i]);
+    }
+    net.head_w = weight(f, w + "head.weight", {2, chans[0], 1, 1}, used);
+    net.head_b = weight(f, w + "head.bias", {2}, used);
+    net.hidden.assign(h, 0.0f);
+    net.gates_i.assign(3 * h, 0.0f);
+    net.gates_h.assign(3 * h, 0.0f);
+    net.bottleneck.assign(n_flat_, 0.0f);
+    net.x.assign(max_act, 0.0f);
+    net.head.assign(2 * n_bands_, 0.0f);
+  }
 
   for (const auto& kv : f.tensors) {
     if (!used.count(kv.first)) {
@@ -457,12 +499,8 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
   }
 
   mag_.assign(n_features_ * n_bins_, 0.0f);
-  hidden_.assign(h, 0.0f);
-  gates_i_.assign(3 * h, 0.0f);
-  gates_h_.assign(3 * h, 0.0f);
-  bottleneck_.assign(n_flat_, 0.0f);
-  x_.assign(max_act, 0.0f);
-  head_.assign(2 * n_bands_, 0.0f);
+  features_.assign(n_features_ * n_bands_, 0.0f);
+  avx2_ = detail::native_avx2_cpu_ok();
   reset();
 }
 
@@ -500,10 +538,12 @@ BlockGeometry NativeModel::geometry(const std::string& latency_mode) const {
 std::size_t NativeModel::macs_per_step() const noexcept {
   std::size_t total = 0;
   auto conv = [&](const ConvLayer& l) { total += l.c_out * l.b_out * l.c_in * l.k_t * 3; };
-  for (const auto& l : encoders_) conv(l);
-  for (const auto& l : decoders_) conv(l);
-  total += 3 * gru_hidden_ * (n_flat_ + gru_hidden_) + n_flat_ * gru_hidden_;
-  total += 2 * encoders_.front().c_out * n_bands_;
+  for (const Net& net : nets_) {
+    for (const auto& l : net.encoders) conv(l);
+    for (const auto& l : net.decoders) conv(l);
+    total += 3 * gru_hidden_ * (n_flat_ + gru_hidden_) + n_flat_ * gru_hidden_;
+    total += 2 * net.encoders.front().c_out * n_bands_;
+  }
   return total;
 }
 
@@ -512,9 +552,13 @@ void NativeModel::ConvLayer::reset() noexcept {
   std::fill(out.begin(), out.end(), 0.0f);
 }
 
-void NativeModel::ConvLayer::run(float norm_eps) noexcept {
+void NativeModel::ConvLayer::run(float norm_eps, bool avx2) noexcept {
   const std::size_t row_len = b_in + 2;
-  for (std::size_t o = 0; o < c_out; ++o) {
+  if (avx2) {
+    detail::conv_avx2(history.data(), weight.data(), bias.data(), out.data(), c_in, c_out, k_t,
+                      stride, b_in, b_out, scratch.data());
+  }
+  for (std::size_t o = 0; o < c_out && !avx2; ++o) {
     float* y = out.data() + o * b_out;
     std::fill(y, y + b_out, bias[o]);
     for (std::size_t i = 0; i < c_in; ++i) {
@@ -547,7 +591,8 @@ void NativeModel::ConvLayer::run(float norm_eps) noexcept {
   }
   const float inv_std =
       1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(n)) + norm_eps);
-  for (std::size_t o = 0; o < c_out; ++o) {
+  if (avx2) detail::norm_elu_avx2(out.data(), scale.data(), shift.data(), c_out, b_out, mean, inv_std);
+  for (std::size_t o = 0; o < c_out && !avx2; ++o) {
     float* y = out.data() + o * b_out;
     const float a = scale[o], c = shift[o];
     for (std::size_t b = 0; b < b_out; ++b) {
@@ -562,10 +607,19 @@ void NativeModel::ConvLayer::run(float norm_eps) noexcept {
   }
 }
 
+bool NativeModel::use_avx2(bool on) noexcept {
+  avx2_ = on && detail::native_avx2_cpu_ok();
+  return avx2_;
+}
+
+void NativeModel::Net::reset() noexcept {
+  for (auto& l : encoders) l.reset();
+  for (auto& l : decoders) l.reset();
+  std::fill(hidden.begin(), hidden.end(), 0.0f);
+}
+
 void NativeModel::reset() noexcept {
-  for (auto& l : encoders_) l.reset();
-  for (auto& l : decoders_) l.reset();
-  std::fill(hidden_.begin(), hidden_.end(), 0.0f);
+  for (Net& net : nets_) net.reset();
 }
 
 void NativeModel::step(const float* frame, float* mask) noexcept {
@@ -582,73 +636,26 @@ void NativeModel::step(const float* frame, float* mask) noexcept {
     mag_[2 * nb + k] = std::pow(mr * mr + mi * mi + eps_, half_exp);
     mag_[3 * nb + k] = std::pow(sr * sr + si * si + eps_, half_exp);
   }
-  ConvLayer& first = encoders_.front();
+  std::fill(features_.begin(), features_.end(), 0.0f);
   for (std::size_t c = 0; c < n_features_; ++c) {
-    float* row = first.input_row(c);
-    std::fill(row, row + n_bands_, 0.0f);
+    float* row = features_.data() + c * n_bands_;
     const float* m = mag_.data() + c * nb;
     for (std::size_t k = 0; k < nb; ++k) row[band_of_bin_[k]] += m[k] * pool_weight_[k];
   }
 
-  // Encoders: each output feeds the next layer and is kept as a skip.
-  for (std::size_t i = 0; i < encoders_.size(); ++i) {
-    ConvLayer& l = encoders_[i];
-    l.run(norm_eps_);
-    if (i + 1 < encoders_.size()) {
-      ConvLayer& next = encoders_[i + 1];
-      for (std::size_t c = 0; c < l.c_out; ++c) {
-        std::memcpy(next.input_row(c), l.out.data() + c * l.b_out, l.b_out * sizeof(float));
-      }
+  // Every member's logits, then the mean of their sigmoids, copied back to bins.
+  std::fill(mask, mask + 2 * nb, 0.0f);
+  for (Net& net : nets_) {
+    run_net(net);
+    for (std::size_t a = 0; a < 2; ++a) {
+      const float* hb = net.head.data() + a * n_bands_;
+      float* m = mask + a * nb;
+      for (std::size_t k = 0; k < nb; ++k) m[k] += sigmoid(hb[band_of_bin_[k]]);
     }
   }
-
-  // GRU bottleneck (PyTorch gate order r, z, n) and the linear projection back.
-  const std::size_t h = gru_hidden_;
-  const float* x = encoders_.back().out.data();
-  for (std::size_t r = 0; r < 3 * h; ++r) {
-    gates_i_[r] = dot(w_ih_.data() + r * n_flat_, x, n_flat_) + b_ih_[r];
-    gates_h_[r] = dot(w_hh_.data() + r * h, hidden_.data(), h) + b_hh_[r];
-  }
-  for (std::size_t k = 0; k < h; ++k) {
-    const float r = sigmoid(gates_i_[k] + gates_h_[k]);
-    const float z = sigmoid(gates_i_[h + k] + gates_h_[h + k]);
-    const float n = std::tanh(gates_i_[2 * h + k] + r * gates_h_[2 * h + k]);
-    hidden_[k] = (1.0f - z) * n + z * hidden_[k];
-  }
-  for (std::size_t k = 0; k < n_flat_; ++k) {
-    bottleneck_[k] = x[k] + (dot(w_out_.data() + k * h, hidden_.data(), h) + b_out_[k]);
-  }
-
-  // Decoders: upsample x2 along bands, conv, add the skip.
-  const float* cur = bottleneck_.data();
-  std::size_t cur_bands = encoders_.back().b_out;
-  for (std::size_t j = 0; j < decoders_.size(); ++j) {
-    ConvLayer& d = decoders_[j];
-    for (std::size_t c = 0; c < d.c_in; ++c) {
-      float* row = d.input_row(c);
-      const float* src = cur + c * cur_bands;
-      for (std::size_t b = 0; b < cur_bands; ++b) row[2 * b] = row[2 * b + 1] = src[b];
-    }
-    d.run(norm_eps_);
-    const ConvLayer& skip = encoders_[encoders_.size() - 2 - j];
-    const std::size_t n = d.c_out * d.b_out;
-    for (std::size_t k = 0; k < n; ++k) x_[k] = d.out[k] + skip.out[k];
-    cur = x_.data();
-    cur_bands = d.b_out;
-  }
-
-  // Head: 1x1 conv to two channels, copied back to bins, sigmoid.
-  const std::size_t c0 = encoders_.front().c_out;
-  for (std::size_t a = 0; a < 2; ++a) {
-    float* hb = head_.data() + a * n_bands_;
-    std::fill(hb, hb + n_bands_, head_b_[a]);
-    for (std::size_t c = 0; c < c0; ++c) {
-      const float w = head_w_[a * c0 + c];
-      const float* src = cur + c * n_bands_;
-      for (std::size_t b = 0; b < n_bands_; ++b) hb[b] += w * src[b];
-    }
-    float* m = mask + a * nb;
-    for (std::size_t k = 0; k < nb; ++k) m[k] = sigmoid(hb[band_of_bin_[k]]);
+  if (nets_.size() > 1) {
+    const float inv = 1.0f / static_cast<float>(nets_.size());
+    for (std::size_t k = 0; k < 2 * nb; ++k) mask[k] *= inv;
   }
   // Overflow anywhere upstream ends as NaN here (sigmoid maps +-inf into [0, 1]).
   bool finite = true;
@@ -657,6 +664,72 @@ void NativeModel::step(const float* frame, float* mask) noexcept {
     std::fill(mask, mask + 2 * nb, 0.0f);
     reset();
     ++n_nonfinite_steps_;
+  }
+}
+
+void NativeModel::run_net(Net& net) noexcept {
+  ConvLayer& first = net.encoders.front();
+  for (std::size_t c = 0; c < n_features_; ++c) {
+    std::memcpy(first.input_row(c), features_.data() + c * n_bands_, n_bands_ * sizeof(float));
+  }
+
+  // Encoders: each output feeds the next layer and is kept as a skip.
+  for (std::size_t i = 0; i < net.encoders.size(); ++i) {
+    ConvLayer& l = net.encoders[i];
+    l.run(norm_eps_, avx2_);
+    if (i + 1 < net.encoders.size()) {
+      ConvLayer& next = net.encoders[i + 1];
+      for (std::size_t c = 0; c < l.c_out; ++c) {
+        std::memcpy(next.input_row(c), l.out.data() + c * l.b_out, l.b_out * sizeof(float));
+      }
+    }
+  }
+
+  // GRU bottleneck (PyTorch gate order r, z, n) and the linear projection back.
+  const std::size_t h = gru_hidden_;
+  const float* x = net.encoders.back().out.data();
+  for (std::size_t r = 0; r < 3 * h; ++r) {
+    net.gates_i[r] = dot(net.w_ih.data() + r * n_flat_, x, n_flat_) + net.b_ih[r];
+    net.gates_h[r] = dot(net.w_hh.data() + r * h, net.hidden.data(), h) + net.b_hh[r];
+  }
+  for (std::size_t k = 0; k < h; ++k) {
+    const float r = sigmoid(net.gates_i[k] + net.gates_h[k]);
+    const float z = sigmoid(net.gates_i[h + k] + net.gates_h[h + k]);
+    const float n = std::tanh(net.gates_i[2 * h + k] + r * net.gates_h[2 * h + k]);
+    net.hidden[k] = (1.0f - z) * n + z * net.hidden[k];
+  }
+  for (std::size_t k = 0; k < n_flat_; ++k) {
+    net.bottleneck[k] = x[k] + (dot(net.w_out.data() + k * h, net.hidden.data(), h) + net.b_out[k]);
+  }
+
+  // Decoders: upsample x2 along bands, conv, add the skip.
+  const float* cur = net.bottleneck.data();
+  std::size_t cur_bands = net.encoders.back().b_out;
+  for (std::size_t j = 0; j < net.decoders.size(); ++j) {
+    ConvLayer& d = net.decoders[j];
+    for (std::size_t c = 0; c < d.c_in; ++c) {
+      float* row = d.input_row(c);
+      const float* src = cur + c * cur_bands;
+      for (std::size_t b = 0; b < cur_bands; ++b) row[2 * b] = row[2 * b + 1] = src[b];
+    }
+    d.run(norm_eps_, avx2_);
+    const ConvLayer& skip = net.encoders[net.encoders.size() - 2 - j];
+    const std::size_t n = d.c_out * d.b_out;
+    for (std::size_t k = 0; k < n; ++k) net.x[k] = d.out[k] + skip.out[k];
+    cur = net.x.data();
+    cur_bands = d.b_out;
+  }
+
+  // Head: 1x1 conv to two channels (logits per band).
+  const std::size_t c0 = net.encoders.front().c_out;
+  for (std::size_t a = 0; a < 2; ++a) {
+    float* hb = net.head.data() + a * n_bands_;
+    std::fill(hb, hb + n_bands_, net.head_b[a]);
+    for (std::size_t c = 0; c < c0; ++c) {
+      const float w = net.head_w[a * c0 + c];
+      const float* src = cur + c * n_bands_;
+      for (std::size_t b = 0; b < n_bands_; ++b) hb[b] += w * src[b];
+    }
   }
 }
 

@@ -108,6 +108,8 @@ class NativeModel : public MaskModel {
   static constexpr std::size_t kMaxChannels = 1024;
   static constexpr std::size_t kMaxLayers = 12;
   static constexpr std::size_t kMaxGruHidden = 4096;
+  /// Members of an ensemble file (config.n_members; rtsep.model.ensemble.MAX_MEMBERS).
+  static constexpr std::size_t kMaxMembers = 8;
   /// Floats of all convolution state together (64 MB).
   static constexpr std::size_t kMaxStateFloats = std::size_t{1} << 24;
 
@@ -129,8 +131,10 @@ class NativeModel : public MaskModel {
   BlockGeometry geometry(const std::string& latency_mode) const;
   const std::string& metadata_json() const noexcept { return metadata_json_; }
   const std::string& path() const noexcept { return path_; }
-  /// Multiply-accumulates of one step (convolutions, GRU, linear, head).
+  /// Multiply-accumulates of one step (convolutions, GRU, linear, head; every member).
   std::size_t macs_per_step() const noexcept;
+  /// U-Nets run per frame: 1, or the members of an ensemble (their masks are averaged).
+  std::size_t n_members() const noexcept { return nets_.size(); }
 
   /// One frame -> mask (see the class comment). frame and mask must not overlap.
   /// The mask is always in [0, 1]: if any value comes out non-finite (weights or
@@ -142,6 +146,13 @@ class NativeModel : public MaskModel {
   /// Zero the state (start of a new stream).
   void reset() noexcept override;
   bool realtime_safe() const noexcept override { return true; }
+
+  /// The convolution/normalisation kernels: AVX2 + FMA (x86-64 CPUs that have them;
+  /// the default there) or the portable loops. Both agree to float rounding. Call
+  /// between streams, not while another thread steps the model. Returns whether the
+  /// AVX2 kernels are now in use (false when asked for them on a CPU without them).
+  bool use_avx2(bool on) noexcept;
+  bool avx2() const noexcept { return avx2_; }
 
  private:
   // Conv over (time, band), causal in time, stride along bands, padding 1,
@@ -155,12 +166,13 @@ class NativeModel : public MaskModel {
     std::vector<float> shift;   // (c_out)
     std::vector<float> history; // (k_t, c_in, b_in + 2)
     std::vector<float> out;     // (c_out, b_out)
+    std::vector<float> scratch; // stride 2, AVX2: (k_t, c_in, 2 (b_out + 1)) split rows
     float* input_row(std::size_t c) noexcept {
       return history.data() + ((k_t - 1) * c_in + c) * (b_in + 2) + 1;
     }
     void init(std::size_t c_in, std::size_t c_out, std::size_t k_t, std::size_t stride,
               std::size_t b_in);
-    void run(float norm_eps) noexcept;
+    void run(float norm_eps, bool avx2) noexcept;
     void reset() noexcept;
   };
 
@@ -175,20 +187,30 @@ class NativeModel : public MaskModel {
 
   std::vector<std::uint32_t> band_of_bin_;  // (n_bins)
   std::vector<float> pool_weight_;          // (n_bins): the bin's weight in its band's average
-  std::vector<ConvLayer> encoders_;
-  std::vector<ConvLayer> decoders_;
-  std::vector<float> w_ih_, w_hh_, b_ih_, b_hh_;  // GRU (3H, n_flat), (3H, H), (3H), (3H)
-  std::vector<float> w_out_, b_out_;              // Linear (n_flat, H), (n_flat)
-  std::vector<float> head_w_, head_b_;            // (2, c0), (2)
+  std::vector<float> mag_;                  // (n_features, n_bins)
+  std::vector<float> features_;             // (n_features, n_bands): the shared band features
 
-  std::vector<float> mag_;        // (n_features, n_bins)
-  std::vector<float> hidden_;     // (H) the GRU state
-  std::vector<float> gates_i_;    // (3H)
-  std::vector<float> gates_h_;    // (3H)
-  std::vector<float> bottleneck_; // (n_flat)
-  std::vector<float> x_;          // decoder running activation (c, b), max size
-  std::vector<float> head_;       // (2, n_bands)
+  // One U-Net: its weights and its state. An ensemble file holds several of one
+  // architecture; every one runs on each frame and the mask is the mean of theirs.
+  struct Net {
+    std::vector<ConvLayer> encoders;
+    std::vector<ConvLayer> decoders;
+    std::vector<float> w_ih, w_hh, b_ih, b_hh;  // GRU (3H, n_flat), (3H, H), (3H), (3H)
+    std::vector<float> w_out, b_out;            // Linear (n_flat, H), (n_flat)
+    std::vector<float> head_w, head_b;          // (2, c0), (2)
+    std::vector<float> hidden;      // (H) the GRU state
+    std::vector<float> gates_i;     // (3H)
+    std::vector<float> gates_h;     // (3H)
+    std::vector<float> bottleneck;  // (n_flat)
+    std::vector<float> x;           // decoder running activation (c, b), max size
+    std::vector<float> head;        // (2, n_bands) the head's logits
+    void reset() noexcept;
+  };
+  // Runs `net` on features_, leaving its logits in net.head.
+  void run_net(Net& net) noexcept;
+  std::vector<Net> nets_;
   std::uint64_t n_nonfinite_steps_ = 0;
+  bool avx2_ = false;
 };
 
 }  // namespace rtsep

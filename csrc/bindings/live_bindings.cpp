@@ -280,6 +280,12 @@ NativeModelError (a ValueError) for a missing, corrupt or mismatched file.
       .def_property_readonly("metadata_json", &NativeModel::metadata_json)
       .def_property_readonly("path", &NativeModel::path)
       .def_property_readonly("macs_per_step", &NativeModel::macs_per_step)
+      .def_property_readonly("n_members", &NativeModel::n_members,
+                             "U-Nets run per frame (an ensemble's members; 1 for one model).")
+      .def_property_readonly("avx2", &NativeModel::avx2, "True while the AVX2 kernels run.")
+      .def("use_avx2", &NativeModel::use_avx2, py::arg("on"),
+           "Pick the AVX2 + FMA kernels (on, the default where the CPU has them) or the "
+           "portable loops; returns whether AVX2 is now in use. Between streams only.")
       .def(
           "latency_samples",
           [](const NativeModel& self, const std::string& mode) {

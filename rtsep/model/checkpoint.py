@@ -3,7 +3,8 @@
 A checkpoint is a ``torch.save`` file holding one dict::
 
     {"format": "rtsep-checkpoint", "format_version": 1, "rtsep_version": str,
-     "class": "CausalUNet", "config": UNetConfig.to_dict(),
+     "class": "CausalUNet" | "MaskEnsemble", "config": UNetConfig.to_dict(),
+     "n_members": int (MaskEnsemble only: members sharing the config),
      "geometry": {"n_fft": int, "hop_samples": int},
      "sample_rates_hz": [int, ...], "weights_sha256": str,
      "state_dict": {name: float32 tensor}, "train_state": dict | None,
@@ -33,6 +34,7 @@ from rtsep.model.unet import CausalUNet, UNetConfig
 CHECKPOINT_FORMAT = "rtsep-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 MODEL_CLASS = "CausalUNet"
+ENSEMBLE_CLASS = "MaskEnsemble"
 
 
 def state_dict_sha256(state_dict: dict) -> str:
@@ -48,8 +50,9 @@ def state_dict_sha256(state_dict: dict) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | os.PathLike, model: CausalUNet, *, geometry: StftGeometry,
-                    sample_rates_hz=(44100, 48000), train_state: dict | None = None,
+def save_checkpoint(path: str | os.PathLike, model: "CausalUNet | MaskEnsemble", *,
+                    geometry: StftGeometry, sample_rates_hz=(44100, 48000),
+                    train_state: dict | None = None,
                     extra: dict | None = None) -> Path:
     """Write ``model`` and its description to ``path`` atomically; returns the path.
 
@@ -58,8 +61,11 @@ def save_checkpoint(path: str | os.PathLike, model: CausalUNet, *, geometry: Stf
     ``train_state`` (optimizer/step/RNG, for resuming) and ``extra`` (e.g.
     ``{"training_data": ...}``, copied into exports) must be ``weights_only``-loadable.
     """
-    if not isinstance(model, CausalUNet):
-        raise TypeError(f"save_checkpoint expects a CausalUNet, got {type(model).__name__}")
+    from rtsep.model.ensemble import MaskEnsemble
+
+    if not isinstance(model, (CausalUNet, MaskEnsemble)):
+        raise TypeError(f"save_checkpoint expects a CausalUNet or MaskEnsemble, "
+                        f"got {type(model).__name__}")
     if geometry.n_fft != model.cfg.n_fft:
         raise ValueError(f"geometry n_fft {geometry.n_fft} does not match the model's "
                          f"n_fft {model.cfg.n_fft}")
@@ -71,8 +77,9 @@ def save_checkpoint(path: str | os.PathLike, model: CausalUNet, *, geometry: Stf
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "rtsep_version": __version__,
-        "class": MODEL_CLASS,
+        "class": ENSEMBLE_CLASS if isinstance(model, MaskEnsemble) else MODEL_CLASS,
         "config": model.cfg.to_dict(),
+        **({"n_members": model.n_members} if isinstance(model, MaskEnsemble) else {}),
         "geometry": {"n_fft": int(geometry.n_fft), "hop_samples": int(geometry.hop_samples)},
         "sample_rates_hz": rates,
         "weights_sha256": state_dict_sha256(state_dict),
@@ -127,7 +134,7 @@ def _check_geometry(path, raw, cfg: UNetConfig) -> StftGeometry:
     return geometry
 
 
-def _check_state_dict(path, state_dict, model: CausalUNet) -> None:
+def _check_state_dict(path, state_dict, model) -> None:
     if not isinstance(state_dict, dict):
         raise ModelFileError.at(path, "'state_dict' is missing or not a dict")
     expected = model.state_dict()
@@ -149,10 +156,11 @@ def _check_state_dict(path, state_dict, model: CausalUNet) -> None:
             raise ModelFileError.at(path, f"weight {name!r} contains NaN or inf (diverged training?)")
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[CausalUNet, dict]:
+def load_checkpoint(path: str | os.PathLike) -> tuple["CausalUNet | MaskEnsemble", dict]:
     """Load and validate a checkpoint written by :func:`save_checkpoint`.
 
-    Returns ``(model, meta)``: the :class:`CausalUNet` on CPU in eval mode, and
+    Returns ``(model, meta)``: the :class:`CausalUNet` (or
+    :class:`~rtsep.model.ensemble.MaskEnsemble`) on CPU in eval mode, and
     the checkpoint dict without ``state_dict`` (plain values, as stored; the
     architecture is ``model.cfg``). Raises :class:`ModelFileError` (one line)
     naming the file and the problem on anything missing, unreadable or inconsistent.
@@ -167,8 +175,14 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CausalUNet, dict]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError.at(path, f"not an rtsep checkpoint (no format {CHECKPOINT_FORMAT!r} marker)")
     check_format_version(path, payload.get("format_version"), CHECKPOINT_FORMAT_VERSION, "checkpoint")
-    if payload.get("class") != MODEL_CLASS:
-        raise ModelFileError.at(path, f"model class {payload.get('class')!r} is not {MODEL_CLASS!r}")
+    from rtsep.model.ensemble import MAX_MEMBERS, MaskEnsemble
+
+    cls = payload.get("class")
+    if cls not in (MODEL_CLASS, ENSEMBLE_CLASS):
+        raise ModelFileError.at(path, f"model class {cls!r} is not {MODEL_CLASS!r} or {ENSEMBLE_CLASS!r}")
+    n_members = payload.get("n_members")
+    if cls == ENSEMBLE_CLASS and not (isinstance(n_members, int) and 2 <= n_members <= MAX_MEMBERS):
+        raise ModelFileError.at(path, f"bad n_members {n_members!r} for an ensemble (2 to {MAX_MEMBERS})")
     cfg = _check_config(path, payload.get("config"))
     geometry = _check_geometry(path, payload.get("geometry"), cfg)
     rates = payload.get("sample_rates_hz")
@@ -176,7 +190,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[CausalUNet, dict]:
             or not all(isinstance(r, int) and r > 0 for r in rates)):
         raise ModelFileError.at(path, f"bad sample_rates_hz {rates!r}")
     try:
-        model = CausalUNet(cfg)
+        model = CausalUNet(cfg) if cls == MODEL_CLASS else MaskEnsemble.empty(cfg, n_members)
     except Exception as exc:
         raise ModelFileError.at(path, f"cannot build the model from its config ({_first_line(exc)})") from None
     state_dict = payload.get("state_dict")

@@ -140,6 +140,7 @@ def build_metadata(model: CausalUNet, *, geometry: StftGeometry, file_format: st
         "rtsep_version": __version__,
         "model_class": type(model).__name__,
         "model_config": cfg.to_dict(),
+        "n_members": int(getattr(model, "n_members", 1)),
         "n_parameters": model.n_parameters(),
         "macs_per_frame": macs,
         "gmacs_per_second": {str(r): round(macs * r / geometry.hop_samples / 1e9, 4) for r in rates},

@@ -52,7 +52,9 @@ def random_model_tensors(cfg, geometry: StftGeometry, seed: int = 0,
 
 
 def native_tensors(model, geometry: StftGeometry, sample_rates_hz) -> dict[str, np.ndarray]:
-    """Every tensor of the native file for ``model`` (a :class:`CausalUNet`), in file order."""
+    """Every tensor of the native file for ``model`` (a :class:`CausalUNet`, or a
+    :class:`~rtsep.model.ensemble.MaskEnsemble`: ``config.n_members`` and each member's
+    weights under ``weights.members.<j>.``), in file order."""
     from rtsep.model import unet
 
     cfg = model.cfg
@@ -76,6 +78,9 @@ def native_tensors(model, geometry: StftGeometry, sample_rates_hz) -> dict[str, 
         "config.norm_eps": np.array([NORM_EPS], dtype=np.float32),
         "window.analysis": geometry.analysis_window(),
     }
+    n_members = int(getattr(model, "n_members", 1))
+    if n_members > 1:  # an ensemble: weights under weights.members.<j>.
+        tensors["config.n_members"] = i32(n_members)
     for mode in LATENCY_MODES:
         g = geometry.with_mode(mode)
         tensors[f"window.synthesis.{mode}"] = g.synthesis_window()
@@ -97,7 +102,8 @@ def export_native(model, out_path, *, geometry: StftGeometry = StftGeometry(),
                   sample_rates_hz=(44100, 48000), extra: dict | None = None,
                   n_check_frames: int | None = None, tolerance: float | None = None,
                   log=None) -> dict:
-    """Write ``model`` (a :class:`CausalUNet`) as a native model file and check it.
+    """Write ``model`` (a :class:`CausalUNet` or a MaskEnsemble) as a native model file
+    and check it.
 
     Returns the metadata plus ``"check": {"n_frames", "max_abs_diff", "backend"}``.
     Raises :class:`ExportCheckError` (and leaves no file) if the native runtime's

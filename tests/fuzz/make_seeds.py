@@ -43,6 +43,23 @@ def tiny_models() -> dict[str, dict]:
             for i, (name, (cfg, geometry)) in enumerate(configs.items())}
 
 
+def tiny_ensemble() -> dict:
+    """A native file of three tiny128-sized members (config.n_members, weights.members.<j>.)."""
+    import torch
+
+    from rtsep.config import StftGeometry
+    from rtsep.model.ensemble import MaskEnsemble
+    from rtsep.model.export_native import native_tensors
+    from rtsep.model.unet import CausalUNet, UNetConfig
+
+    cfg = UNetConfig(n_fft=128, n_single_bins=16, band_width_bins=6, channels=(4, 6),
+                     time_kernel=2, gru_hidden=8)
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        ens = MaskEnsemble([CausalUNet(cfg) for _ in range(3)]).eval()
+    return native_tensors(ens, StftGeometry(128, 32), (44100, 48000))
+
+
 def with_crc(body: bytes) -> bytes:
     """``body`` (a file without its CRC, or with a stale one cut off) plus its CRC-32."""
     return body + struct.pack("<I", zlib.crc32(body))
@@ -54,6 +71,7 @@ def model_seeds(shipped: Path | None) -> dict[str, bytes]:
     seeds = {}
     for name, tensors in tiny_models().items():
         seeds[f"{name}.rtsepw"] = native_file_bytes(dict(tensors), {"file_format": "native"})
+    seeds["tiny128-ensemble3.rtsepw"] = native_file_bytes(tiny_ensemble(), {"file_format": "native"})
     tensors = tiny_models()["tiny128"]
     for key, value in (("config.time_kernel", [HUGE]), ("config.channels", [4, HUGE])):
         hostile = dict(tensors, **{key: np.array(value, dtype=np.int32)})
