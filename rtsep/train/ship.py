@@ -99,6 +99,7 @@ def ship(checkpoint: Path, name: str = "rtsep-default", eval_json: Path | None =
         "files": files,
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": model.cfg.to_dict(),
+        "n_members": int(getattr(model, "n_members", 1)),  # a mask ensemble runs several
         "geometry": geometry.to_dict(),
         "latency_samples": {m: geometry.with_mode(m).latency_samples for m in ("default", "low")},
         "latency_ms_48k": {m: round(geometry.with_mode(m).latency_ms(48000), 3) for m in ("default", "low")},

@@ -257,6 +257,11 @@ class Trainer:
             print(f"resuming {last} at step {self.train_state.get('step', 0)}", file=sys.stderr)
         elif init_from:
             self.model, _ = load_checkpoint(init_from)
+            if not isinstance(self.model, CausalUNet):
+                from rtsep.errors import UserError
+
+                raise UserError(f"{init_from}: is a mask ensemble; train from one of its members' "
+                                 "checkpoints instead")
             if model_changes:
                 from rtsep.model.grow import grow
 
