@@ -92,6 +92,11 @@ def test_soup_ensemble_checkpoint_and_every_export(tmp_path, capsys):
         assert np.abs(got - want).max() < 1e-4, fmt
     native = _core.NativeModel(str(tmp_path / "ens.rtsepw"))
     assert native.n_members == 2
+    from rtsep.cli import main as cli_main
+
+    capsys.readouterr()
+    assert cli_main(["info", str(tmp_path / "ens.onnx")]) == 0
+    assert "MaskEnsemble of 2 members (mean mask)" in capsys.readouterr().out
     assert native.macs_per_step == 2 * _core.NativeModel(str(_native_of(tmp_path, paths[0]))).macs_per_step
 
     # Refused, one line each, nothing written: an ensemble as an ingredient, one checkpoint.

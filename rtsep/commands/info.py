@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         ("file", f"{mf.path} ({mf.format}, {len(mf.data) / 1e6:.2f} MB)"),
         ("format", f"{meta['format']} v{meta['format_version']}, made by rtsep "
                    f"{meta.get('rtsep_version', '?')}"),
-        ("model", f"{meta.get('model_class', '?')}, {meta.get('n_parameters', 0):,} parameters, "
+        ("model", f"{meta.get('model_class', '?')}"
+                  + (f" of {meta['n_members']} members (mean mask)" if meta.get("n_members", 1) > 1 else "")
+                  + f", {meta.get('n_parameters', 0):,} parameters, "
                   f"{meta.get('macs_per_frame', 0) / 1e6:.2f} M MACs per frame ("
                   + ", ".join(f"{v} GMAC/s at {r} Hz" for r, v in gmacs.items()) + ")"),
         ("geometry", f"n_fft {meta['n_fft']}, hop {meta['hop_samples']} samples, "
