@@ -98,6 +98,30 @@ def test_train_logs_checkpoints_and_resumes(tmp_path, musdb_root):
         assert torch.equal(v, t2.ema.module.state_dict()[k]), k
 
 
+def test_a_schedule_in_minutes_ends_the_run_with_its_final_average(tmp_path, musdb_root):
+    """--schedule-minutes: the cosine follows training time, across a resume, and the run
+    stops with final.pt (the moving average) once the minutes are spent, however many
+    steps that took."""
+    import dataclasses
+
+    cfg = dataclasses.replace(_config(musdb_root), schedule_minutes=0.02, total_steps=10**6,
+                              valid_every=10**6)
+    run = tmp_path / "run"
+    t1 = Trainer(run, cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu")
+    assert t1.lr_at(500) == pytest.approx(cfg.lr)  # no training time spent yet: the top
+    t1.train(minutes=5, max_steps=2)
+    assert t1.step == 2 and not (run / "final.pt").exists() and not t1.schedule_done()
+    t2 = Trainer(run, cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu")
+    assert t2.cfg.schedule_minutes == 0.02 and t2.elapsed_s == pytest.approx(t1.elapsed_s)
+    t2.train(minutes=5)  # no step limit: the 1.2 s of training end it
+    assert t2.schedule_done() and t2.elapsed_s >= 1.2 and t2.step < 10**6
+    assert t2.lr_at(max(t2.step, 200)) == pytest.approx(cfg.lr_min)  # past the 200-step warm-up
+    final, meta = load_checkpoint(run / "final.pt")
+    assert meta["train_state"]["step"] == t2.step
+    for k, v in final.state_dict().items():
+        assert torch.equal(v, t2.ema.module.state_dict()[k]), k
+
+
 def test_several_data_workers_draw_distinct_batches_and_worker_0_repeats_one_worker(tmp_path, musdb_root):
     cfg = _config(musdb_root)
     t = Trainer(tmp_path / "run", cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu",

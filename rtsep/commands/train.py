@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this chunk")
     parser.add_argument("--steps", type=int, help="stop after this many steps in this chunk")
     parser.add_argument("--total-steps", type=int, default=6000, help="length of the LR schedule")
+    parser.add_argument("--schedule-minutes", type=float, default=0.0,
+                        help="make the LR schedule this many minutes of training instead of "
+                             "--total-steps (the steps' own time, across resumes); the run ends "
+                             "with final.pt when they are spent. For a fixed budget on hardware "
+                             "of unknown speed, e.g. a lent GPU")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--segment-frames", type=int, default=384)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -151,9 +156,15 @@ def run(args: argparse.Namespace) -> int:
 
         raise UserError(f"--data-workers {args.data_workers}: at least one thread must make batches")
 
+    if not args.schedule_minutes >= 0.0 or args.schedule_minutes == float("inf"):
+        from rtsep.errors import UserError
+
+        raise UserError(f"--schedule-minutes {args.schedule_minutes}: give a finite number of "
+                        "minutes (0: the schedule is --total-steps)")
     cfg = TrainConfig(data=args.data, musdb_root=args.musdb_root, batch_size=args.batch_size,
                       segment_frames=args.segment_frames, lr=args.lr, lr_min=args.lr_min,
                       ema_decay=args.ema_decay, total_steps=args.total_steps,
+                      schedule_minutes=args.schedule_minutes,
                       valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight,
                       fisdr_weight=args.fisdr_weight, select_by=args.select_by,
                       teacher_weight=args.teacher_weight, augmentation=augmentation,

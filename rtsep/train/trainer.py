@@ -51,6 +51,11 @@ class TrainConfig:
     lr_min: float = 1e-4
     ema_decay: float = 0.997  # exponential moving average of the weights (0: off)
     total_steps: int = 6000  # cosine schedule length (training may stop earlier)
+    # If > 0, the schedule is this many minutes of training instead of total_steps: the
+    # cosine follows the steps' own time (validation and checkpoints not counted, resumes
+    # included) and the run ends, with final.pt, when it is spent. For a fixed budget on
+    # hardware whose speed is not known in advance (a lent GPU).
+    schedule_minutes: float = 0.0
     grad_clip: float = 5.0
     valid_every: int = 200
     checkpoint_every_s: float = 120.0
@@ -385,12 +390,23 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
+        """Linear warm-up over 200 steps, then a cosine to ``lr_min`` over the schedule
+        (``total_steps``, or ``schedule_minutes`` of training time so far)."""
         c = self.cfg
         warm = 200
         if step < warm:
             return c.lr * (step + 1) / warm
-        p = min(1.0, (step - warm) / max(1, c.total_steps - warm))
+        if c.schedule_minutes > 0:
+            p = min(1.0, self.elapsed_s / (60.0 * c.schedule_minutes))
+        else:
+            p = min(1.0, (step - warm) / max(1, c.total_steps - warm))
         return c.lr_min + 0.5 * (c.lr - c.lr_min) * (1 + math.cos(math.pi * p))
+
+    def schedule_done(self) -> bool:
+        c = self.cfg
+        if c.schedule_minutes > 0:
+            return self.elapsed_s >= 60.0 * c.schedule_minutes
+        return self.step >= c.total_steps
 
     def eval_model(self) -> torch.nn.Module:
         """The weights that are validated and shipped: the moving average when on."""
@@ -465,7 +481,7 @@ class Trainer:
                    dynamic_ncols=True)
         stop_step = self.step + max_steps if max_steps else None
         batches = self._prefetch()
-        while (time.monotonic() < deadline and self.step < self.cfg.total_steps
+        while (time.monotonic() < deadline and not self.schedule_done()
                and (stop_step is None or self.step < stop_step)):
             t0 = time.monotonic()
             batch = next(batches)
@@ -508,7 +524,7 @@ class Trainer:
         self.save("last.pt")
         if not (self.run_dir / "best.pt").exists():
             self.save("best.pt")
-        if self.step >= self.cfg.total_steps:  # the schedule is done: its final average too
+        if self.schedule_done():  # the schedule is done: its final average too
             self.save("final.pt")
         (self.run_dir / "summary.json").write_text(json.dumps(
             {"step": self.step, "elapsed_s": self.elapsed_s, "best_valid_sdr_db": self.best_sdr_db}, indent=1))
