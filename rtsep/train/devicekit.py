@@ -42,7 +42,7 @@ only 30 s after a call and keeps the ignored paths already carried while warm)::
         python3 -m pip install -q --no-index --no-deps --target /tmp/site \\
             .devkit/p1/wheels/*.whl && PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 \\
             python3 -m rtsep.train.devicekit run --kit .devkit --out $OUT \\
-            -- --data all --minutes 7 ...
+            -- --data all --schedule-minutes 6 --minutes 7 ...
 
 ``pack`` prints these calls for the kit it wrote. If the machine went back
 between calls, ``run`` names the parts that are missing: carry them again.
@@ -410,7 +410,8 @@ def print_calls(kit: dict, kit_dir: str = ".devkit") -> None:
     print(f"  run(carry=['{kit_dir}/p{n}'], command='python3 -m pip install -q --no-index "
           f"--no-deps --target /tmp/site {kit_dir}/p1/wheels/*.whl && PYTHONPATH=/tmp/site:. "
           f"PYTHONUNBUFFERED=1 python3 -m rtsep.train.devicekit run --kit {kit_dir} --out $OUT "
-          f"-- --data all --minutes 7 {'--teacher-weight 0.75 ' if kit.get('teacher') else ''}"
+          f"-- --data all --schedule-minutes 6 --minutes 7 "
+          f"{'--teacher-weight 0.75 ' if kit.get('teacher') else ''}"
           f"<recipe>')")
 
 
