@@ -15,7 +15,7 @@ from rtsep.config import StftGeometry  # noqa: E402
 from rtsep.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from rtsep.model.ensemble import MaskEnsemble  # noqa: E402
 from rtsep.model.export import check_frames, export_model, reference_masks, run_steps  # noqa: E402
-from rtsep.model.export_native import export_native, native_tensors  # noqa: E402
+from rtsep.model.export_native import export_native, native_tensors, random_model  # noqa: E402
 from rtsep.model.unet import CausalUNet, UNetConfig  # noqa: E402
 from rtsep.runtime import load  # noqa: E402
 from rtsep.runtime.rtsepw import native_file_bytes  # noqa: E402
@@ -29,14 +29,7 @@ ODD = UNetConfig(n_single_bins=124, channels=(5, 7, 9), gru_hidden=12, time_kern
 
 
 def noisy(cfg: UNetConfig, seed: int) -> CausalUNet:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = CausalUNet(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.2 * torch.randn(p.shape, generator=gen))
-    return model
+    return random_model(cfg, seed, spread=0.2)
 
 
 def test_the_mask_is_the_mean_of_the_members_in_sequence_and_step_mode():

@@ -24,14 +24,9 @@ FORMATS = {"onnx": ("onnx-cpu", ".onnx"), "torchscript": ("torchscript-cpu", ".p
 
 
 def random_model(seed: int = 0) -> CausalUNet:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():  # the default init draws from the global RNG
-        torch.manual_seed(seed)
-        model = CausalUNet().eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model
+    from rtsep.model.export_native import random_model as randomised
+
+    return randomised(UNetConfig(), seed)
 
 
 @pytest.fixture(scope="module")

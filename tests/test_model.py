@@ -23,14 +23,9 @@ pytestmark = pytest.mark.torch
 def random_model(seed: int = 0, cfg: UNetConfig = UNetConfig()) -> CausalUNet:
     """A model with every parameter randomised (the head is zero at init, which
     would make the mask a constant 0.5 and every comparison trivial)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():  # the default init draws from the global RNG
-        torch.manual_seed(seed)
-        model = CausalUNet(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model
+    from rtsep.model.export_native import random_model as randomised
+
+    return randomised(cfg, seed)
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,15 @@ NORM_EPS = 1e-5
 def random_model_tensors(cfg, geometry: StftGeometry, seed: int = 0,
                          sample_rates_hz=(44100, 48000), spread: float = 0.1
                          ) -> dict[str, np.ndarray]:
-    """Every tensor of a native file for a :class:`CausalUNet` of ``cfg`` initialised with
-    ``seed`` and its weights moved by ``spread`` times seeded noise: small, repeatable
-    models for tests and fuzz seeds."""
+    """Every tensor of a native file for :func:`random_model` ``(cfg, seed, spread)``:
+    small, repeatable models for tests and fuzz seeds."""
+    return native_tensors(random_model(cfg, seed, spread), geometry, sample_rates_hz)
+
+
+def random_model(cfg, seed: int = 0, spread: float = 0.1):
+    """A :class:`CausalUNet` of ``cfg`` initialised with ``seed`` (the global RNG left as
+    it was) and every weight moved by ``spread`` times seeded noise (the head starts at
+    zero, which would make every mask a constant 0.5), in eval mode."""
     import torch
 
     from rtsep.model.unet import CausalUNet
@@ -48,7 +54,7 @@ def random_model_tensors(cfg, geometry: StftGeometry, seed: int = 0,
     with torch.no_grad():
         for p in model.parameters():
             p.add_(spread * torch.randn(p.shape, generator=gen))
-    return native_tensors(model, geometry, sample_rates_hz)
+    return model
 
 
 def native_tensors(model, geometry: StftGeometry, sample_rates_hz) -> dict[str, np.ndarray]:
