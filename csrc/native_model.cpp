@@ -426,8 +426,11 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
     layer.bias = weight(f, prefix + ".conv.bias", {c_out}, used);
     layer.scale = weight(f, prefix + ".norm.scale", {1, c_out, 1, 1}, used);
     layer.shift = weight(f, prefix + ".norm.bias", {1, c_out, 1, 1}, used);
-    state_floats += checked_mul(path_, checked_mul(path_, time_kernel_, c_in), b_in + 2) +
-                    checked_mul(path_, c_out, b_in);
+    const std::size_t rows = checked_mul(path_, time_kernel_, c_in);
+    state_floats += checked_mul(path_, rows, b_in + 2) + checked_mul(path_, c_out, b_in);
+    if (stride != 1) {  // the AVX2 kernel's split rows (ConvLayer::scratch)
+      state_floats += checked_mul(path_, rows, 2 * ((b_in - 1) / stride + 2));
+    }
     if (state_floats > kMaxStateFloats) {
       throw fail(path_, "the model's state would need more than " +
                             std::to_string(kMaxStateFloats / (1u << 18)) + " MB (" + prefix + ")");
