@@ -560,23 +560,24 @@ void NativeModel::ConvLayer::run(float norm_eps, bool avx2) noexcept {
   if (avx2) {
     detail::conv_avx2(history.data(), weight.data(), bias.data(), out.data(), c_in, c_out, k_t,
                       stride, b_in, b_out, scratch.data());
-  }
-  for (std::size_t o = 0; o < c_out && !avx2; ++o) {
-    float* y = out.data() + o * b_out;
-    std::fill(y, y + b_out, bias[o]);
-    for (std::size_t i = 0; i < c_in; ++i) {
-      for (std::size_t t = 0; t < k_t; ++t) {
-        const float* row = history.data() + (t * c_in + i) * row_len;
-        const float* w = weight.data() + ((o * c_in + i) * k_t + t) * 3;
-        const float w0 = w[0], w1 = w[1], w2 = w[2];
-        if (stride == 1) {
-          for (std::size_t b = 0; b < b_out; ++b) {
-            y[b] += w0 * row[b] + w1 * row[b + 1] + w2 * row[b + 2];
-          }
-        } else {
-          for (std::size_t b = 0; b < b_out; ++b) {
-            const float* p = row + stride * b;
-            y[b] += w0 * p[0] + w1 * p[1] + w2 * p[2];
+  } else {
+    for (std::size_t o = 0; o < c_out; ++o) {
+      float* y = out.data() + o * b_out;
+      std::fill(y, y + b_out, bias[o]);
+      for (std::size_t i = 0; i < c_in; ++i) {
+        for (std::size_t t = 0; t < k_t; ++t) {
+          const float* row = history.data() + (t * c_in + i) * row_len;
+          const float* w = weight.data() + ((o * c_in + i) * k_t + t) * 3;
+          const float w0 = w[0], w1 = w[1], w2 = w[2];
+          if (stride == 1) {
+            for (std::size_t b = 0; b < b_out; ++b) {
+              y[b] += w0 * row[b] + w1 * row[b + 1] + w2 * row[b + 2];
+            }
+          } else {
+            for (std::size_t b = 0; b < b_out; ++b) {
+              const float* p = row + stride * b;
+              y[b] += w0 * p[0] + w1 * p[1] + w2 * p[2];
+            }
           }
         }
       }
@@ -594,13 +595,16 @@ void NativeModel::ConvLayer::run(float norm_eps, bool avx2) noexcept {
   }
   const float inv_std =
       1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(n)) + norm_eps);
-  if (avx2) detail::norm_elu_avx2(out.data(), scale.data(), shift.data(), c_out, b_out, mean, inv_std);
-  for (std::size_t o = 0; o < c_out && !avx2; ++o) {
-    float* y = out.data() + o * b_out;
-    const float a = scale[o], c = shift[o];
-    for (std::size_t b = 0; b < b_out; ++b) {
-      const float z = (y[b] - mean) * inv_std * a + c;
-      y[b] = z > 0.0f ? z : std::expm1(z);
+  if (avx2) {
+    detail::norm_elu_avx2(out.data(), scale.data(), shift.data(), c_out, b_out, mean, inv_std);
+  } else {
+    for (std::size_t o = 0; o < c_out; ++o) {
+      float* y = out.data() + o * b_out;
+      const float a = scale[o], c = shift[o];
+      for (std::size_t b = 0; b < b_out; ++b) {
+        const float z = (y[b] - mean) * inv_std * a + c;
+        y[b] = z > 0.0f ? z : std::expm1(z);
+      }
     }
   }
   // The newest k_t - 1 input frames become the state.
