@@ -28,6 +28,14 @@ const BlockGeometry& checked(const BlockGeometry& g, const std::shared_ptr<MaskM
   return g;
 }
 
+/// Every mask value m > 0 becomes m^exponent (0, negatives and NaN stay as they
+/// are: the HopEngine counts and zeroes what is not finite).
+void shape_mask(float* mask, std::size_t n, float exponent) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (mask[i] > 0.0f) mask[i] = std::pow(mask[i], exponent);
+  }
+}
+
 }  // namespace
 
 float Parameters::db_to_gain(float db) noexcept {
@@ -145,6 +153,7 @@ bool BlockProcessor::process(const float* const* in, float* const* out_a, float*
   apply_key();
   engine_.push_input(stereo, stride, n);  // always fits: every block is pulled in full below
   const auto n_bins = static_cast<std::ptrdiff_t>(engine_.n_bins());
+  const float exponent = 1.0f / params_->strength.load(std::memory_order_relaxed);
   while (engine_.frames_ready() > 0) {
     engine_.analyze();
     try {
@@ -153,6 +162,7 @@ bool BlockProcessor::process(const float* const* in, float* const* out_a, float*
       reset();  // the frame is pending and the model's state unknown: start over
       throw;
     }
+    if (exponent != 1.0f) shape_mask(mask_.data(), mask_.size(), exponent);
     engine_.synthesize(mask_.data(), n_bins);
   }
   float* v = vocals_.data();

@@ -2,7 +2,8 @@
 // blocks out, delayed by exactly latency_samples():
 //
 //   input (1 or 2 planar channels; NaN/Inf -> 0, counted; mono -> both model channels)
-//     -> HopEngine push; per ready hop: analyze -> MaskModel::step -> synthesize
+//     -> HopEngine push; per ready hop: analyze -> MaskModel::step -> mask^(1/strength)
+//        -> synthesize
 //     -> HopEngine pull: vocals V, instrumental I           (delayed by latency_samples)
 //   input -> DelayLine(latency_samples) -> dry D
 //     (a key change transposes V and/or I inside the HopEngine, before its inverse STFTs)
@@ -56,6 +57,14 @@ struct Parameters {
   static constexpr float kMaxKeySemitones = 12.0f;
   std::atomic<float> key_semitones{0.0f};         ///< the instrumental's
   std::atomic<float> vocals_key_semitones{0.0f};  ///< the vocals' (formants kept)
+  /// Separation strength s in [kMinStrength, kMaxStrength]: every mask value m in
+  /// (0, 1) becomes m^(1/s) before synthesis. 1 (default): the model's mask as it is;
+  /// above 1, more of what the model is unsure of goes to the vocals, so less voice
+  /// is left in the instrumental (and more of the instrumental goes with it); below 1,
+  /// the reverse. 0 and 1 stay where they are, so the outputs still sum to the input.
+  static constexpr float kMinStrength = 0.25f;
+  static constexpr float kMaxStrength = 4.0f;
+  std::atomic<float> strength{1.0f};
 
   /// false (nothing changed) for NaN or above kMaxGainDb; -inf is silence.
   bool set_vocals_gain_db(float db) noexcept { return set_gain(vocals_gain_db, db); }
@@ -71,6 +80,12 @@ struct Parameters {
   bool set_key_semitones(float st) noexcept { return set_key(key_semitones, st); }
   bool set_vocals_key_semitones(float st) noexcept { return set_key(vocals_key_semitones, st); }
   static double semitones_to_ratio(float st) noexcept;
+  /// false (nothing changed) for NaN or a strength outside [kMinStrength, kMaxStrength].
+  bool set_strength(float s) noexcept {
+    if (!(s >= kMinStrength && s <= kMaxStrength)) return false;
+    strength.store(s, std::memory_order_relaxed);
+    return true;
+  }
 
   static float db_to_gain(float db) noexcept;
 

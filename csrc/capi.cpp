@@ -238,6 +238,7 @@ rtsep_status rtsep_set_parameter(rtsep_processor* h, rtsep_param param, float va
       break;
     case RTSEP_PARAM_KEY_SEMITONES: ok = p.set_key_semitones(value); break;
     case RTSEP_PARAM_VOCALS_KEY_SEMITONES: ok = p.set_vocals_key_semitones(value); break;
+    case RTSEP_PARAM_STRENGTH: ok = p.set_strength(value); break;
   }
   return ok ? RTSEP_OK : RTSEP_ERR_ARGUMENT;
 }
@@ -254,6 +255,7 @@ float rtsep_get_parameter(const rtsep_processor* h, rtsep_param param) {
       return static_cast<float>(h->latency_mode.load(std::memory_order_relaxed));
     case RTSEP_PARAM_KEY_SEMITONES: return p.key_semitones.load(std::memory_order_relaxed);
     case RTSEP_PARAM_VOCALS_KEY_SEMITONES: return p.vocals_key_semitones.load(std::memory_order_relaxed);
+    case RTSEP_PARAM_STRENGTH: return p.strength.load(std::memory_order_relaxed);
   }
   return std::nanf("");
 }

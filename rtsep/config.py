@@ -38,6 +38,10 @@ MIN_GAIN_DB = -120.0
 MAX_GAIN_DB = 24.0
 #: A key change (``key_semitones``, ``vocals_key_semitones``) is within +-this (the core's).
 MAX_KEY_SEMITONES = 12.0
+#: Separation strength: every mask value m becomes m^(1/strength); 1 leaves the model's
+#: mask as it is (the core's range; every face checks it with :func:`check_strength`).
+MIN_STRENGTH = 0.25
+MAX_STRENGTH = 4.0
 
 
 def check_key_semitones(value, what: str | None = None) -> float:
@@ -52,6 +56,20 @@ def check_key_semitones(value, what: str | None = None) -> float:
     if not abs(st) <= MAX_KEY_SEMITONES:
         raise ValueError(f"{prefix}{value} is outside -{MAX_KEY_SEMITONES:g}..+{MAX_KEY_SEMITONES:g} semitones")
     return st
+
+
+def check_strength(value, what: str | None = None) -> float:
+    """``value`` as a separation strength, or ValueError (prefixed with ``what``, when
+    given): every face (``rtsep.Processor``, ``--strength`` of separate, monitor and
+    eval, the MIDI control) checks it here."""
+    prefix = f"{what}: " if what else ""
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{prefix}{value!r} is not a strength") from None
+    if not MIN_STRENGTH <= s <= MAX_STRENGTH:  # NaN too
+        raise ValueError(f"{prefix}{value} is outside {MIN_STRENGTH:g}..{MAX_STRENGTH:g}")
+    return s
 
 
 def check_gain_db(value, what: str | None = None) -> float:

@@ -30,10 +30,16 @@ mode or bypass is ramped over :data:`RAMP_MS` (20 ms, as in every face), so none
 a key switched on or off cross-fades over the same time, and a move from one key to
 another keeps the phase.
 
+:attr:`Processor.strength` (:data:`MIN_STRENGTH` to :data:`MAX_STRENGTH`, default 1)
+reshapes the model's vocal mask m into m^(1/strength) before synthesis: above 1 less of
+the voice is left in the instrumental (karaoke), at the cost of more of the instrumental
+going into the vocals where the model is unsure; below 1 the reverse. The outputs still
+sum to the input. It takes effect from the next STFT hop.
+
 Threads: call ``prepare``, ``process`` and ``reset`` from one thread at a time
 (your audio or worker thread). The parameter properties (``vocals_gain_db``,
 ``instrumental_gain_db``, ``mode``, ``bypass``, ``key_semitones``,
-``vocals_key_semitones``) are safe to set from any
+``vocals_key_semitones``, ``strength``) are safe to set from any
 thread at any time: each assignment is atomic and is applied, ramped, at the
 start of the next block.
 
@@ -77,8 +83,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.config import (MAX_GAIN_DB, MAX_KEY_SEMITONES, MIN_GAIN_DB, MODES, RAMP_MS, StftGeometry,
-                          check_gain_db, check_key_semitones)
+from rtsep.config import (MAX_GAIN_DB, MAX_KEY_SEMITONES, MAX_STRENGTH, MIN_GAIN_DB, MIN_STRENGTH, MODES,
+                          RAMP_MS, StftGeometry, check_gain_db, check_key_semitones, check_strength)
 from rtsep.errors import UserError
 
 
@@ -243,6 +249,15 @@ class Processor:
     def vocals_key_semitones(self, value: float) -> None:
         self._params.vocals_key_semitones = check_key_semitones(value, "vocals_key_semitones")
 
+    @property
+    def strength(self) -> float:
+        """Separation strength (1: the model's mask as it is; see the module docstring)."""
+        return self._params.strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        self._params.strength = check_strength(value, "strength")
+
     # -- read-only state -----------------------------------------------------------------
 
     @property
@@ -324,6 +339,8 @@ class Processor:
                 f"latency_samples={self.latency_samples}, {state}, mode={self.mode!r}, "
                 f"vocals_gain_db={self.vocals_gain_db:g}, "
                 f"instrumental_gain_db={self.instrumental_gain_db:g}, bypass={self.bypass}, "
-                f"key_semitones={self.key_semitones:g}, vocals_key_semitones={self.vocals_key_semitones:g})")
+                f"key_semitones={self.key_semitones:g}, vocals_key_semitones={self.vocals_key_semitones:g}, "
+                f"strength={self.strength:g})")
 
-__all__ = ["MAX_GAIN_DB", "MAX_KEY_SEMITONES", "MIN_GAIN_DB", "MODES", "Processor", "RAMP_MS"]
+__all__ = ["MAX_GAIN_DB", "MAX_KEY_SEMITONES", "MAX_STRENGTH", "MIN_GAIN_DB", "MIN_STRENGTH", "MODES",
+           "Processor", "RAMP_MS"]

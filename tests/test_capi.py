@@ -144,7 +144,7 @@ def models(tmp_path_factory):
 
 RTSEP_OK, RTSEP_ERR_ARGUMENT, RTSEP_ERR_STATE, RTSEP_ERR_MODEL, RTSEP_ERR_UNSUPPORTED = 0, 1, 2, 3, 4
 PARAM = {"vocals_gain_db": 0, "instrumental_gain_db": 1, "mode": 2, "bypass": 3, "latency_mode": 4,
-         "key_semitones": 5, "vocals_key_semitones": 6}
+         "key_semitones": 5, "vocals_key_semitones": 6, "strength": 7}
 
 
 class CProcessor:
@@ -375,6 +375,12 @@ def test_parameters_are_range_checked(cproc):
             assert cproc.set(key, bad) == RTSEP_ERR_ARGUMENT
         assert cproc.get(key) == -2.5
         assert cproc.set(key, 0.0) == RTSEP_OK
+    assert cproc.get("strength") == 1.0
+    assert cproc.set("strength", 0.25) == RTSEP_OK and cproc.set("strength", 4.0) == RTSEP_OK
+    for bad in (0.2, 4.5, 0.0, -1.0, float("nan"), float("inf")):
+        assert cproc.set("strength", bad) == RTSEP_ERR_ARGUMENT
+    assert cproc.get("strength") == 4.0
+    assert cproc.set("strength", 1.0) == RTSEP_OK
 
 
 @pytest.mark.torch
@@ -393,6 +399,19 @@ def test_a_key_change_through_the_c_abi_keeps_the_latency_and_matches_python(cpr
     assert np.max(np.abs(a - pa)) <= 1e-3 and np.max(np.abs(b - pb)) <= 1e-3
     plain_a, plain_b, _ = processor_stream(models["onnx"], x, block=256)
     assert np.max(np.abs(b - plain_b)) > 0.01  # the key did change the instrumental
+
+
+@pytest.mark.torch
+def test_strength_through_the_c_abi_matches_python(cproc, models):
+    x = test_audio(RATE_HZ // 2)
+    cproc.set("strength", 2.5)
+    assert cproc.prepare(RATE_HZ, 256, 2) == RTSEP_OK
+    a, b = cproc.stream(x, 256)
+    cproc.set("strength", 1.0)
+    pa, pb, _ = processor_stream(models["onnx"], x, block=256, strength=2.5)
+    assert np.max(np.abs(a - pa)) <= 1e-3 and np.max(np.abs(b - pb)) <= 1e-3
+    plain_a, plain_b, _ = processor_stream(models["onnx"], x, block=256)
+    assert np.max(np.abs(b - plain_b)) > 0.01  # the strength did change the instrumental
 
 
 @pytest.mark.torch

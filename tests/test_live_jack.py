@@ -636,3 +636,23 @@ def test_sixty_seconds_with_a_normal_priority_worker(jack_server, tmp_path):  # 
     summary = sixty_seconds(jack_server, tmp_path, "--realtime-priority", "0")
     assert summary["worker"]["scheduling"].startswith("normal")
     assert summary["misses"] <= N_BLOCKS_60S // 200, summary["misses"]
+
+
+@pytest.mark.skipif(not NATIVE_MODEL.is_file(), reason="needs the shipped native model")
+def test_strength_live_keeps_the_delay_and_the_sum(harness, baseline, jack_server, tmp_path):  # noqa: F811
+    """--strength through the live path: the mix at 0 dB is still the input itself at the
+    reported latency, and the instrumental keeps less of the input than without it."""
+    common = ("--model", str(NATIVE_MODEL), "--backend", "native", "--schedule", "inline")
+    x, mixed, summary = run_through(harness, jack_server, tmp_path, *common, "--mode", "mix",
+                                    "--strength", "3")
+    assert summary["strength"] == 3.0
+    total = summary["total_latency_samples"]
+    n = x.shape[1]
+    np.testing.assert_allclose(aligned(mixed[2:4], total + baseline, n), x, atol=1e-4, rtol=0)
+    _, plain, plain_summary = run_through(harness, jack_server, tmp_path, *common, "--mode", "instrumental")
+    _, strong, _ = run_through(harness, jack_server, tmp_path, *common, "--mode", "instrumental",
+                               "--strength", "3")
+    assert plain_summary["total_latency_samples"] == total
+    p = aligned(plain[2:4], total + baseline, n)
+    s = aligned(strong[2:4], total + baseline, n)
+    assert np.sum(s.astype(np.float64) ** 2) < 0.98 * np.sum(p.astype(np.float64) ** 2)

@@ -124,7 +124,8 @@ def test_learn_assigns_the_next_ccs_in_order():
     assert not ctl.handle([0xB2, 21, 5])  # the same knob still moving
     assert ctl.handle([0xB2, 22, 3])
     assert not ctl.learning
-    assert ctl.map.cc == {21: "vocals_level", 22: "instrumental_level", 14: "key"}  # key knob kept
+    # The key and strength knobs are kept.
+    assert ctl.map.cc == {21: "vocals_level", 22: "instrumental_level", 14: "key", 15: "strength"}
     assert ctl.learned == [(21, "vocals_level"), (22, "instrumental_level")]
     assert ctl.map.notes == MidiMap.default().notes
     # Learned knobs pick up like any other.
@@ -216,3 +217,23 @@ def test_key_notes_and_knob_move_both_keys_from_the_command_line_keys():
         ctl.handle([0x90, 65, 100])
     assert ctl.key_move == -12 and keys.key_semitones == -10.0 and keys.vocals_key_semitones == -12.0
     assert ctl.stats()["key_move_semitones"] == -12
+
+
+def test_strength_knob_picks_up_and_spans_the_core_range():
+    from rtsep.live.midi import cc_to_strength, strength_to_cc
+
+    p = make_params()
+    assert cc_to_strength(64) == 1.0 and cc_to_strength(127) == 4.0
+    assert cc_to_strength(1) == cc_to_strength(0) == 0.25 == p.min_strength
+    for value in range(1, 128):
+        assert round(strength_to_cc(cc_to_strength(value))) == value
+    p.strength = 2.0  # as --strength 2 gives: the knob has to come near 95.5 first
+    ctl = MidiController(p)
+    assert not ctl.handle([0xB0, 15, 10])
+    assert p.strength == 2.0 and ctl.n_pickup_waits == 1
+    assert ctl.handle([0xB0, 15, 100])  # crossed: picked up
+    assert p.strength == pytest.approx(cc_to_strength(100), rel=1e-6)
+    assert ctl.handle([0xB0, 15, 64]) and p.strength == 1.0
+    p.strength = 3.0  # set elsewhere: pick up again
+    assert not ctl.handle([0xB0, 15, 60]) and p.strength == 3.0
+    assert ctl.stats()["strength"] == 3.0

@@ -67,8 +67,9 @@ def test_bundle_is_complete_and_described(lv2):
         ["manifest.ttl", "model.rtsepw", "rtsep.so", "rtsep.ttl"]
     out = subprocess.run(["lv2info", URI], capture_output=True, text=True, env=_env(lv2)).stdout
     assert "Has latency:       yes, reported by port 10" in out
-    assert len(re.findall(r"^\s+Port \d+:", out, flags=re.M)) == 13
+    assert len(re.findall(r"^\s+Port \d+:", out, flags=re.M)) == 14
     assert "Symbol:      key\n" in out and "Symbol:      vocals_key\n" in out
+    assert "Symbol:      strength\n" in out
     assert "Designation: http://lv2plug.in/ns/lv2core#latency" in out
 
 
@@ -125,7 +126,7 @@ def test_ttl_validates_against_the_lv2_spec(lv2):
 
 
 @pytest.mark.parametrize("controls", [{}, {"mode": 1, "vocals_gain": -6.0}, {"mode": 3},
-                                      {"key": -3.0, "vocals_key": 2.0}])
+                                      {"key": -3.0, "vocals_key": 2.0}, {"mode": 3, "strength": 2.5}])
 def test_lv2apply_matches_the_python_processor(lv2, tmp_path, controls):
     import soundfile as sf
 
@@ -141,7 +142,7 @@ def test_lv2apply_matches_the_python_processor(lv2, tmp_path, controls):
     assert out.shape == (4, x.shape[1])  # out A L/R, out B L/R, the latency included
 
     names = {"mode": "mode", "vocals_gain": "vocals_gain_db", "key": "key_semitones",
-             "vocals_key": "vocals_key_semitones"}
+             "vocals_key": "vocals_key_semitones", "strength": "strength"}
     modes = ("both", "mix", "vocals", "instrumental")
     params = {names[k]: (modes[v] if k == "mode" else v) for k, v in controls.items()}
     a, b, latency = processor_stream(lv2["models"]["onnx"], x, **params)

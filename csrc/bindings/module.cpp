@@ -739,8 +739,9 @@ void bind_block_processor(py::module_& m) {
 The user's parameters of a BlockProcessor: gains in dB (<= -120: silence, at most
 +24), mode (0 both, 1 mix, 2 vocals, 3 instrumental: the C ABI's order),
 bypass, mutes (a muted source ramps to silence, its gain kept) and the key
-changes in semitones (within +-12; 0 is off). Safe to set from any thread; the
-processor applies them, ramped, at its next block. Setting an invalid value
+changes in semitones (within +-12; 0 is off), the separation strength (0.25..4;
+1 leaves the model's mask as it is). Safe to set from any thread; the processor
+applies them, ramped, at its next block (the strength from its next hop). Setting an invalid value
 raises ValueError and changes nothing.
 )doc")
       .def(py::init<>())
@@ -790,6 +791,16 @@ raises ValueError and changes nothing.
                                     std::to_string(st));
             }
           })
+      .def_property(
+          "strength", [](const Parameters& p) { return p.strength.load(); },
+          [](Parameters& p, float s) {
+            if (!p.set_strength(s)) {
+              throw py::value_error("strength must be within 0.25..4 (and not NaN), got " +
+                                    std::to_string(s));
+            }
+          })
+      .def_property_readonly_static("min_strength", [](py::object) { return Parameters::kMinStrength; })
+      .def_property_readonly_static("max_strength", [](py::object) { return Parameters::kMaxStrength; })
       .def_property_readonly_static("max_key_semitones",
                                     [](py::object) { return Parameters::kMaxKeySemitones; })
       .def_property_readonly_static("min_gain_db", [](py::object) { return Parameters::kMinGainDb; })

@@ -68,7 +68,11 @@ typedef enum rtsep_param {
   RTSEP_PARAM_LATENCY_MODE = 4,         /* 0 default, 1 low; takes effect at the next prepare */
   RTSEP_PARAM_KEY_SEMITONES = 5,        /* instrumental key change, semitones in [-12, 12]
                                            (fractional: cents), default 0 (off); no latency */
-  RTSEP_PARAM_VOCALS_KEY_SEMITONES = 6  /* vocals key change (formants kept), as above */
+  RTSEP_PARAM_VOCALS_KEY_SEMITONES = 6, /* vocals key change (formants kept), as above */
+  RTSEP_PARAM_STRENGTH = 7              /* separation strength in [0.25, 4], default 1: each
+                                           mask value m becomes m^(1/strength); above 1 less
+                                           voice stays in the instrumental (and more of it
+                                           goes into the vocals); from the next hop */
 } rtsep_param;
 
 typedef enum rtsep_mode {

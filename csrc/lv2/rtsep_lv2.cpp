@@ -6,7 +6,8 @@
 // and instrumental gains in dB, mode, bypass; the latency as an output control
 // port (lv2:designation lv2:latency), constant for the plugin's life; the
 // instrumental's and the vocals' key change in semitones (ports 11 and 12, after
-// the latency so that the older ports keep their indices; the latency does not move).
+// the latency so that the older ports keep their indices; the latency does not move);
+// the separation strength (port 13, RTSEP_PARAM_STRENGTH).
 //
 // Threads: the model is loaded from <bundle>/model.rtsepw and the engine is
 // allocated in instantiate() (not the audio thread). run() does the hop
@@ -47,6 +48,7 @@ enum Port : std::uint32_t {
   kLatency,
   kKey,
   kVocalsKey,
+  kStrength,
   kNumPorts
 };
 
@@ -62,6 +64,7 @@ struct Plugin {
   float* latency = nullptr;
   const float* key = nullptr;
   const float* vocals_key = nullptr;
+  const float* strength = nullptr;
 };
 
 LV2_Handle instantiate(const LV2_Descriptor*, double sample_rate_hz, const char* bundle_path,
@@ -102,6 +105,7 @@ void connect_port(LV2_Handle handle, std::uint32_t port, void* data) {
     case kLatency: p->latency = static_cast<float*>(data); break;
     case kKey: p->key = static_cast<const float*>(data); break;
     case kVocalsKey: p->vocals_key = static_cast<const float*>(data); break;
+    case kStrength: p->strength = static_cast<const float*>(data); break;
     default: break;
   }
 }
@@ -126,6 +130,9 @@ void read_controls(Plugin* p) {
   if (p->vocals_key != nullptr && std::isfinite(*p->vocals_key)) {
     rtsep_set_parameter(h, RTSEP_PARAM_VOCALS_KEY_SEMITONES,
                         std::fmin(std::fmax(*p->vocals_key, -12.0f), 12.0f));
+  }
+  if (p->strength != nullptr && std::isfinite(*p->strength)) {
+    rtsep_set_parameter(h, RTSEP_PARAM_STRENGTH, std::fmin(std::fmax(*p->strength, 0.25f), 4.0f));
   }
 }
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtsep.commands.keys import add_strength_argument
+
 SETS = ("synthetic", "heldout-song", "mir1k-dev", "musdb-clip", "medleydb")
 BASELINES = ("mixture", "repet-sim", "oracle-irm", "spleeter")
 
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model file (default: the shipped model)")
     parser.add_argument("--backend", default="onnx-cpu")
     parser.add_argument("--latency", choices=("default", "low"), default="default")
+    add_strength_argument(parser)
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma list of {SETS}")
     parser.add_argument("--baselines", default=",".join(BASELINES),
                         help=f"comma list of baselines to score beside the model, of {BASELINES} "
@@ -121,9 +124,10 @@ def evaluate(args) -> dict:
     def model_fn(mix: np.ndarray, rate: int) -> np.ndarray:
         work_rate = nearest_model_rate(rate)
         if work_rate not in separators:
-            separators[work_rate] = Separator.from_model(
-                args.model, backend=args.backend, latency_mode=args.latency,
-                sample_rate_hz=work_rate)
+            sep = Separator.from_model(args.model, backend=args.backend, latency_mode=args.latency,
+                                       sample_rate_hz=work_rate)
+            sep.block.parameters.strength = args.strength
+            separators[work_rate] = sep
         return separate_array(mix, rate, separators, block_samples=4096)[0]
 
     geometry = StftGeometry(latency_mode=args.latency)
@@ -172,7 +176,7 @@ def evaluate(args) -> dict:
                                      f"{set_name}: {name}")
     runner_meta = next(iter(separators.values())).runner.metadata if separators else {}
     summary = ev.write_report(out, results, {"model": str(args.model or "shipped"),
-                                             "latency_mode": args.latency,
+                                             "latency_mode": args.latency, "strength": args.strength,
                                              "model_metadata_version": runner_meta.get("rtsep_version")})
     ev.plot_summary(summary, out / "eval.png")
     return summary

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from rtsep.commands.keys import add_key_arguments
+from rtsep.commands.keys import add_key_arguments, add_strength_argument
 from rtsep.config import MAX_GAIN_DB, MODES
 from rtsep.live.options import DEFAULT_REALTIME_PRIORITY, DEFAULT_SAFETY_MS, SCHEDULES
 from rtsep.live.worker import CPU_PLACEMENTS
@@ -71,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mix.add_argument("--instrumental-gain-db", type=float, default=0.0,
                      help=f"instrumental gain in dB, at most +{MAX_GAIN_DB:g} (default 0)")
     add_key_arguments(mix)
+    add_strength_argument(mix)
     mix.add_argument("--record", metavar="FILE", help="also write the output to this WAV file")
     model = parser.add_argument_group("model")
     model.add_argument("--model", help="model file (default: the shipped models/rtsep-default.onnx); "
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         output_channels=parse_channels(args.output_channels, "--output-channels"),
         mode=args.mode, schedule=args.schedule, vocals_gain_db=args.vocals_gain_db,
         instrumental_gain_db=args.instrumental_gain_db, key_semitones=args.key_semitones,
-        vocals_key_semitones=args.vocals_key_semitones, model=args.model, backend=args.backend,
+        vocals_key_semitones=args.vocals_key_semitones, strength=args.strength, model=args.model, backend=args.backend,
         latency_mode=args.latency, safety_ms=args.safety_ms,
         realtime_priority=args.realtime_priority, cpu_dma_latency_us=args.cpu_dma_latency,
         worker_cpu=args.worker_cpu,

@@ -8,7 +8,8 @@ block-by-block engine as live monitoring. Any format and rate soundfile reads:
 model rate and back. Mono files are separated as centred stereo and written
 mono; files with more than two channels are separated in channel pairs.
 ``--key-semitones`` / ``--vocals-key-semitones`` transpose the outputs (the written
-files stay time-aligned: a key change adds no latency).
+files stay time-aligned: a key change adds no latency); ``--strength`` trades how much
+voice is left in the instrumental against how much of the instrumental goes with it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.commands.keys import add_key_arguments
+from rtsep.commands.keys import add_key_arguments, add_strength_argument
 from rtsep.errors import UserError
 
 
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", choices=("default", "low"), default="default", help="latency mode")
     parser.add_argument("--block-size", type=int, default=4096, help="engine block size in samples")
     add_key_arguments(parser)
+    add_strength_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                        latency_mode=args.latency, sample_rate_hz=rate_hz)
             sep.block.parameters.key_semitones = args.key_semitones
             sep.block.parameters.vocals_key_semitones = args.vocals_key_semitones
+            sep.block.parameters.strength = args.strength
             sep.reset()  # a stream starts in its key (no fade in)
             separators[rate_hz] = sep
         return separators[rate_hz]

@@ -14,11 +14,15 @@ Default map (MIDI channel: any):
   0..127 over -12..+12 semitones in whole steps (64 is no change). A MIDI key move
   shifts the instrumental and the vocals together (each from its command-line key,
   ``--key-semitones`` / ``--vocals-key-semitones``), limited to +-12 semitones.
+* CC 15 -> separation strength (how much of what the model is unsure of goes to
+  the vocals; see ``rtsep monitor --strength``): 0..127 on a log scale over
+  0.25..4, 64 is 1 (the model's mask as it is).
 
-Levels and the key knob use soft takeover (pickup): a knob moves its parameter only once it has
-come within ``pickup_tolerance`` values of the parameter's current position, or
-crossed it. It picks up again after anything else (the command line, MIDI learn)
-changed the parameter, so a knob that sits elsewhere never makes the level jump.
+Levels, the key and the strength knobs use soft takeover (pickup): a knob moves its
+parameter only once it has come within ``pickup_tolerance`` values of the
+parameter's current position, or crossed it. It picks up again after anything
+else (the command line, MIDI learn) changed the parameter, so a knob that sits
+elsewhere never makes the level jump.
 
 MIDI learn (``--midi-learn``): the next CC moved becomes the vocal level, then
 the next *different* CC the instrumental level (the targets in
@@ -30,10 +34,10 @@ Map files are JSON: ``{"version": 1, "channel": null | 1..16,
 
 Nothing here touches the audio thread: a message only sets atomic targets on
 the block processor's :class:`rtsep._core.Parameters` (gains, mutes, bypass and
-keys, ramped on the audio side). Malformed messages (empty, truncated or too
-long, data bytes >= 128, status bytes out of range, sysex) are ignored and
-counted in ``n_ignored``; valid messages the map does not use are counted in
-``n_unmapped``.
+keys, ramped on the audio side; the strength from the next STFT hop). Malformed
+messages (empty, truncated or too long, data bytes >= 128, status bytes out of
+range, sysex) are ignored and counted in ``n_ignored``; valid messages the map
+does not use are counted in ``n_unmapped``.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ from rtsep.errors import UserError
 
 LEVEL_TARGETS = ("vocals_level", "instrumental_level")
 KEY_TARGET = "key"
-CC_TARGETS = LEVEL_TARGETS + (KEY_TARGET,)
+STRENGTH_TARGET = "strength"
+CC_TARGETS = LEVEL_TARGETS + (KEY_TARGET, STRENGTH_TARGET)
 NOTE_ACTIONS = ("vocals_mute", "vocals_solo", "bypass", "key_down", "key_up", "key_reset")
 LEARN_TARGETS = ("vocals_level", "instrumental_level")
 #: Names map files written before rtsep spoke of "vocals" everywhere still use; read as these.
@@ -58,6 +63,7 @@ OLD_NAMES = {"vocal_level": "vocals_level", "vocal_mute": "vocals_mute", "vocal_
 MIN_DB = -60.0
 MAX_DB = 6.0
 MAX_KEY_MOVE = 12  # semitones either way (the core's limit)
+MAX_STRENGTH_OCTAVES = 2.0  # the strength knob spans 2^-2..2^2 (the core's range)
 MAP_VERSION = 1
 
 # Data bytes of each channel message kind (status & 0xF0).
@@ -80,6 +86,18 @@ def cc_to_key(value: int) -> int:
 def key_to_cc(semitones: float) -> float:
     """Inverse of :func:`cc_to_key` as a real number in [0, 127]."""
     return min(127.0, max(0.0, 64.0 + semitones * 63.0 / MAX_KEY_MOVE))
+
+
+def cc_to_strength(value: int) -> float:
+    """CC value 0..127 -> separation strength, 2^-2..2^2 on a log scale (64 -> 1; 0 and
+    1 both give the minimum)."""
+    octaves = (min(max(value, 1), 127) - 64) * MAX_STRENGTH_OCTAVES / 63.0
+    return 2.0 ** octaves
+
+
+def strength_to_cc(strength: float) -> float:
+    """Inverse of :func:`cc_to_strength` as a real number in [1, 127]."""
+    return min(127.0, max(1.0, 64.0 + math.log2(strength) * 63.0 / MAX_STRENGTH_OCTAVES))
 
 
 def gain_to_cc(gain: float) -> float:
@@ -105,7 +123,7 @@ class MidiMap:
 
     @classmethod
     def default(cls) -> "MidiMap":
-        return cls(cc={7: "vocals_level", 11: "instrumental_level", 14: KEY_TARGET},
+        return cls(cc={7: "vocals_level", 11: "instrumental_level", 14: KEY_TARGET, 15: STRENGTH_TARGET},
                    notes={60: "vocals_mute", 62: "vocals_solo", 64: "bypass",
                           65: "key_down", 67: "key_up", 69: "key_reset"})
 
@@ -173,7 +191,7 @@ class MidiController:
 
     ``params``: the live block processor's :class:`rtsep._core.Parameters` (float
     ``vocals_gain_db``, ``instrumental_gain_db``, ``key_semitones``,
-    ``vocals_key_semitones``; bool ``vocals_muted``, ``instrumental_muted``,
+    ``vocals_key_semitones``, ``strength``; bool ``vocals_muted``, ``instrumental_muted``,
     ``bypass``). Its keys when the controller is made are the keys a MIDI move
     starts from and ``key_reset`` returns to.
     :meth:`handle` runs on the MIDI thread and never blocks on audio; the
@@ -188,6 +206,9 @@ class MidiController:
         self.key_move = 0  # semitones MIDI has moved the song's key by
         self._key_picked = False
         self._key_last_cc: int | None = None
+        self._strength_picked = False
+        self._strength_last_cc: int | None = None
+        self._strength_set: float | None = None
         self.map = midi_map if midi_map is not None else MidiMap.default()
         self.pickup_tolerance = float(pickup_tolerance)
         self.n_messages = 0
@@ -215,7 +236,8 @@ class MidiController:
                 "n_ignored": self.n_ignored, "n_unmapped": self.n_unmapped,
                 "n_pickup_waits": self.n_pickup_waits,
                 "learned": {str(cc): target for cc, target in self.learned},
-                "learning": self.learning, "key_move_semitones": self.key_move}
+                "learning": self.learning, "key_move_semitones": self.key_move,
+                "strength": float(self.params.strength)}
 
     def _gain(self, target: str) -> float:
         """The target's linear gain (0 at or below the parameters' silence floor)."""
@@ -300,6 +322,8 @@ class MidiController:
             return False
         if target == KEY_TARGET:
             return self._key_knob(value)
+        if target == STRENGTH_TARGET:
+            return self._strength_knob(value)
         current_gain = self._gain(target)
         if self._gain_set[target] is not None and current_gain != self._gain_set[target]:
             self._picked[target] = False  # changed elsewhere since this knob last moved it
@@ -356,6 +380,25 @@ class MidiController:
                 return False
         self._key_last_cc = value
         return self._move_key(cc_to_key(value), "knob")
+
+    def _strength_knob(self, value: int) -> bool:
+        current = float(self.params.strength)
+        if self._strength_set is not None and current != self._strength_set:
+            self._strength_picked = False  # changed elsewhere since this knob last moved it
+        if not self._strength_picked:  # soft takeover, as for the levels
+            position = strength_to_cc(current)
+            last = self._strength_last_cc
+            crossed = last is not None and (last - position) * (value - position) <= 0
+            if abs(value - position) <= self.pickup_tolerance or crossed:
+                self._strength_picked = True
+            else:
+                self._strength_last_cc = value
+                self.n_pickup_waits += 1
+                return False
+        self._strength_last_cc = value
+        self.params.strength = cc_to_strength(value)
+        self._strength_set = float(self.params.strength)  # as stored (float32)
+        return True
 
     def _note_on(self, note: int) -> bool:
         action = self.map.notes.get(note)

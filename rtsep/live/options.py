@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rtsep.config import MODES, check_gain_db, check_key_semitones
+from rtsep.config import MODES, check_gain_db, check_key_semitones, check_strength
 from rtsep.errors import UserError
 from rtsep.live import devices as devmod
 from rtsep.live.worker import CPU_PLACEMENTS
@@ -46,6 +46,7 @@ class MonitorOptions:
     instrumental_gain_db: float = 0.0
     key_semitones: float = 0.0          # the instrumental's key change (MIDI moves it)
     vocals_key_semitones: float = 0.0   # the vocals' (formants kept)
+    strength: float = 1.0               # separation strength (MIDI may move it)
     model: str | None = None
     backend: str = "auto"
     latency_mode: str = "default"
@@ -109,7 +110,8 @@ def check_options(opts: MonitorOptions) -> None:
     if opts.midi_learn and opts.midi is None:
         raise UserError("--midi-learn needs --midi PORT")
     checks = {"vocals_gain_db": check_gain_db, "instrumental_gain_db": check_gain_db,
-              "key_semitones": check_key_semitones, "vocals_key_semitones": check_key_semitones}
+              "key_semitones": check_key_semitones, "vocals_key_semitones": check_key_semitones,
+              "strength": check_strength}
     for name, check in checks.items():
         try:
             check(getattr(opts, name), f"--{name.replace('_', '-')}")

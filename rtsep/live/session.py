@@ -221,6 +221,8 @@ class Session:
         if s.key_semitones or s.vocals_key_semitones:
             print(f"rtsep monitor: key: instrumental {s.key_semitones:+g}, vocals "
                   f"{s.vocals_key_semitones:+g} semitones (no extra latency)", file=log)
+        if s.strength != 1.0:
+            print(f"rtsep monitor: separation strength {s.strength:g}", file=log)
         if self.controller is not None:
             learn = (" (learn: move the vocal level CC, then the instrumental level CC)"
                      if self.controller.learning else "")
@@ -343,7 +345,8 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> MonitorSummary:
     runner = separator.runner
     separator.block.parameters.key_semitones = opts.key_semitones
     separator.block.parameters.vocals_key_semitones = opts.vocals_key_semitones
-    separator.reset()  # start in key (no fade in); the schedule is timed with the shift on
+    separator.block.parameters.strength = opts.strength
+    separator.reset()  # start in key (no fade in); the schedule is timed with these on
     schedule, why = choose_schedule(opts, separator, plan)
     bridge, timing = make_bridge(opts, plan, separator.block, schedule)
     timing["schedule_reason"] = why
@@ -354,7 +357,7 @@ def run_monitor(opts: MonitorOptions, log=sys.stderr) -> MonitorSummary:
         backend=runner.backend, latency_mode=opts.latency_mode,
         input_channels=[c + 1 for c in plan.input_channels],
         output_channels=[c + 1 for c in plan.output_channels], key_semitones=opts.key_semitones,
-        vocals_key_semitones=opts.vocals_key_semitones, **timing)
+        vocals_key_semitones=opts.vocals_key_semitones, strength=opts.strength, **timing)
     session = Session(opts, sd, plan, bridge, separator, summary, log)
     session.run()
     summary = session.finish()

@@ -38,6 +38,7 @@ class MonitorSummary:
     midi_port: str | None = None
     key_semitones: float = 0.0        # at the start (MIDI may move it: see midi)
     vocals_key_semitones: float = 0.0
+    strength: float = 1.0             # at the start (MIDI may move it)
     cpu_dma_latency: str | None = None
     device_lost: bool = False
     duration_s: float = 0.0

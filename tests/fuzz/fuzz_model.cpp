@@ -49,6 +49,8 @@ void run_blocks(rtsep_processor* p, double rate_hz, uint32_t n_channels, uint32_
     // Key changes in the middle modes: the pitch shifters run on the model's masks too.
     rtsep_set_parameter(p, RTSEP_PARAM_KEY_SEMITONES, mode == 1 || mode == 2 ? 3.0f : 0.0f);
     rtsep_set_parameter(p, RTSEP_PARAM_VOCALS_KEY_SEMITONES, mode == 2 ? -4.5f : 0.0f);
+    // The strength reshapes whatever masks a hostile model gives (NaN, negatives, > 1).
+    rtsep_set_parameter(p, RTSEP_PARAM_STRENGTH, mode == 3 ? 2.5f : (mode == 0 ? 0.5f : 1.0f));
     for (int b = 0; b < 2; ++b) {
       for (float& v : in) {
         state = state * 1664525u + 1013904223u;

@@ -170,12 +170,13 @@ void test_inline(const char* model_path) {
       if (k == 120) proc->parameters().set_vocals_key_semitones(-3.0f);
       if (k == 150) proc->parameters().set_key_semitones(0.0f);
       if (k == 170) proc->parameters().set_vocals_key_semitones(0.0f);
+      if (k == 175) proc->parameters().set_strength(2.5f);  // the mask reshaped per hop
       bridge.process(x.data() + 2 * block * k, out.data(), block, 0);
     }
     const char* first = nullptr;
     const unsigned long n = guard_end(&first);
     check(n == 0, std::string("inline callback: mode ") + std::to_string(mode) +
-                      " (the model in the callback, bypass, gains, key changes): no allocation or blocking call "
+                      " (the model in the callback, bypass, gains, key changes, strength): no allocation or blocking call "
                       "(caught " + std::to_string(n) + (first ? std::string(", first: ") + first : std::string()) + ")");
     check(proc->n_frames_processed() >= 195 * block / 256, "inline callback: the model ran");
   }
