@@ -172,3 +172,28 @@ def test_separate_with_a_strength_matches_the_processor(tmp_path):
     # Stronger: the vocals take more of the mix and the instrumental keeps less.
     assert np.sum(vocals["2.5"] ** 2) > 1.02 * np.sum(vocals["1"] ** 2)
     assert np.sum(instr["2.5"] ** 2) < np.sum(instr["1"] ** 2)
+
+
+@pytest.mark.realdata
+def test_eval_scores_each_strength_as_a_method_and_plots_the_trade_off(tmp_path):
+    import json
+
+    from rtsep.engine import default_model_path
+    from rtsep.train.data.paths import default_data_root
+
+    if not (default_data_root() / "real-dev" / "musdb18-preview-80s-rock").is_dir():
+        pytest.skip("the MUSDB18 clip (../shared/data or $RTSEP_DATA) is absent")
+    if not default_model_path().exists():
+        pytest.skip("no shipped model")
+    out = tmp_path / "eval"
+    proc = _rtsep("eval", "--sets", "musdb-clip", "--baselines", "", "--strength", "1,2.5",
+                  "--cache-dir", str(tmp_path / "cache"), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "eval.json").read_text())
+    assert report["strength"] == [1.0, 2.5]
+    clip = report["summary"]["musdb-clip"]
+    assert set(clip) == {"rtsep", "rtsep@2.5"}
+    # A stronger mask leaves less of the voice in the instrumental.
+    assert clip["rtsep@2.5"]["accompaniment_sir_db"] > clip["rtsep"]["accompaniment_sir_db"] + 0.5
+    assert (out / "strength.png").stat().st_size > 10_000 and (out / "eval.png").exists()
+    assert "| musdb-clip | rtsep@2.5 |" in (out / "eval.md").read_text()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.commands.keys import add_strength_argument
+from rtsep.commands.keys import strengths
 
 SETS = ("synthetic", "heldout-song", "mir1k-dev", "musdb-clip", "medleydb")
 BASELINES = ("mixture", "repet-sim", "oracle-irm", "spleeter")
@@ -41,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model file (default: the shipped model)")
     parser.add_argument("--backend", default="onnx-cpu")
     parser.add_argument("--latency", choices=("default", "low"), default="default")
-    add_strength_argument(parser)
+    parser.add_argument("--strength", type=strengths, default=(1.0,), metavar="S[,S...]",
+                        help="separation strength(s) to run the model at (default 1; see rtsep "
+                             "separate --help); several, e.g. 1,2,3: each is a method of its own "
+                             "(rtsep@2, ...; 1 is plain rtsep) and strength.png plots the trade-off")
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma list of {SETS}")
     parser.add_argument("--baselines", default=",".join(BASELINES),
                         help=f"comma list of baselines to score beside the model, of {BASELINES} "
@@ -121,14 +124,17 @@ def evaluate(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     separators: dict = {}
 
-    def model_fn(mix: np.ndarray, rate: int) -> np.ndarray:
+    def model_fn(mix: np.ndarray, rate: int, strength: float = args.strength[0]) -> np.ndarray:
         work_rate = nearest_model_rate(rate)
-        if work_rate not in separators:
+        seps = separators.setdefault(strength, {})
+        if work_rate not in seps:
             sep = Separator.from_model(args.model, backend=args.backend, latency_mode=args.latency,
                                        sample_rate_hz=work_rate)
-            sep.block.parameters.strength = args.strength
-            separators[work_rate] = sep
-        return separate_array(mix, rate, separators, block_samples=4096)[0]
+            sep.block.parameters.strength = strength
+            seps[work_rate] = sep
+        return separate_array(mix, rate, seps, block_samples=4096)[0]
+
+    model_methods = {method_name(s): (lambda m, r, s=s: model_fn(m, r, s)) for s in args.strength}
 
     geometry = StftGeometry(latency_mode=args.latency)
     results = []
@@ -144,7 +150,7 @@ def evaluate(args) -> dict:
         for i, (name, vocals, acc, rate) in enumerate(clips):
             mix = vocals + acc
             baselines = [b for b in args.baselines.split(",") if b]
-            methods = {} if args.no_model else {"rtsep": model_fn}
+            methods = {} if args.no_model else model_methods
             base_methods = {}
             if "mixture" in baselines:
                 base_methods["mixture"] = lambda m, r: m
@@ -174,12 +180,20 @@ def evaluate(args) -> dict:
                 safe = name.replace("/", "_").replace("@", "_")
                 ev.save_spectrograms(out / f"spec-{set_name}-{safe}.png", mix, vocals, est, rate,
                                      f"{set_name}: {name}")
-    runner_meta = next(iter(separators.values())).runner.metadata if separators else {}
+    first = next(iter(separators.values()), {})
+    runner_meta = next(iter(first.values())).runner.metadata if first else {}
     summary = ev.write_report(out, results, {"model": str(args.model or "shipped"),
-                                             "latency_mode": args.latency, "strength": args.strength,
+                                             "latency_mode": args.latency, "strength": list(args.strength),
                                              "model_metadata_version": runner_meta.get("rtsep_version")})
     ev.plot_summary(summary, out / "eval.png")
+    if len(args.strength) > 1:
+        ev.plot_strength(summary, {method_name(s): s for s in args.strength}, out / "strength.png")
     return summary
+
+
+def method_name(strength: float) -> str:
+    """The method a strength's scores go under: ``rtsep`` at 1, ``rtsep@2`` at 2."""
+    return "rtsep" if strength == 1.0 else f"rtsep@{strength:g}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,6 +34,14 @@ def strength(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def strengths(text: str) -> tuple[float, ...]:
+    """argparse type: a comma list of separation strengths (at least one)."""
+    values = tuple(strength(part) for part in text.split(",") if part.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one strength")
+    return values
+
+
 def add_strength_argument(group) -> None:
     """--strength on a parser or argument group."""
     group.add_argument("--strength", type=strength, default=1.0, metavar="S",

@@ -189,6 +189,34 @@ def plot_summary(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_strength(summary: dict, methods: dict[str, float], path: Path) -> None:
+    """Line plots per set of the median vocals SDR, accompaniment SDR and accompaniment SIR
+    against the separation strength; ``methods``: the method name of each strength."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = sorted(methods.items(), key=lambda kv: kv[1])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharex=True)
+    for ax, key, label in ((axes[0], "vocals_sdr_db", "vocals SDR (dB)"),
+                           (axes[1], "accompaniment_sdr_db", "accompaniment SDR (dB)"),
+                           (axes[2], "accompaniment_sir_db", "accompaniment SIR (dB): voice left in")):
+        for set_name, by_method in summary.items():
+            pts = [(s, by_method.get(m, {}).get(key)) for m, s in order]
+            pts = [(s, v) for s, v in pts if v is not None and not np.isnan(v)]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=set_name)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([s for _, s in order], [f"{s:g}" for _, s in order])
+        ax.set_xlabel("separation strength"), ax.set_ylabel(label), ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("rtsep eval: what the separation strength trades (medians per set, BSS Eval v4)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def save_spectrograms(path: Path, mix: np.ndarray, vocals: np.ndarray, est: np.ndarray,
                       sample_rate_hz: int, title: str) -> None:
     """PNG with mixture / true vocals / estimate spectrograms (left channel, first 10 s)."""
