@@ -436,7 +436,7 @@ def test_midi_learn_assigns_ccs_and_saves_the_map(harness, baseline, jack_server
                                   str(map_path), "--safety-ms", "20", signal_=x,
                                   during=scheduled(out, events))
     saved = json.loads(map_path.read_text())
-    assert saved["cc"] == {"21": "vocals_level", "22": "instrumental_level", "14": "key"}
+    assert saved["cc"] == {"21": "vocals_level", "22": "instrumental_level", "14": "key", "15": "strength"}
     assert saved["notes"] == {"60": "vocals_mute", "62": "vocals_solo", "64": "bypass",
                               "65": "key_down", "67": "key_up", "69": "key_reset"}
     assert summary["midi"]["learned"] == {"21": "vocals_level", "22": "instrumental_level"}

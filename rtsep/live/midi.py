@@ -186,6 +186,31 @@ class MidiMap:
             raise UserError(f"{path}: cannot write the MIDI map ({exc.strerror})") from None
 
 
+@dataclass
+class _Knob:
+    """Soft takeover (pickup) state of one absolute knob."""
+
+    picked: bool = False
+    last_cc: int | None = None
+
+    def takes(self, value: int, position: float, tolerance: float) -> bool:
+        """Whether the knob, now at ``value``, moves its parameter, which sits at
+        ``position`` on the CC scale: once it has come within ``tolerance`` of it or
+        crossed it since it last moved, and from then on until :meth:`drop`."""
+        if not self.picked:
+            last = self.last_cc
+            crossed = last is not None and (last - position) * (value - position) <= 0
+            self.picked = abs(value - position) <= tolerance or crossed
+        self.last_cc = value
+        return self.picked
+
+    def drop(self, forget_position: bool = False) -> None:
+        """The parameter changed elsewhere: the knob has to pick it up again."""
+        self.picked = False
+        if forget_position:
+            self.last_cc = None
+
+
 class MidiController:
     """Turns MIDI messages into control changes on ``params``.
 
@@ -204,10 +229,7 @@ class MidiController:
         self.params = params
         self._base_keys = (float(params.key_semitones), float(params.vocals_key_semitones))
         self.key_move = 0  # semitones MIDI has moved the song's key by
-        self._key_picked = False
-        self._key_last_cc: int | None = None
-        self._strength_picked = False
-        self._strength_last_cc: int | None = None
+        self._knobs = {t: _Knob() for t in CC_TARGETS}
         self._strength_set: float | None = None
         self.map = midi_map if midi_map is not None else MidiMap.default()
         self.pickup_tolerance = float(pickup_tolerance)
@@ -219,8 +241,6 @@ class MidiController:
         self.events: collections.deque[str] = collections.deque(maxlen=256)
         self._learn_queue = list(LEARN_TARGETS) if learn else []
         self.learned: list[tuple[int, str]] = []
-        self._picked = {t: False for t in LEVEL_TARGETS}
-        self._last_cc: dict[str, int | None] = {t: None for t in LEVEL_TARGETS}
         self._gain_set: dict[str, float | None] = {t: None for t in LEVEL_TARGETS}
         self._solo_saved_instrumental_muted: bool | None = None
         self._lock = threading.Lock()  # MIDI thread vs. set_level from the main thread
@@ -257,7 +277,7 @@ class MidiController:
         """Set a level from outside MIDI; the knob has to pick it up again."""
         with self._lock:
             self._set_gain(target, gain)
-            self._picked[target] = False
+            self._knobs[target].drop()
 
     # -- messages ------------------------------------------------------------------
 
@@ -326,20 +346,18 @@ class MidiController:
             return self._strength_knob(value)
         current_gain = self._gain(target)
         if self._gain_set[target] is not None and current_gain != self._gain_set[target]:
-            self._picked[target] = False  # changed elsewhere since this knob last moved it
-        if not self._picked[target]:
-            position = gain_to_cc(current_gain)
-            last = self._last_cc[target]
-            crossed = last is not None and (last - position) * (value - position) <= 0
-            if abs(value - position) <= self.pickup_tolerance or crossed:
-                self._picked[target] = True
-            else:
-                self._last_cc[target] = value
-                self.n_pickup_waits += 1
-                return False
-        self._last_cc[target] = value
+            self._knobs[target].drop()  # changed elsewhere since this knob last moved it
+        if not self._takes(target, value, gain_to_cc(current_gain)):
+            return False
         self._set_gain(target, cc_to_gain(value))
         return True
+
+    def _takes(self, target: str, value: int, position: float) -> bool:
+        """Soft takeover of ``target``'s knob (see :class:`_Knob`); counts the waits."""
+        if self._knobs[target].takes(value, position, self.pickup_tolerance):
+            return True
+        self.n_pickup_waits += 1
+        return False
 
     def _learn(self, cc: int, channel: int) -> bool:
         if any(cc == learned_cc for learned_cc, _ in self.learned):
@@ -348,8 +366,7 @@ class MidiController:
         self.map.cc = {k: v for k, v in self.map.cc.items() if v != target and k != cc}
         self.map.cc[cc] = target
         self.learned.append((cc, target))
-        self._picked[target] = False
-        self._last_cc[target] = None
+        self._knobs[target].drop(forget_position=True)
         self.events.append(f"MIDI learn: CC {cc} (channel {channel + 1}) -> {target}")
         if not self._learn_queue:
             self.events.append("MIDI learn: done")
@@ -368,34 +385,16 @@ class MidiController:
         return True
 
     def _key_knob(self, value: int) -> bool:
-        if not self._key_picked:  # soft takeover, as for the levels
-            position = key_to_cc(self.key_move)
-            last = self._key_last_cc
-            crossed = last is not None and (last - position) * (value - position) <= 0
-            if abs(value - position) <= self.pickup_tolerance or crossed:
-                self._key_picked = True
-            else:
-                self._key_last_cc = value
-                self.n_pickup_waits += 1
-                return False
-        self._key_last_cc = value
+        if not self._takes(KEY_TARGET, value, key_to_cc(self.key_move)):
+            return False
         return self._move_key(cc_to_key(value), "knob")
 
     def _strength_knob(self, value: int) -> bool:
         current = float(self.params.strength)
         if self._strength_set is not None and current != self._strength_set:
-            self._strength_picked = False  # changed elsewhere since this knob last moved it
-        if not self._strength_picked:  # soft takeover, as for the levels
-            position = strength_to_cc(current)
-            last = self._strength_last_cc
-            crossed = last is not None and (last - position) * (value - position) <= 0
-            if abs(value - position) <= self.pickup_tolerance or crossed:
-                self._strength_picked = True
-            else:
-                self._strength_last_cc = value
-                self.n_pickup_waits += 1
-                return False
-        self._strength_last_cc = value
+            self._knobs[STRENGTH_TARGET].drop()  # changed elsewhere since this knob last moved it
+        if not self._takes(STRENGTH_TARGET, value, strength_to_cc(current)):
+            return False
         self.params.strength = cc_to_strength(value)
         self._strength_set = float(self.params.strength)  # as stored (float32)
         return True
@@ -404,7 +403,7 @@ class MidiController:
         action = self.map.notes.get(note)
         c = self.params
         if action in ("key_down", "key_up", "key_reset"):
-            self._key_picked = False  # the knob has to pick the new key up
+            self._knobs[KEY_TARGET].drop()  # the knob has to pick the new key up
             move = {"key_down": self.key_move - 1, "key_up": self.key_move + 1, "key_reset": 0}[action]
             return self._move_key(move, action.replace("_", " "))
         if action == "vocals_mute":
