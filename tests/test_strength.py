@@ -197,3 +197,21 @@ def test_eval_scores_each_strength_as_a_method_and_plots_the_trade_off(tmp_path)
     assert clip["rtsep@2.5"]["accompaniment_sir_db"] > clip["rtsep"]["accompaniment_sir_db"] + 0.5
     assert (out / "strength.png").stat().st_size > 10_000 and (out / "eval.png").exists()
     assert "| musdb-clip | rtsep@2.5 |" in (out / "eval.md").read_text()
+
+
+def test_demo_takes_the_strength(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from rtsep.engine import default_model_path
+
+    if not default_model_path().exists():
+        pytest.skip("no shipped model")
+    for s in ("1", "2"):
+        proc = _rtsep("demo", "--strength", s, "--backend", "onnx-cpu", "-o", str(tmp_path / s))
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / s / "result.json").read_text())["strength"] == float(s)
+    plain = sf.read(tmp_path / "1" / "instrumental.wav", dtype="float32")[0]
+    strong = sf.read(tmp_path / "2" / "instrumental.wav", dtype="float32")[0]
+    assert np.sum(strong.astype(np.float64) ** 2) < np.sum(plain.astype(np.float64) ** 2)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtsep.commands.keys import add_strength_argument
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--latency", choices=("default", "low"), default="default")
     parser.add_argument("--block-size", type=int, default=128, help="host block size in samples")
+    add_strength_argument(parser)
 
 
 def load_demo_clip() -> tuple[np.ndarray, np.ndarray, int]:
@@ -50,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
     mix = vocals + accompaniment
     sep = Separator.from_model(args.model, backend=args.backend, latency_mode=args.latency,
                                sample_rate_hz=rate, max_block_samples=max(8192, args.block_size))
+    sep.block.parameters.strength = args.strength
     lat = sep.latency_samples
     print(f"model: {sep.runner!r}")
+    if args.strength != 1.0:
+        print(f"separation strength: {args.strength:g}")
     print(f"latency: {lat} samples = {1000.0 * lat / rate:.2f} ms at {rate} Hz ({args.latency} mode)")
     t0 = time.perf_counter()
     est_v, est_a = sep.separate(mix, block_samples=args.block_size, progress=True)
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     save_spectrograms(out / "spectrograms.png", mix, vocals, est_v, rate,
                       "rtsep demo: 7-Francium (CC0), 12 s")
     result = {"latency_samples": lat, "latency_ms": 1000.0 * lat / rate, "sample_rate_hz": rate,
-              "block_samples": args.block_size, "audio_s": audio_s, "compute_s": elapsed,
+              "block_samples": args.block_size, "strength": args.strength, "audio_s": audio_s, "compute_s": elapsed,
               "real_time_factor": elapsed / audio_s, **scores,
               "n_nonfinite_replaced": sep.n_nonfinite_replaced}
     (out / "result.json").write_text(json.dumps(result, indent=1))
