@@ -210,9 +210,10 @@ def plot_strength(summary: dict, methods: dict[str, float], path: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xticks([s for _, s in order], [f"{s:g}" for _, s in order])
         ax.set_xlabel("separation strength"), ax.set_ylabel(label), ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8)
     fig.suptitle("rtsep eval: what the separation strength trades (medians per set, BSS Eval v4)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
