@@ -286,3 +286,30 @@ def test_natural_segments_carry_the_teacher_scaled_like_the_stems():
     # Without p_natural no segment carries the teacher.
     plain = SegmentSource([song], SR, 4800, aug.with_(p_natural=0.0), "plain")
     assert plain.sample_example(np.random.default_rng(0)).teacher is None
+
+
+def test_band_limit_augmentation_low_passes_whole_examples_and_says_so():
+    """p_band_limit: full-band stems low-passed together at a random cut inside the range,
+    the example's bandwidth the cut; off (the default) changes nothing and draws nothing."""
+    n = 6 * SR
+    rng = np.random.default_rng(0)
+    voice = (0.1 * rng.standard_normal((2, n))).astype(np.float32)
+    band = (0.1 * rng.standard_normal((2, n))).astype(np.float32)
+    song = ArraySong("wide", voice, band, SR)
+    aug = PLAIN.with_(p_no_vocals=0.0, p_band_limit=1.0, band_limit_hz=(5000.0, 9000.0))
+    src = SegmentSource([song], SR, 9600, aug, "limited")
+    for seed in range(4):
+        ex = src.sample_example(np.random.default_rng(seed))
+        assert 5000.0 <= ex.bandwidth_hz <= 9000.0 and ex.bandwidth_hz == round(ex.bandwidth_hz)
+        np.testing.assert_array_equal(ex.mix, ex.vocals + ex.accompaniment)
+        for stem in (ex.vocals, ex.accompaniment):
+            assert _band_energy_above(stem, SR, ex.bandwidth_hz + 600) < 1e-3  # white noise: 0.7
+            assert _band_energy_above(stem, SR, ex.bandwidth_hz - 1500) > 0.01
+    plain = SegmentSource([song], SR, 9600, aug.with_(p_band_limit=0.0), "plain")
+    default = SegmentSource([song], SR, 9600, PLAIN.with_(p_no_vocals=0.0), "default")
+    a = plain.sample_example(np.random.default_rng(3))
+    b = default.sample_example(np.random.default_rng(3))
+    assert a.bandwidth_hz == b.bandwidth_hz == SR / 2
+    np.testing.assert_array_equal(a.mix, b.mix)
+    with pytest.raises(ValueError, match="band_limit_hz"):
+        PLAIN.with_(band_limit_hz=(9000.0, 5000.0))

@@ -75,6 +75,11 @@ class Augmentation:
     * ``p_natural``: fraction of sung segments kept as the song's own mix (no remix,
       per-stem tone, saturation, gain or swap; one common gain): the segments for
       which a teacher's estimate of that mix is a valid target;
+    * ``p_band_limit`` / ``band_limit_hz``: fraction of the other segments whose
+      whole example (both stems) is low-passed at a random frequency in that range
+      (whole Hz), the loss leaving the bins above out as for MIR-1K's 8-kHz clips:
+      so that a missing top octave (old, phone-like or heavily coded recordings,
+      MIR-1K) stops being a cue for what is singing;
     * ``active_rel_db`` / ``silent_rel_db``: a 100 ms hop of vocals is active
       above (silent below) this level relative to the song's loud vocal level
       (95th percentile of its hop levels); ``min_active_fraction`` of a vocal
@@ -95,13 +100,15 @@ class Augmentation:
     p_drive: float = 0.0
     drive_db: tuple[float, float] = (3.0, 18.0)
     p_natural: float = 0.0
+    p_band_limit: float = 0.0
+    band_limit_hz: tuple[float, float] = (4000.0, 11025.0)
     active_rel_db: float = -30.0
     silent_rel_db: float = -55.0
     min_active_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed",
-                     "p_eq", "p_drive", "p_natural"):
+                     "p_eq", "p_drive", "p_natural", "p_band_limit"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Augmentation.{name} must be in [0, 1], got {value}")
@@ -110,6 +117,9 @@ class Augmentation:
         if not 0.0 <= self.drive_db[0] <= self.drive_db[1] <= 40.0:
             raise ValueError(f"Augmentation.drive_db must be (low, high) within [0, 40] dB, "
                              f"got {self.drive_db}")
+        if not 1000.0 <= self.band_limit_hz[0] <= self.band_limit_hz[1] <= 24000.0:
+            raise ValueError(f"Augmentation.band_limit_hz must be (low, high) within [1000, 24000] Hz, "
+                             f"got {self.band_limit_hz}")
         if not 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0:
             raise ValueError(
                 f"Augmentation.speed_range must be within [0.5, 2], got {self.speed_range}")
@@ -343,8 +353,14 @@ def finish_example(pick: Example, aug: Augmentation, rng: np.random.Generator,
             return None
         mix, v, a, t = normalise(v, a, db_to_gain(rng.uniform(*aug.peak_db)) / mix_peak, t)
         return Example(mix, v, a, pick.bandwidth_hz, t)
+    bandwidth = pick.bandwidth_hz
+    if aug.p_band_limit > 0 and rng.random() < aug.p_band_limit:
+        cut = float(round(rng.uniform(*aug.band_limit_hz)))
+        if cut < bandwidth:
+            v, a = band_limit(v, sample_rate_hz, cut), band_limit(a, sample_rate_hz, cut)
+            bandwidth = cut
     out = finish(v, a, aug, rng, sample_rate_hz)
-    return None if out is None else Example(*out, pick.bandwidth_hz)
+    return None if out is None else Example(*out, bandwidth)
 
 
 def finish(v: np.ndarray, a: np.ndarray, aug: Augmentation, rng: np.random.Generator,
