@@ -183,7 +183,8 @@ def evaluate(args) -> dict:
     first = next(iter(separators.values()), {})
     runner_meta = next(iter(first.values())).runner.metadata if first else {}
     summary = ev.write_report(out, results, {"model": str(args.model or "shipped"),
-                                             "latency_mode": args.latency, "strength": list(args.strength),
+                                             "latency_mode": args.latency,
+                                             "strength": list(args.strength),
                                              "model_metadata_version": runner_meta.get("rtsep_version")})
     ev.plot_summary(summary, out / "eval.png")
     if len(args.strength) > 1:

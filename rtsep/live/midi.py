@@ -192,6 +192,12 @@ class _Knob:
 
     picked: bool = False
     last_cc: int | None = None
+    last_set: float | None = None  # the parameter's value as the knob last stored it
+
+    def moved_elsewhere(self, current: float) -> None:
+        """Drop the pickup if the parameter is no longer what the knob last set."""
+        if self.last_set is not None and current != self.last_set:
+            self.picked = False
 
     def takes(self, value: int, position: float, tolerance: float) -> bool:
         """Whether the knob, now at ``value``, moves its parameter, which sits at
@@ -230,7 +236,6 @@ class MidiController:
         self._base_keys = (float(params.key_semitones), float(params.vocals_key_semitones))
         self.key_move = 0  # semitones MIDI has moved the song's key by
         self._knobs = {t: _Knob() for t in CC_TARGETS}
-        self._strength_set: float | None = None
         self.map = midi_map if midi_map is not None else MidiMap.default()
         self.pickup_tolerance = float(pickup_tolerance)
         self.n_messages = 0
@@ -241,7 +246,6 @@ class MidiController:
         self.events: collections.deque[str] = collections.deque(maxlen=256)
         self._learn_queue = list(LEARN_TARGETS) if learn else []
         self.learned: list[tuple[int, str]] = []
-        self._gain_set: dict[str, float | None] = {t: None for t in LEVEL_TARGETS}
         self._solo_saved_instrumental_muted: bool | None = None
         self._lock = threading.Lock()  # MIDI thread vs. set_level from the main thread
 
@@ -271,7 +275,7 @@ class MidiController:
             self.params.vocals_gain_db = db
         else:
             self.params.instrumental_gain_db = db
-        self._gain_set[target] = self._gain(target)  # as stored (float32)
+        self._knobs[target].last_set = self._gain(target)  # as stored (float32)
 
     def set_level(self, target: str, gain: float) -> None:
         """Set a level from outside MIDI; the knob has to pick it up again."""
@@ -345,8 +349,7 @@ class MidiController:
         if target == STRENGTH_TARGET:
             return self._strength_knob(value)
         current_gain = self._gain(target)
-        if self._gain_set[target] is not None and current_gain != self._gain_set[target]:
-            self._knobs[target].drop()  # changed elsewhere since this knob last moved it
+        self._knobs[target].moved_elsewhere(current_gain)
         if not self._takes(target, value, gain_to_cc(current_gain)):
             return False
         self._set_gain(target, cc_to_gain(value))
@@ -391,12 +394,11 @@ class MidiController:
 
     def _strength_knob(self, value: int) -> bool:
         current = float(self.params.strength)
-        if self._strength_set is not None and current != self._strength_set:
-            self._knobs[STRENGTH_TARGET].drop()  # changed elsewhere since this knob last moved it
+        self._knobs[STRENGTH_TARGET].moved_elsewhere(current)
         if not self._takes(STRENGTH_TARGET, value, strength_to_cc(current)):
             return False
         self.params.strength = cc_to_strength(value)
-        self._strength_set = float(self.params.strength)  # as stored (float32)
+        self._knobs[STRENGTH_TARGET].last_set = float(self.params.strength)  # as stored (float32)
         return True
 
     def _note_on(self, note: int) -> bool:
