@@ -90,6 +90,7 @@ def test_make_data_teacher_fills_the_cache_once_and_names_missing_real_data(tmp_
     assert make_data.main(args) == 2
     err = capsys.readouterr().err
     assert "teacher/synth: 1 songs" in err
+    assert "song/s" not in err and "s/song" not in err  # --no-progress hides the teacher's bar too
     assert err.strip().splitlines()[-1].startswith("rtsep make-data: error:") and "no-data" in err
     song = SynthSongs(cache, "train").stem_songs[0]
     path = T.teacher_path(cache, "synth", song.name.replace("/", "_"))

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.jobs)
         for set_name in TRAINING_SETS:
             try:
-                songs = training_songs(set_name, args.data_root, args.cache_dir, teacher=True)
+                songs = training_songs(set_name, args.data_root, args.cache_dir, teacher=True,
+                                       progress=not args.no_progress)
             except FileNotFoundError as exc:
                 raise UserError(str(exc)) from exc
             print(f"teacher/{set_name}: {len(songs)} songs cached in {args.cache_dir}/teacher",

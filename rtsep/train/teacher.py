@@ -189,15 +189,17 @@ def teacher_vocals_cached(cache_dir: str | os.PathLike, set_name: str, song_name
     return np.load(path, mmap_mode="r")
 
 
-def attach_teacher(songs: list, set_name: str, cache_dir: str | os.PathLike) -> None:
+def attach_teacher(songs: list, set_name: str, cache_dir: str | os.PathLike,
+                   progress: bool = True) -> None:
     """Give every song its teacher estimate (``song.teacher``, the Spleeter vocals of its
-    own mix), computing the missing ones into the cache with a progress bar."""
+    own mix), computing the missing ones into the cache (with a progress bar unless
+    ``progress`` is false)."""
     from tqdm import tqdm
 
     missing = sum(not teacher_path(cache_dir, set_name, s.name.replace("/", "_")).exists()
                   for s in songs)
     for song in tqdm(songs, desc=f"teacher {set_name}", unit="song", file=sys.stderr,
-                     disable=missing == 0):
+                     disable=missing == 0 or not progress):
         song.teacher = teacher_vocals_cached(
             cache_dir, set_name, song.name.replace("/", "_"),
             np.asarray(song.vocals) + np.asarray(song.accompaniment), song.sample_rate_hz)

@@ -84,10 +84,12 @@ class SeededSource:
 
 
 def training_songs(set_name: str, data_root: str | os.PathLike | None = None,
-                   cache_dir: str | os.PathLike = "cache", teacher: bool = False) -> list:
+                   cache_dir: str | os.PathLike = "cache", teacher: bool = False,
+                   progress: bool = True) -> list:
     """The training songs of one set (``synth``, ``cc0`` or ``mir1k``) as StemSongs; with
     ``teacher`` each carries the Spleeter teacher's vocals of its own mixture (computed
-    once into the cache, see :mod:`rtsep.train.teacher`)."""
+    once into the cache, see :mod:`rtsep.train.teacher`; ``progress``: show a progress bar
+    while it computes)."""
     if set_name == "synth":
         from rtsep.train.data.synth.cache import SynthSongs
 
@@ -99,7 +101,7 @@ def training_songs(set_name: str, data_root: str | os.PathLike | None = None,
     else:
         raise ValueError(f"unknown training set {set_name!r}; choose one of {TRAINING_SETS}")
     if teacher:
-        attach_teacher(songs, set_name, cache_dir)
+        attach_teacher(songs, set_name, cache_dir, progress=progress)
     return songs
 
 
