@@ -502,7 +502,8 @@ class Trainer:
             run_loss += loss.item()
             n_loss += 1
             bar.update(1)
-            bar.set_postfix(step=self.step, loss=f"{run_loss / n_loss:.4f}", best=f"{self.best_sdr_db:.2f}dB")
+            best = f"{self.best_sdr_db:.2f}dB" if self.best_sdr_db > -1e8 else "none yet"
+            bar.set_postfix(step=self.step, loss=f"{run_loss / n_loss:.4f}", best=best)
             if self.step % self.cfg.valid_every == 0:
                 v_loss, v_sdr, v_fisdr = self.validate()
                 self._log({"step": self.step, "elapsed_s": round(self.elapsed_s, 1),
