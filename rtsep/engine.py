@@ -206,6 +206,19 @@ def nearest_model_rate(rate_hz: int, supported: tuple[int, ...] = (44100, 48000)
     return min(supported, key=lambda r: abs(r - rate_hz))
 
 
+def resample_to(x: np.ndarray, rate_hz: int, to_rate_hz: int, n_samples: int | None = None) -> np.ndarray:
+    """``x`` ``(n_channels, n)`` resampled with soxr (HQ), as the engine does for a file
+    at a rate the model does not run at; ``n_samples``: trim or zero-pad to that length."""
+    import soxr
+
+    if to_rate_hz != rate_hz:
+        x = np.ascontiguousarray(soxr.resample(x.T, rate_hz, to_rate_hz, quality="HQ").T)
+    if n_samples is not None and x.shape[1] != n_samples:
+        x = x[:, :n_samples] if x.shape[1] > n_samples else np.pad(
+            x, ((0, 0), (0, n_samples - x.shape[1])))
+    return x
+
+
 def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_samples: int = 4096,
                    progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Separate ``audio`` ``(n_channels, n)`` at ``rate_hz``.
@@ -213,13 +226,9 @@ def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_s
     ``separators``: ``{model_rate_hz: Separator}`` (built on demand by the caller).
     Returns ``(vocals, instrumental)`` with the input's shape.
     """
-    import soxr
-
     work_rate = nearest_model_rate(rate_hz)
     sep = separators[work_rate]
-    x = audio
-    if work_rate != rate_hz:
-        x = np.ascontiguousarray(soxr.resample(audio.T, rate_hz, work_rate, quality="HQ").T)
+    x = resample_to(audio, rate_hz, work_rate)
     n_ch = x.shape[0]
     vocals = np.zeros_like(x)
     if n_ch == 1:
@@ -232,9 +241,6 @@ def separate_array(audio: np.ndarray, rate_hz: int, separators: dict, *, block_s
             vocals[c] = v[0]
             if c + 1 < n_ch:
                 vocals[c + 1] = v[1]
-    if work_rate != rate_hz:
-        vocals = np.ascontiguousarray(soxr.resample(vocals.T, work_rate, rate_hz, quality="HQ").T)
-        n = audio.shape[1]
-        vocals = vocals[:, :n] if vocals.shape[1] >= n else np.pad(vocals, ((0, 0), (0, n - vocals.shape[1])))
+    vocals = resample_to(vocals, work_rate, rate_hz, audio.shape[1])
     # The instrumental is the input minus the vocals: the two sum back to the input.
     return vocals, audio - vocals

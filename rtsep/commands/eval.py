@@ -33,8 +33,8 @@ SETS = ("synthetic", "heldout-song", "mir1k-dev", "musdb-clip", "medleydb")
 BASELINES = ("mixture", "repet-sim", "oracle-irm", "spleeter")
 
 
-#: Bumped whenever score_clip's metrics change, so cached baseline scores are recomputed.
-BASELINE_CACHE_VERSION = 5
+#: Bumped whenever score_clip's metrics or a baseline change, so cached baseline scores are recomputed.
+BASELINE_CACHE_VERSION = 6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +157,7 @@ def evaluate(args) -> dict:
             if "repet-sim" in baselines:
                 base_methods["repet-sim"] = ev.repet_sim
             if "oracle-irm" in baselines:
-                base_methods["oracle-irm"] = lambda m, r, v=vocals: ev.oracle_irm(m, v, geometry)
+                base_methods["oracle-irm"] = lambda m, r, v=vocals: ev.oracle_irm(m, v, geometry, r)
             if "spleeter" in baselines:
                 from rtsep.train.teacher import spleeter_vocals
 

@@ -19,8 +19,11 @@ Baselines on the same clips:
 * ``mixture``: the mixture itself as the vocal estimate (the floor);
 * ``repet-sim``: REPET-SIM (nearest-neighbour median filtering of the
   spectrogram with librosa, then soft masks), per channel;
-* ``oracle-irm``: the ideal ratio mask at the model's own STFT geometry (the
-  ceiling for a magnitude mask);
+* ``oracle-irm``: the ideal amplitude-ratio mask ``|V| / (|V| + |A|)`` from the
+  true stems, in the engine's own STFT: the model's geometry at the rate the
+  model runs at (a 16-kHz clip is resampled to 44.1 kHz and back, as the engine
+  does). What a magnitude mask reaches knowing the stems; not an upper bound (a
+  power-ratio or binary mask scores higher on some sets);
 * ``spleeter``: Deezer's Spleeter 2-stem (offline, whole-clip context, 93-ms
   windows; :mod:`rtsep.train.teacher`): what a user gets when latency does not
   matter.
@@ -61,12 +64,24 @@ def repet_sim(mix: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def oracle_irm(mix: np.ndarray, vocals: np.ndarray, geometry: StftGeometry) -> np.ndarray:
-    """Ideal ratio mask estimate at ``geometry`` (time-aligned with the input)."""
-    v = offline.stft(vocals, geometry)
-    a = offline.stft(mix - vocals, geometry)
+def oracle_irm(mix: np.ndarray, vocals: np.ndarray, geometry: StftGeometry,
+               sample_rate_hz: int) -> np.ndarray:
+    """Ideal ratio mask estimate in the engine's STFT (time-aligned with the input).
+
+    The mask is computed at the rate the model would run ``mix`` at
+    (:func:`rtsep.engine.nearest_model_rate`), with ``geometry``: the STFT's
+    resolution in Hz and ms is the engine's, not that of the clip's own rate (at
+    16 kHz a 1024-sample frame is 64 ms; the engine's is 23 ms)."""
+    from rtsep.engine import nearest_model_rate, resample_to
+
+    work_rate = nearest_model_rate(sample_rate_hz)
+    mix_w = resample_to(mix, sample_rate_hz, work_rate)
+    vocals_w = resample_to(vocals, sample_rate_hz, work_rate)
+    v = offline.stft(vocals_w, geometry)
+    a = offline.stft(mix_w - vocals_w, geometry)
     mask = np.abs(v) / (np.abs(v) + np.abs(a) + 1e-8)
-    return offline.istft(offline.stft(mix, geometry) * mask, geometry, mix.shape[1])
+    est = offline.istft(offline.stft(mix_w, geometry) * mask, geometry, mix_w.shape[1])
+    return resample_to(est, work_rate, sample_rate_hz, mix.shape[1])
 
 
 @dataclass
