@@ -171,6 +171,38 @@ def test_auto_says_what_it_chose(exported, capsys):
     assert f"backend auto -> {runner.backend}" in capsys.readouterr().err
 
 
+def test_auto_prefers_a_native_sibling_on_a_cpu_and_skips_one_that_cannot_serve(
+        model, exported, frames, tmp_path, capsys):
+    from rtsep.model.export_native import export_native
+
+    shutil.copy(exported["onnx"], tmp_path / "m.onnx")
+    native = tmp_path / "m.rtsepw"
+    export_native(model, native, log=lambda msg: None)
+    first = "onnx-cuda" if available_backends()["onnx-cuda"] is None else "native"
+    capsys.readouterr()
+    runner = load(tmp_path / "m.onnx", latency_mode="low")
+    assert runner.backend == first and f"backend auto -> {first}" in capsys.readouterr().err
+    onnx = load(tmp_path / "m.onnx", backend="onnx-cpu", latency_mode="low")
+    for k in range(40):
+        np.testing.assert_allclose(runner.step(frames[k]), onnx.step(frames[k]), atol=1e-4)
+    if first != "native":
+        return
+    # What the native backend cannot do, the next backend does, and the line says why.
+    assert load(tmp_path / "m.onnx", n_threads=2).backend == "onnx-cpu"
+    assert "skipped native: runs one thread, 2 asked" in capsys.readouterr().err
+    export_native(random_model(3), native, log=lambda msg: None)
+    assert load(tmp_path / "m.onnx").backend == "onnx-cpu"
+    assert "holds different weights" in capsys.readouterr().err
+    native.write_bytes(b"RTSEPNW\x00" + bytes(100))
+    assert load(tmp_path / "m.onnx").backend == "onnx-cpu"
+    err = capsys.readouterr().err
+    assert "skipped native:" in err and str(native) in err
+    # The file asked for itself being bad is an error, not a fallback.
+    (tmp_path / "m.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelFileError):
+        load(tmp_path / "m.onnx")
+
+
 def test_backend_of_other_format_uses_the_sibling(exported):
     runner = load(exported["torchscript"], backend="onnx-cpu")
     assert runner.backend == "onnx-cpu" and runner.path == exported["onnx"]

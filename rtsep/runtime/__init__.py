@@ -3,8 +3,7 @@
 >>> runner = load("models/rtsep-default.onnx", latency_mode="low", sample_rate_hz=48000)
 >>> mask = runner.step(frame)  # frame: complex64 (2, 513) -> mask: float32 (2, 513)
 
-Backends (one module each): ``onnx-cpu`` (the default; ONNX Runtime, one
-thread), ``onnx-cuda`` (needs ``onnxruntime-gpu``), ``torchscript-cpu`` and
+Backends (one module each): ``onnx-cpu`` (ONNX Runtime, one thread), ``onnx-cuda`` (needs ``onnxruntime-gpu``), ``torchscript-cpu`` and
 ``torchscript-cuda`` (need torch; the latter replays a CUDA graph), and
 ``native`` (rtsep's own C++ implementation of the step from a ``.rtsepw``
 file: no runtime library at all; ``rtsep monitor`` runs it in a native worker
@@ -13,11 +12,16 @@ thread). The ONNX and native backends never import torch.
 ``backend="auto"`` uses a fixed preference order, GPU first, and says on stderr
 what it chose and why:
 
-* an ONNX file: ``onnx-cuda`` if ONNX Runtime has the CUDA provider, else ``onnx-cpu``;
-* a TorchScript file: ``torchscript-cuda`` if torch sees a GPU, else ``onnx-cpu``
-  when an ONNX export of the same weights lies beside it (same name, ``.onnx``),
-  else ``torchscript-cpu``;
+* an ONNX file: ``onnx-cuda`` if ONNX Runtime has the CUDA provider, else
+  ``native`` when a native export of the same weights lies beside it (same name,
+  ``.rtsepw``; the fastest on a CPU), else ``onnx-cpu``;
+* a TorchScript file: ``torchscript-cuda`` if torch sees a GPU, else ``native``
+  or ``onnx-cpu`` when such an export lies beside it, else ``torchscript-cpu``;
 * a native file: ``native``.
+
+A sibling that cannot serve (other weights, a corrupt file, a build without the
+native model, more than one thread asked of ``native``) is skipped with its
+reason in that line, and the next backend runs.
 
 A backend of another file format is served from the sibling file with the
 same name (``x.onnx`` <-> ``x.pt`` <-> ``x.rtsepw``) when it exists and holds
@@ -107,18 +111,20 @@ def _sibling(model_file: ModelFile, fmt: str) -> ModelFile | None:
 
 
 def _auto_order(model_file: ModelFile) -> list[str]:
+    """Backends to try, best first; CPU ones only where their file is beside ``model_file``."""
     from rtsep.runtime.onnx_cuda import cuda_provider_available
 
-    if model_file.format == FORMAT_ONNX:
-        return (["onnx-cuda"] if cuda_provider_available() else []) + ["onnx-cpu"]
     if model_file.format == FORMAT_NATIVE:
         return ["native"]
-    from rtsep.runtime.torchscript_cuda import cuda_available
+    if model_file.format == FORMAT_ONNX:
+        order = ["onnx-cuda"] if cuda_provider_available() else []
+    else:
+        from rtsep.runtime.torchscript_cuda import cuda_available
 
-    order = ["torchscript-cuda"] if cuda_available() else []
-    if _sibling(model_file, FORMAT_ONNX) is not None:
-        order.append("onnx-cpu")
-    return order + ["torchscript-cpu"]
+        order = ["torchscript-cuda"] if cuda_available() else []
+    order += [name for name in ("native", "onnx-cpu", "torchscript-cpu")
+              if model_file.path.with_suffix(SUFFIX_OF_FORMAT[format_of(name)]).is_file()]
+    return order
 
 
 def load(path, backend: str = "auto", latency_mode: str = "default", sample_rate_hz: int = 48000,
@@ -164,9 +170,17 @@ def load(path, backend: str = "auto", latency_mode: str = "default", sample_rate
     order = _auto_order(model_file)
     skipped = []
     for name in order:
+        if name == "native" and kwargs.get("n_threads", 1) != 1:
+            skipped.append(f"native: runs one thread, {n_threads} asked")
+            continue
         try:
             runner = _runner_class(name)(_sibling(model_file, format_of(name)), **kwargs)
         except BackendUnavailableError as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        except ModelFileError as exc:
+            if format_of(name) == model_file.format:
+                raise  # the file asked for itself is bad: no other backend can run it
             skipped.append(f"{name}: {exc}")
             continue
         note = f"; skipped {'; '.join(skipped)}" if skipped else ""
