@@ -167,21 +167,32 @@ def test_filter_invariant_loss_trains_and_picks_best_by_its_validation(tmp_path,
     assert meta["train_state"]["config"]["fisdr_weight"] == 0.05
 
 
-def test_trained_checkpoint_exports_and_streams(tmp_path, musdb_root):
+@pytest.mark.parametrize("frame", [{}, {"n_fft": 2048, "n_single_bins": 256, "band_width_bins": 12}],
+                         ids=["default-frame", "2048-frame"])
+def test_trained_checkpoint_exports_and_streams(tmp_path, musdb_root, frame):
+    """Also for a model with a longer analysis frame (``--model n_fft=2048``): the trainer
+    takes its STFT from the model, and every export streams at the same latency (the hop
+    and the synthesis window are what set it)."""
     from rtsep.engine import Separator
     from rtsep.model.export import export_checkpoint
+    from rtsep.model.export_native import export_native_checkpoint
     from rtsep.runtime import load
 
     run = tmp_path / "run"
-    Trainer(run, _config(musdb_root), cache_dir=str(tmp_path / "cache"), n_threads=1,
-            device="cpu").train(minutes=5, max_steps=3)
-    onnx_path = tmp_path / "m.onnx"
+    trainer = Trainer(run, _config(musdb_root), cache_dir=str(tmp_path / "cache"), n_threads=1,
+                      device="cpu", model_changes=frame)
+    assert trainer.geometry.n_fft == frame.get("n_fft", 1024)
+    trainer.train(minutes=5, max_steps=3)
+    onnx_path, native_path = tmp_path / "m.onnx", tmp_path / "m.rtsepw"
     meta = export_checkpoint(run / "best.pt", onnx_path, "onnx")
     assert meta["check"]["max_abs_diff"] <= 1e-4
-    sep = Separator(load(onnx_path, backend="onnx-cpu", sample_rate_hz=44100))
+    assert export_native_checkpoint(run / "best.pt", native_path)["check"]["max_abs_diff"] <= 1e-4
     x = (0.1 * np.random.default_rng(3).standard_normal((2, 8000))).astype(np.float32)
-    vocals, instrumental = sep.separate(x, block_samples=333)
-    np.testing.assert_allclose(vocals + instrumental, x, atol=1e-5)
+    for backend in ("onnx-cpu", "native"):
+        runner = load(onnx_path, backend=backend, sample_rate_hz=44100)
+        assert runner.latency_samples == 510
+        vocals, instrumental = Separator(runner).separate(x, block_samples=333)
+        np.testing.assert_allclose(vocals + instrumental, x, atol=1e-5)
 
 
 def test_snr_term_of_the_loss_is_the_mean_segment_snr_and_skips_silent_vocals():

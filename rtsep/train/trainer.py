@@ -249,7 +249,6 @@ class Trainer:
         if n_threads:
             torch.set_num_threads(n_threads)
         last = self.run_dir / "last.pt"
-        self.geometry = StftGeometry()
         self.train_state: dict = {}
         if last.exists():
             self.model, meta = load_checkpoint(last)
@@ -281,6 +280,9 @@ class Trainer:
                                                         **(model_changes or {})))
             cfg.model = self.model.cfg.to_dict()
         self.cfg = cfg
+        # The model's own frame length (a longer asymmetric analysis window keeps the hop and
+        # so the latency; see rtsep.config.analysis_window).
+        self.geometry = StftGeometry(n_fft=self.model.cfg.n_fft)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
