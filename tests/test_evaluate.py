@@ -168,3 +168,39 @@ def test_leak_on_instrumental_passages_counts_only_windows_without_voice():
     # The voice itself (sung windows) never counts as a leak.
     assert metrics.instrumental_leak_db(mix, vocals, vocals, SR) < -150
     assert np.isnan(metrics.instrumental_leak_db(mix, np.ones_like(mix), vocals, SR))
+
+
+@pytest.mark.realdata
+def test_eval_scores_a_baseline_once_for_both_latency_modes_but_the_oracle(tmp_path, monkeypatch):
+    """REPET-SIM does not depend on the latency mode: a low-mode eval after a default one
+    takes it from the cache; the oracle works in the mode's STFT and is scored again."""
+    import argparse
+
+    from rtsep.commands import eval as eval_cmd
+    from rtsep.train.data.paths import default_data_root
+
+    if not (default_data_root() / "real-dev" / "musdb18-preview-80s-rock").is_dir():
+        pytest.skip("the MUSDB18 clip (../shared/data or $RTSEP_DATA) is absent")
+    calls = {"repet-sim": 0, "oracle-irm": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(ev, "repet_sim", counted("repet-sim", ev.repet_sim))
+    monkeypatch.setattr(ev, "oracle_irm", counted("oracle-irm", ev.oracle_irm))
+    parser = argparse.ArgumentParser()
+    eval_cmd.add_arguments(parser)
+    summaries = {}
+    for latency in ("default", "low", "low"):
+        args = parser.parse_args(["--sets", "musdb-clip", "--baselines", "repet-sim,oracle-irm",
+                                  "--no-model", "--latency", latency, "--cache-dir",
+                                  str(tmp_path / "cache"), "-o", str(tmp_path / latency)])
+        summaries[latency] = eval_cmd.evaluate(args)["musdb-clip"]
+    assert calls == {"repet-sim": 1, "oracle-irm": 2}
+    assert summaries["low"]["repet-sim"] == summaries["default"]["repet-sim"]
+    # The low mode's shorter synthesis window costs the oracle something.
+    assert (summaries["low"]["oracle-irm"]["vocals_sdr_db"]
+            < summaries["default"]["oracle-irm"]["vocals_sdr_db"] - 0.5)
