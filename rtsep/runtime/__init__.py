@@ -3,7 +3,8 @@
 >>> runner = load("models/rtsep-default.onnx", latency_mode="low", sample_rate_hz=48000)
 >>> mask = runner.step(frame)  # frame: complex64 (2, 513) -> mask: float32 (2, 513)
 
-Backends (one module each): ``onnx-cpu`` (ONNX Runtime, one thread), ``onnx-cuda`` (needs ``onnxruntime-gpu``), ``torchscript-cpu`` and
+Backends (one module each): ``onnx-cpu`` (ONNX Runtime, one thread),
+``onnx-cuda`` (needs ``onnxruntime-gpu``), ``torchscript-cpu`` and
 ``torchscript-cuda`` (need torch; the latter replays a CUDA graph), and
 ``native`` (rtsep's own C++ implementation of the step from a ``.rtsepw``
 file: no runtime library at all; ``rtsep monitor`` runs it in a native worker
@@ -170,7 +171,7 @@ def load(path, backend: str = "auto", latency_mode: str = "default", sample_rate
     order = _auto_order(model_file)
     skipped = []
     for name in order:
-        if name == "native" and kwargs.get("n_threads", 1) != 1:
+        if name == "native" and n_threads not in (None, 1):
             skipped.append(f"native: runs one thread, {n_threads} asked")
             continue
         try:
