@@ -160,7 +160,26 @@ class _SongIndex:
         self.silent_starts = np.flatnonzero(n_loud == 0)
 
 
-class SegmentSource:
+class _Source:
+    """What every segment source offers on top of its ``sample_example``: the example as
+    arrays. ``mix == vocals + accompaniment`` exactly; ``max |mix| <= 1``; each array is
+    ``float32`` ``(2, segment_samples)``."""
+
+    def sample_example(self, rng: np.random.Generator) -> Example:
+        raise NotImplementedError
+
+    def sample_stems(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One segment as ``(mix, vocals, accompaniment)``."""
+        ex = self.sample_example(rng)
+        return ex.mix, ex.vocals, ex.accompaniment
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One segment as ``(mix, vocals)``; the accompaniment is ``mix - vocals``."""
+        mix, vocals, _ = self.sample_stems(rng)
+        return mix, vocals
+
+
+class SegmentSource(_Source):
     """Augmented training segments from a list of :class:`StemSong`.
 
     ``sample_rate_hz``: output rate (songs are resampled per segment when
@@ -276,14 +295,6 @@ class SegmentSource:
                 return out
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
 
-    def sample_stems(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One segment as ``(mix, vocals, accompaniment)``, ``float32`` ``(2, segment_samples)``.
-
-        ``mix == vocals + accompaniment`` exactly; ``max |mix| <= 1``.
-        """
-        ex = self.sample_example(rng)
-        return ex.mix, ex.vocals, ex.accompaniment
-
     def vocal_stem(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
         """The raw vocals of a sung segment (no gains, swaps or normalisation) and their
         bandwidth (Hz)."""
@@ -298,14 +309,6 @@ class SegmentSource:
         i = int(rng.choice(len(self.songs), p=self._p_any))
         _, a, bw = self._read(rng, i, None, self._speed(rng), vocals=False)
         return a, bw
-
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One segment as ``(mix, vocals)``, ``float32`` ``(2, segment_samples)``.
-
-        See :meth:`sample_stems`; the accompaniment is ``mix - vocals``.
-        """
-        mix, vocals, _ = self.sample_stems(rng)
-        return mix, vocals
 
 
 def random_eq(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int, max_db: float
@@ -413,7 +416,7 @@ def normalise(vocals: np.ndarray, accompaniment: np.ndarray, gain: float, *other
     return (mix, v, a, *rest)
 
 
-class MixedSource:
+class MixedSource(_Source):
     """Draws each segment from one of several sources, chosen with ``weights``."""
 
     def __init__(self, sources: list, weights: list[float] | None = None, name: str = "mixed"):
@@ -437,18 +440,8 @@ class MixedSource:
         k = int(rng.choice(len(self.sources), p=self.weights))
         return self.sources[k].sample_example(rng)
 
-    def sample_stems(self, rng: np.random.Generator):
-        """``(mix, vocals, accompaniment)`` from a randomly chosen source."""
-        ex = self.sample_example(rng)
-        return ex.mix, ex.vocals, ex.accompaniment
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
-        mix, vocals, _ = self.sample_stems(rng)
-        return mix, vocals
-
-
-class CrossSource:
+class CrossSource(_Source):
     """Vocals of one source's songs over the accompaniment of another's.
 
     The cross-song remix of :class:`SegmentSource`, across sources: real singing
@@ -485,13 +478,3 @@ class CrossSource:
             if out is not None:
                 return Example(*out, bw)
         raise RuntimeError(f"{self.name}: no audible segment found in {_MAX_ATTEMPTS} attempts")
-
-    def sample_stems(self, rng: np.random.Generator):
-        """``(mix, vocals, accompaniment)``; every segment holds singing."""
-        ex = self.sample_example(rng)
-        return ex.mix, ex.vocals, ex.accompaniment
-
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``(mix, vocals)``, ``float32`` ``(2, segment_samples)``."""
-        mix, vocals, _ = self.sample_stems(rng)
-        return mix, vocals
