@@ -422,3 +422,37 @@ def test_bins_above_an_examples_bandwidth_and_missing_teachers_leave_the_loss_al
     assert torch.allclose(separation_loss(exact, mix, vocals, 2, bin_weight=bins, teacher=teacher,
                                           teacher_bins=one, teacher_weight=1.0),
                           separation_loss(exact, mix, vocals, 2, bin_weight=bins), atol=1e-6)
+
+
+def test_power_mask_term_pulls_towards_the_power_ratio_of_the_true_stems():
+    import torch
+
+    from rtsep.train.trainer import band_weight, power_ratio_mask, separation_loss
+
+    gen = torch.Generator().manual_seed(3)
+    vocals = torch.randn(2, 2, 12, 65, 2, generator=gen)
+    accomp = 2.0 * torch.randn(2, 2, 12, 65, 2, generator=gen)
+    mix = vocals + accomp
+    target = power_ratio_mask(vocals, accomp)
+    pv, pa = vocals.pow(2).sum(-1), accomp.pow(2).sum(-1)
+    assert torch.allclose(target, pv / (pv + pa), atol=1e-6)
+    # Where the voice has three times the accompaniment's amplitude the mask is 0.9, not 0.75.
+    v1 = torch.tensor([3.0, 0.0]).expand(1, 1, 1, 1, 2)
+    assert torch.allclose(power_ratio_mask(v1, v1 / 3.0), torch.tensor(0.9))
+    bins = band_weight(torch.tensor([8000.0, 24000.0]), 65, 48000)
+    base = separation_loss(target, mix, vocals, 2, bin_weight=bins)
+    # At the target the term is zero; away from it the loss grows by the weighted distance.
+    assert torch.allclose(separation_loss(target, mix, vocals, 2, bin_weight=bins,
+                                          power_mask_weight=1.0), base, atol=1e-6)
+    off = (target + 0.1).clamp(max=1.0)
+    assert separation_loss(off, mix, vocals, 2, bin_weight=bins, power_mask_weight=1.0) > \
+        separation_loss(off, mix, vocals, 2, bin_weight=bins) + 0.01
+    # Bins above a band-limited example's bandwidth do not count in it.
+    above = target.clone()
+    above[0, :, :, 30:] = 1.0 - above[0, :, :, 30:]
+    assert torch.allclose(separation_loss(above, mix, vocals, 2, bin_weight=bins, power_mask_weight=1.0)
+                          - separation_loss(above, mix, vocals, 2, bin_weight=bins), torch.tensor(0.0),
+                          atol=1e-6)
+    mask = off.clone().requires_grad_(True)
+    separation_loss(mask, mix, vocals, 2, bin_weight=bins, power_mask_weight=1.0).backward()
+    assert torch.isfinite(mask.grad).all() and mask.grad.abs().sum() > 0

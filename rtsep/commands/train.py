@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of the distillation term: the Spleeter teacher's vocals (cached "
                              "per training song, filled by rtsep make-data --teacher) as a second target on "
                              "segments that keep a song's own mix (--aug p_natural=...); 0: off")
+    parser.add_argument("--power-mask-weight", type=float, default=0.0,
+                        help="weight of an L1 pull of the mask towards the power ratio "
+                             "|V|^2 / (|V|^2 + |A|^2) of the true stems, per bin weighed by the "
+                             "mixture's compressed level (0: off)")
     parser.add_argument("--select-by", choices=("sdr", "fisdr"), default="sdr",
                         help="validation number that picks best.pt: the spectral SDR of the whole "
                              "set, or the median filter-invariant SDR of its 1-s chunks")
@@ -167,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
                       schedule_minutes=args.schedule_minutes,
                       valid_every=args.valid_every, seed=args.seed, snr_weight=args.snr_weight,
                       fisdr_weight=args.fisdr_weight, select_by=args.select_by,
-                      teacher_weight=args.teacher_weight, augmentation=augmentation,
+                      teacher_weight=args.teacher_weight,
+                      power_mask_weight=args.power_mask_weight, augmentation=augmentation,
                       data_weights=data_weights)
     trainer = Trainer(args.run_dir, cfg, cache_dir=args.cache_dir, data_root=args.data_root,
                       n_threads=args.threads, init_from=args.init_from,
