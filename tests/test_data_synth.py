@@ -191,6 +191,35 @@ def test_make_data_writes_and_resumes(cache_dir, capsys):
     assert make_data.main(["--n-train", "-1", "--cache-dir", str(cache_dir)]) == 2
 
 
+def test_cache_holds_half_precision_and_shrinks_old_float32_songs(cache_dir, tmp_path):
+    import json
+
+    from rtsep.train.data.audio import to_cache_dtype
+    from rtsep.train.data.synth.cache import NpzSong, shrink_song
+
+    path = song_path(cache_dir, "train", 0)
+    song = NpzSong(path)
+    assert song.vocals.dtype == song.accompaniment.dtype == np.float16
+    v, a = song.read(1000, 4410)
+    assert v.dtype == a.dtype == np.float32 and np.abs(a).max() > 0
+    # A song written as float32 (before the cache went half) reads the same and is
+    # rewritten in half precision, its metadata and activity kept, within 2^-11 of itself.
+    old = tmp_path / "0000.npz"
+    v32, a32 = (np.asarray(x, dtype=np.float32) * np.float32(1.0001) for x in (song.vocals, song.accompaniment))
+    np.savez(old, vocals=v32, accompaniment=a32, activity=song.activity_db,
+             sample_rate_hz=np.int64(song.sample_rate_hz), meta=np.array(json.dumps(song.meta)))
+    assert NpzSong(old).vocals.dtype == np.float32
+    assert shrink_song(old) and not shrink_song(old)
+    new = NpzSong(old)
+    assert new.vocals.dtype == np.float16 and new.meta == song.meta
+    np.testing.assert_allclose(np.asarray(new.vocals, dtype=np.float32), v32, rtol=2 ** -11, atol=1e-7)
+    np.testing.assert_allclose(new.activity_db, song.activity_db, atol=0.01)
+    # What half precision cannot hold is refused, not cached as Inf.
+    for bad, msg in ((np.array([[1.0, np.nan]]), "NaN"), (np.array([[7e4, 0.0]]), "beyond half")):
+        with pytest.raises(ValueError, match=msg):
+            to_cache_dtype(bad, "x")
+
+
 @pytest.mark.parametrize("rate", [44100, 48000])
 def test_synth_source_segments(cache_dir, rate):
     songs = SynthSongs(cache_dir, "train")

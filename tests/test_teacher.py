@@ -68,7 +68,8 @@ def test_spleeter_separates_a_real_song_and_its_targets_are_cached(tmp_path):
     assert at48.shape == (2, rate * 3)
     # The cache computes once, then memory-maps.
     cached = T.teacher_vocals_cached(tmp_path, "set", "clip", mix, rate)
-    np.testing.assert_allclose(cached, est, atol=1e-5)
+    assert cached.dtype == np.float16  # the training cache's half precision
+    np.testing.assert_allclose(np.asarray(cached, dtype=np.float32), est, rtol=2 ** -11, atol=1e-7)
     again = T.teacher_vocals_cached(tmp_path, "set", "clip", mix, rate)
     assert isinstance(again, np.memmap)
 
@@ -100,3 +101,16 @@ def test_make_data_teacher_fills_the_cache_once_and_names_missing_real_data(tmp_
     stamp = path.stat().st_mtime_ns
     assert make_data.main(args) == 2  # a second run reuses the cached target
     assert path.stat().st_mtime_ns == stamp
+
+
+def test_float32_teacher_estimates_of_older_caches_shrink_to_half_precision(tmp_path):
+    from rtsep.train.teacher import shrink_teacher_cache, teacher_path
+
+    est = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 1000)).astype(np.float32)
+    path = teacher_path(tmp_path, "cc0", "song")
+    path.parent.mkdir(parents=True)
+    np.save(path, est)
+    assert shrink_teacher_cache(tmp_path) == 1 and shrink_teacher_cache(tmp_path) == 0
+    back = np.load(path)
+    assert back.dtype == np.float16
+    np.testing.assert_allclose(back.astype(np.float32), est, rtol=2 ** -11, atol=1e-7)

@@ -15,8 +15,9 @@ pickle names allow-listed, so a tampered file cannot run code.
 
 Teacher targets are cached per song (:func:`teacher_vocals_cached`,
 :func:`attach_teacher`; ``rtsep make-data --teacher`` fills the cache) so their cost
-is paid once: ``<cache_dir>/teacher/<set>/<song>.npy`` (``float32``
-``(2, n_samples)`` at the song's own rate).
+is paid once: ``<cache_dir>/teacher/<set>/<song>.npy`` (``float16``, the training cache's
+:data:`rtsep.train.data.audio.CACHE_DTYPE`, ``(2, n_samples)`` at the song's own rate;
+files written before session 21 hold ``float32`` and read the same).
 
 Shapes: audio is ``float32`` ``(n_channels, n_samples)``; mono is separated as
 centred stereo and returned mono.
@@ -176,7 +177,7 @@ def teacher_vocals_cached(cache_dir: str | os.PathLike, set_name: str, song_name
 
     ``mix``: ``(n_channels, n_samples)`` as the song's stems sum. Returns the same shape.
     """
-    from rtsep.train.data.audio import save_npy_atomic
+    from rtsep.train.data.audio import save_npy_atomic, to_cache_dtype
 
     path = teacher_path(cache_dir, set_name, song_name)
     if path.exists():
@@ -185,8 +186,22 @@ def teacher_vocals_cached(cache_dir: str | os.PathLike, set_name: str, song_name
             return cached
     est = shared_spleeter().vocals(np.asarray(mix), sample_rate_hz)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_npy_atomic(path, est)
+    save_npy_atomic(path, to_cache_dtype(est, f"teacher estimate {path}"))
     return np.load(path, mmap_mode="r")
+
+
+def shrink_teacher_cache(cache_dir: str | os.PathLike) -> int:
+    """Rewrite the cached teacher estimates held as float32 (written before session 21) in
+    the cache's half precision; returns how many. Readers holding an old file keep it."""
+    from rtsep.train.data.audio import CACHE_DTYPE, save_npy_atomic, to_cache_dtype
+
+    n = 0
+    for path in sorted((Path(cache_dir) / "teacher").glob(f"*/*.v{TEACHER_VERSION}.npy")):
+        est = np.load(path, mmap_mode="r")
+        if est.dtype != CACHE_DTYPE:
+            save_npy_atomic(path, to_cache_dtype(est, f"teacher estimate {path}"))
+            n += 1
+    return n
 
 
 def attach_teacher(songs: list, set_name: str, cache_dir: str | os.PathLike,
@@ -202,4 +217,5 @@ def attach_teacher(songs: list, set_name: str, cache_dir: str | os.PathLike,
                      disable=missing == 0 or not progress):
         song.teacher = teacher_vocals_cached(
             cache_dir, set_name, song.name.replace("/", "_"),
-            np.asarray(song.vocals) + np.asarray(song.accompaniment), song.sample_rate_hz)
+            np.asarray(song.vocals, dtype=np.float32) + np.asarray(song.accompaniment, dtype=np.float32),
+            song.sample_rate_hz)

@@ -2,7 +2,9 @@
 
 Each file is an uncompressed ``np.savez`` archive with
 
-* ``vocals``, ``accompaniment``: ``float32`` ``(2, n_samples)``;
+* ``vocals``, ``accompaniment``: ``float16`` ``(2, n_samples)``
+  (:data:`rtsep.train.data.audio.CACHE_DTYPE`; songs written before session 21 hold
+  ``float32`` and read the same);
 * ``activity``: vocal RMS per 100 ms hop, dBFS, ``float32``;
 * ``sample_rate_hz``: ``int64`` scalar; ``meta``: a JSON string (style, key,
   tempo, sections, vocal technique, singer, seeds, mix settings, ...).
@@ -24,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtsep.train.data.audio import activity_db, npz_memmap, save_atomic
+from rtsep.train.data.audio import (CACHE_DTYPE, activity_db, npz_memmap, save_atomic,
+                                    to_cache_dtype)
 from rtsep.train.data.songs import ArraySong, SongCollection
 from rtsep.train.data.synth.pools import check_split
 from rtsep.train.data.synth.song import GENERATOR_VERSION, render_song
@@ -62,6 +65,7 @@ def render_to_cache(cache_dir: str | os.PathLike, split: str, index: int, seed: 
     """
     path = song_path(cache_dir, split, index)
     if not overwrite and path.exists() and _up_to_date(path, seed, sample_rate_hz):
+        shrink_song(path)
         return path, 0.0
     t0 = time.perf_counter()
     song = render_song(split, seed, index, sample_rate_hz, data_root=data_root)
@@ -71,15 +75,30 @@ def render_to_cache(cache_dir: str | os.PathLike, split: str, index: int, seed: 
 
 def write_song(path: str | os.PathLike, vocals: np.ndarray, accompaniment: np.ndarray,
                sample_rate_hz: int, meta: dict) -> None:
-    """Write one song in the cache's ``.npz`` form (atomically); stems ``(2, n)``."""
+    """Write one song in the cache's ``.npz`` form (atomically); stems ``(2, n)``, stored
+    in half precision (its activity is measured before rounding)."""
     meta = json.loads(json.dumps(meta, default=float))
+    activity = activity_db(np.asarray(vocals, dtype=np.float32), sample_rate_hz)
+    vocals = to_cache_dtype(vocals, f"{path}: vocals")
+    accompaniment = to_cache_dtype(accompaniment, f"{path}: accompaniment")
 
     def write(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, vocals=vocals, accompaniment=accompaniment,
-                     activity=activity_db(vocals, sample_rate_hz),
+                     activity=activity,
                      sample_rate_hz=np.int64(sample_rate_hz), meta=np.array(json.dumps(meta)))
     save_atomic(Path(path), write)
+
+
+def shrink_song(path: str | os.PathLike) -> bool:
+    """Rewrite a cached song whose stems are float32 (written before session 21) in the
+    cache's half precision; True if it did. Readers holding the old file keep it."""
+    with np.load(path, allow_pickle=False) as npz:
+        if npz["vocals"].dtype == CACHE_DTYPE:
+            return False
+        meta = json.loads(str(npz["meta"]))
+        write_song(path, npz["vocals"], npz["accompaniment"], int(npz["sample_rate_hz"]), meta)
+    return True
 
 
 def _worker(job) -> tuple[int, float]:
