@@ -191,7 +191,7 @@ def test_make_data_writes_and_resumes(cache_dir, capsys):
     assert make_data.main(["--n-train", "-1", "--cache-dir", str(cache_dir)]) == 2
 
 
-def test_cache_holds_half_precision_and_shrinks_old_float32_songs(cache_dir, tmp_path):
+def test_cache_holds_half_precision_and_shrinks_old_float32_songs(cache_dir, tmp_path, capsys):
     import json
 
     from rtsep.train.data.audio import to_cache_dtype
@@ -214,6 +214,19 @@ def test_cache_holds_half_precision_and_shrinks_old_float32_songs(cache_dir, tmp
     assert new.vocals.dtype == np.float16 and new.meta == song.meta
     np.testing.assert_allclose(np.asarray(new.vocals, dtype=np.float32), v32, rtol=2 ** -11, atol=1e-7)
     np.testing.assert_allclose(new.activity_db, song.activity_db, atol=0.01)
+    # make-data finds a float32 song of the cache up to date and rewrites it in half precision.
+    import os
+
+    as32 = tmp_path / "as32.npz"
+    np.savez(as32, vocals=np.asarray(song.vocals, dtype=np.float32),
+             accompaniment=np.asarray(song.accompaniment, dtype=np.float32), activity=song.activity_db,
+             sample_rate_hz=np.int64(song.sample_rate_hz), meta=np.array(json.dumps(song.meta)))
+    os.replace(as32, path)
+    assert make_data.main(["--n-train", "1", "--n-valid", "0", "--cache-dir", str(cache_dir),
+                           "--seed", "3", "--no-progress"]) == 0
+    assert "1 up to date (1 rewritten in half precision)" in capsys.readouterr().out
+    again = NpzSong(path)
+    assert again.vocals.dtype == np.float16 and np.array_equal(again.vocals, song.vocals)
     # What half precision cannot hold is refused, not cached as Inf.
     for bad, msg in ((np.array([[1.0, np.nan]]), "NaN"), (np.array([[7e4, 0.0]]), "beyond half")):
         with pytest.raises(ValueError, match=msg):

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                              jobs=args.jobs, data_root=args.data_root, overwrite=args.overwrite,
                              progress=not args.no_progress)
         per_song = stats["render_s"] / stats["rendered"] if stats["rendered"] else 0.0
-        print(f"synth/{split}: {stats['rendered']} rendered, {stats['skipped']} up to date, "
+        shrunk = f" ({stats['shrunk']} rewritten in half precision)" if stats["shrunk"] else ""
+        print(f"synth/{split}: {stats['rendered']} rendered, {stats['skipped']} up to date{shrunk}, "
               f"{per_song:.2f} s per song, {stats['wall_s']:.1f} s wall")
     if args.teacher:
         import torch

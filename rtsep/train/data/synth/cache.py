@@ -58,19 +58,19 @@ def _up_to_date(path: Path, seed: int, sample_rate_hz: int) -> bool:
 
 def render_to_cache(cache_dir: str | os.PathLike, split: str, index: int, seed: int = 0,
                     sample_rate_hz: int = 44100, data_root: str | None = None,
-                    overwrite: bool = False) -> tuple[Path, float]:
-    """Render song ``index`` into the cache unless an up-to-date file exists.
+                    overwrite: bool = False) -> tuple[Path, float, bool]:
+    """Render song ``index`` into the cache unless an up-to-date file exists (one held
+    as float32 is rewritten in half precision, :func:`shrink_song`).
 
-    Returns ``(path, seconds spent rendering)`` (0.0 when skipped).
+    Returns ``(path, seconds spent rendering, whether it was shrunk)`` (0.0 when skipped).
     """
     path = song_path(cache_dir, split, index)
     if not overwrite and path.exists() and _up_to_date(path, seed, sample_rate_hz):
-        shrink_song(path)
-        return path, 0.0
+        return path, 0.0, shrink_song(path)
     t0 = time.perf_counter()
     song = render_song(split, seed, index, sample_rate_hz, data_root=data_root)
     write_song(path, song.vocals, song.accompaniment, sample_rate_hz, song.meta)
-    return path, time.perf_counter() - t0
+    return path, time.perf_counter() - t0, False
 
 
 def write_song(path: str | os.PathLike, vocals: np.ndarray, accompaniment: np.ndarray,
@@ -101,10 +101,11 @@ def shrink_song(path: str | os.PathLike) -> bool:
     return True
 
 
-def _worker(job) -> tuple[int, float]:
+def _worker(job) -> tuple[int, float, bool]:
     cache_dir, split, index, seed, sample_rate_hz, data_root, overwrite = job
-    _, spent = render_to_cache(cache_dir, split, index, seed, sample_rate_hz, data_root, overwrite)
-    return index, spent
+    _, spent, shrunk = render_to_cache(cache_dir, split, index, seed, sample_rate_hz, data_root,
+                                       overwrite)
+    return index, spent, shrunk
 
 
 def render_cache(cache_dir: str | os.PathLike, split: str, n_songs: int, seed: int = 0,
@@ -113,8 +114,8 @@ def render_cache(cache_dir: str | os.PathLike, split: str, n_songs: int, seed: i
     """Render songs ``start_index .. start_index + n_songs - 1`` of ``split`` into the cache.
 
     ``jobs`` worker processes (1: in this process). Shows a tqdm bar on stderr
-    when ``progress``. Returns ``{"rendered": n, "skipped": n, "render_s": total,
-    "wall_s": elapsed}``.
+    when ``progress``. Returns ``{"rendered": n, "skipped": n, "shrunk": n (of the
+    skipped, rewritten from float32 in half precision), "render_s": total, "wall_s": elapsed}``.
     """
     from tqdm import tqdm
 
@@ -124,7 +125,7 @@ def render_cache(cache_dir: str | os.PathLike, split: str, n_songs: int, seed: i
     root = str(data_root) if data_root is not None else None
     jobs_list = [(str(cache_dir), split, i, int(seed), int(sample_rate_hz), root, overwrite)
                  for i in range(start_index, start_index + n_songs)]
-    stats = {"rendered": 0, "skipped": 0, "render_s": 0.0}
+    stats = {"rendered": 0, "skipped": 0, "shrunk": 0, "render_s": 0.0}
     t0 = time.perf_counter()
     bar = tqdm(total=len(jobs_list), desc=f"synth/{split}", unit="song", disable=not progress,
                file=sys.stderr)
@@ -135,8 +136,9 @@ def render_cache(cache_dir: str | os.PathLike, split: str, n_songs: int, seed: i
         pool = multiprocessing.get_context("spawn").Pool(jobs)
         results = pool.imap_unordered(_worker, jobs_list)
     try:
-        for _, spent in results:
+        for _, spent, shrunk in results:
             stats["rendered" if spent > 0 else "skipped"] += 1
+            stats["shrunk"] += shrunk
             stats["render_s"] += spent
             bar.update(1)
     finally:
