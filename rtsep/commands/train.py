@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -179,5 +180,7 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, model_changes=model_changes,
                       data_workers=args.data_workers)
     trainer.train(args.minutes, max_steps=args.steps)
-    print(f"{args.run_dir}: step {trainer.step}, best valid SDR {trainer.best_sdr_db:.2f} dB")
+    best = (f"best valid SDR {trainer.best_sdr_db:.2f} dB" if math.isfinite(trainer.best_sdr_db)
+            and trainer.best_sdr_db > -1e8 else "not validated yet")
+    print(f"{args.run_dir}: step {trainer.step}, {best}")
     return 0
