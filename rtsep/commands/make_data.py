@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", action="store_true",
                         help="also fill the Spleeter teacher cache for the training sets "
                              "(--jobs sets torch's threads)")
-    parser.add_argument("--overwrite", action="store_true", help="re-render existing songs")
-    # Songs and teacher estimates cached as float32 by older versions are rewritten in
-    # half precision when found up to date (no re-render; half the disk and page cache).
+    parser.add_argument("--overwrite", action="store_true",
+                        help="re-render existing songs (songs and teacher estimates an older "
+                             "version cached as float32 are rewritten in half precision anyway)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 

@@ -175,7 +175,8 @@ def teacher_vocals_cached(cache_dir: str | os.PathLike, set_name: str, song_name
                           mix: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """The teacher's vocals for one song's mixture, computed once and memory-mapped after.
 
-    ``mix``: ``(n_channels, n_samples)`` as the song's stems sum. Returns the same shape.
+    ``mix``: ``(n_channels, n_samples)`` as the song's stems sum. Returns the same shape,
+    memory-mapped in the cache's half precision (a float32 file of an older cache as it is).
     """
     from rtsep.train.data.audio import save_npy_atomic, to_cache_dtype
 

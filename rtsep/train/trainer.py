@@ -174,13 +174,13 @@ def power_ratio_mask(vocals: torch.Tensor, accomp: torch.Tensor) -> torch.Tensor
 
 
 def power_mask_term(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
-                    weight: torch.Tensor | None) -> torch.Tensor:
+                    accomp: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """L1 distance of ``mask`` ``(N, C, T, F)`` to :func:`power_ratio_mask`, each bin
     weighed by the mixture's compressed magnitude relative to its example's mean (a
     silent bin, whose ratio means nothing, does not count), over ``weight``'s bins."""
     mag = mix.pow(2).sum(-1).add(1e-8).pow(MAG_EXPONENT / 2.0)
     rel = mag / mag.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
-    return _weighted_mean((mask - power_ratio_mask(vocals, mix - vocals)).abs() * rel, weight)
+    return _weighted_mean((mask - power_ratio_mask(vocals, accomp)).abs() * rel, weight)
 
 
 def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
@@ -217,7 +217,7 @@ def separation_loss(mask: torch.Tensor, mix: torch.Tensor, vocals: torch.Tensor,
             + _l1_terms(est_a[:, :, sl], (mix - teacher)[:, :, sl], teacher_bins))
     if power_mask_weight > 0.0:
         loss = loss + power_mask_weight * power_mask_term(mask[:, :, sl], mix[:, :, sl],
-                                                          vocals[:, :, sl], bin_weight)
+                                                          vocals[:, :, sl], acc[:, :, sl], bin_weight)
     if snr_weight > 0.0:
         snr_a = segment_snr_db(est_a[:, :, sl], acc[:, :, sl])
         v_energy = vocals[:, :, sl].pow(2).sum(dim=(1, 2, 3, 4))
