@@ -486,6 +486,14 @@ NativeModel::NativeModel(const NativeModelFile& f) : path_(f.path), metadata_jso
     }
     net.head_w = weight(f, w + "head.weight", {2, chans[0], 1, 1}, used);
     net.head_b = weight(f, w + "head.bias", {2}, used);
+    const bool has_scale = f.has(w + "band_logit_scale"), has_bias = f.has(w + "band_logit_bias");
+    if (has_scale != has_bias) {
+      throw fail(path_, w + "band_logit_scale and band_logit_bias come together (the calibration)");
+    }
+    if (has_scale) {
+      net.logit_scale = weight(f, w + "band_logit_scale", {n_bands_}, used);
+      net.logit_bias = weight(f, w + "band_logit_bias", {n_bands_}, used);
+    }
     net.hidden.assign(h, 0.0f);
     net.gates_i.assign(3 * h, 0.0f);
     net.gates_h.assign(3 * h, 0.0f);
@@ -736,6 +744,9 @@ void NativeModel::run_net(Net& net) noexcept {
       const float w = net.head_w[a * c0 + c];
       const float* src = cur + c * n_bands_;
       for (std::size_t b = 0; b < n_bands_; ++b) hb[b] += w * src[b];
+    }
+    if (!net.logit_scale.empty()) {
+      for (std::size_t b = 0; b < n_bands_; ++b) hb[b] = hb[b] * net.logit_scale[b] + net.logit_bias[b];
     }
   }
 }

@@ -198,6 +198,9 @@ class NativeModel : public MaskModel {
     std::vector<float> w_ih, w_hh, b_ih, b_hh;  // GRU (3H, n_flat), (3H, H), (3H), (3H)
     std::vector<float> w_out, b_out;            // Linear (n_flat, H), (n_flat)
     std::vector<float> head_w, head_b;          // (2, c0), (2)
+    // The calibration's per-band map of the head's logits (z * scale + bias), when the
+    // model has one (rtsep.train.calibrate); empty: none.
+    std::vector<float> logit_scale, logit_bias;  // (n_bands), (n_bands)
     std::vector<float> hidden;      // (H) the GRU state
     std::vector<float> gates_i;     // (3H)
     std::vector<float> gates_h;     // (3H)

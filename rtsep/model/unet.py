@@ -51,6 +51,9 @@ class UNetConfig:
     time_kernel: int = 2
     gru_hidden: int = 128
     n_features: int = 4  # |L|, |R|, |M|, |S|
+    # A per-band affine map of the head's logits, fitted after training
+    # (rtsep.train.calibrate); False: none, the weights of every model before it.
+    calibrated: bool = False
 
     @property
     def n_bins(self) -> int:
@@ -152,6 +155,10 @@ class CausalUNet(nn.Module):
             self.decoders.append(CausalConv(chans[i], chans[i - 1], cfg.time_kernel, 1))
         self.head = nn.Conv2d(chans[0], cfg.n_channels_audio, 1)
         self.head_bias_init()
+        if cfg.calibrated:
+            # Fitted constants, not trained parameters (identity until fitted).
+            self.register_buffer("band_logit_scale", torch.ones(cfg.n_bands))
+            self.register_buffer("band_logit_bias", torch.zeros(cfg.n_bands))
 
     def head_bias_init(self) -> None:
         nn.init.zeros_(self.head.weight)
@@ -174,13 +181,25 @@ class CausalUNet(nn.Module):
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
         return torch.repeat_interleave(x, 2, dim=3)
 
+    def band_logits(self, y: torch.Tensor) -> torch.Tensor:
+        """Decoder output ``(N, C0, T, B)`` -> the mask's logits per band ``(N, 2, T, B)``
+        (after the calibration's per-band scale and bias, when the model has them)."""
+        z = self.head(y)
+        if self.cfg.calibrated:
+            z = z * self.band_logit_scale + self.band_logit_bias
+        return z
+
     def _mask(self, y: torch.Tensor) -> torch.Tensor:
         """Decoder output ``(N, C0, T, B)`` -> bin mask ``(N, 2, T, n_bins)``."""
-        return torch.sigmoid(torch.matmul(self.head(y), self.band_expand))
+        return torch.sigmoid(torch.matmul(self.band_logits(y), self.band_expand))
 
     # -- sequence mode -----------------------------------------------------------------
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """Sequence mode. ``spec``: ``(N, 2, T, n_bins, 2)`` re/im -> mask ``(N, 2, T, n_bins)``."""
+        return self._mask(self.decode(spec))
+
+    def decode(self, spec: torch.Tensor) -> torch.Tensor:
+        """Sequence mode up to the head: ``spec`` -> decoder output ``(N, C0, T, B)``."""
         x = self._features(spec[..., 0], spec[..., 1])
         skips = []
         for enc in self.encoders:
@@ -191,7 +210,7 @@ class CausalUNet(nn.Module):
         x = x + self.gru_out(h).reshape(n, t, c, b).permute(0, 2, 1, 3)
         for i, dec in enumerate(self.decoders):
             x = dec(self._upsample(x)) + skips[-2 - i]
-        return self._mask(x)
+        return x
 
     # -- step mode -----------------------------------------------------------------------
     def state_shapes(self, n_batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:

@@ -263,12 +263,14 @@ class Trainer:
     def __init__(self, run_dir: str | Path, cfg: TrainConfig, *, cache_dir: str = "cache",
                  data_root: str | None = None, n_threads: int | None = None,
                  init_from: str | None = None, device: str = "auto",
-                 model_changes: dict | None = None, data_workers: int | None = None):
+                 model_changes: dict | None = None, data_workers: int | None = None,
+                 compile_model: bool = False):
         """``model_changes``: UNetConfig fields to change for a new run; with ``init_from``
         only ``gru_hidden``/``time_kernel`` may grow (:func:`rtsep.model.grow.grow`).
         ``data_workers``: threads making training batches (default: one on the CPU, where the
         model's own threads need the cores; up to 8 beside a GPU, which one thread cannot
-        keep busy)."""
+        keep busy). ``compile_model``: run each training step's forward pass and loss
+        through ``torch.compile`` (:meth:`_train_loss`)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if n_threads:
@@ -338,6 +340,8 @@ class Trainer:
         self._sources = {}
         self._cache_dir, self._data_root = cache_dir, data_root
         self._valid = None
+        self.compile_model = bool(compile_model)
+        self._compiled = None
 
     # -- data --------------------------------------------------------------------------
     def _source(self, split: str, sample_rate_hz: int):
@@ -445,6 +449,29 @@ class Trainer:
                                c.fisdr_weight, c.fisdr_chunks, batch.bins, batch.teacher,
                                batch.teacher_bins, c.teacher_weight, c.power_mask_weight)
 
+    def _train_loss(self, batch: Batch) -> torch.Tensor:
+        """The training loss of ``batch`` under the model being trained. With
+        ``compile_model``, through ``torch.compile`` (Inductor fuses the many element-wise
+        steps of the convolutions' normalisation and of the loss: a training step here is
+        about twice as fast on the CPU); it shares the model's parameters, so the
+        optimizer, the moving average and the checkpoints see no difference. Compiling
+        happens at the first step (about 1.5 minutes on one core); if it fails (no C++
+        compiler, an unsupported device), training says so in one line and goes on
+        without it."""
+        if not self.compile_model:
+            return self.loss(self.model(batch.mix), batch)
+        if self._compiled is None:
+            self._compiled = torch.compile(self.model)
+            try:
+                return self.loss(self._compiled(batch.mix), batch)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: train eagerly
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                print(f"train: torch.compile failed ({first[:200]}); training without it",
+                      file=sys.stderr)
+                self.compile_model = False
+                return self.loss(self.model(batch.mix), batch)
+        return self.loss(self._compiled(batch.mix), batch)
+
     def validate(self) -> tuple[float, float, float]:
         """Validation loss, vocals SDR over the whole set (spectral) and the median
         filter-invariant vocals SDR of the sung ~1-s chunks."""
@@ -514,8 +541,7 @@ class Trainer:
             batch = next(batches)
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(self.step)
-            mask = self.model(batch.mix)
-            loss = self.loss(mask, batch)
+            loss = self._train_loss(batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss at step {self.step}")
             self.opt.zero_grad(set_to_none=True)
