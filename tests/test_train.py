@@ -456,3 +456,40 @@ def test_power_mask_term_pulls_towards_the_power_ratio_of_the_true_stems():
     mask = off.clone().requires_grad_(True)
     separation_loss(mask, mix, vocals, 2, bin_weight=bins, power_mask_weight=1.0).backward()
     assert torch.isfinite(mask.grad).all() and mask.grad.abs().sum() > 0
+
+
+def test_compiled_training_steps_match_eager_ones_and_a_failed_compile_trains_on(
+        tmp_path, musdb_root, capsys, monkeypatch):
+    """``compile_model``: the compiled step's loss and gradients are the eager step's (it
+    shares the model's parameters); when ``torch.compile`` fails, training says so in one
+    line and goes on eagerly."""
+    cfg = _config(musdb_root)
+    eager = Trainer(tmp_path / "e", cfg, cache_dir=str(tmp_path / "cache"), n_threads=1, device="cpu")
+    comp = Trainer(tmp_path / "c", _config(musdb_root), cache_dir=str(tmp_path / "cache"), n_threads=1,
+                   device="cpu", compile_model=True)
+    comp.model.load_state_dict(eager.model.state_dict())
+    batch = eager._batch("train", 44100, 2, np.random.default_rng(0))
+    grads = []
+    for t in (eager, comp):
+        t.model.zero_grad()
+        loss = t._train_loss(batch)
+        loss.backward()
+        grads.append((float(loss), [p.grad.clone() for p in t.model.parameters()]))
+    assert comp._compiled is not None and comp.compile_model
+    assert abs(grads[0][0] - grads[1][0]) < 1e-5 * max(1.0, abs(grads[0][0]))
+    for ge, gc in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(ge, gc, atol=1e-5, rtol=1e-3)
+
+    def broken(fn, *args, **kwargs):
+        def run(*a, **k):
+            raise RuntimeError("no C++ compiler here\nsecond line")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    t = Trainer(tmp_path / "b", _config(musdb_root), cache_dir=str(tmp_path / "cache"), n_threads=1,
+                device="cpu", compile_model=True)
+    capsys.readouterr()
+    t.train(minutes=5, max_steps=2)
+    err = capsys.readouterr().err
+    assert t.step == 2 and not t.compile_model
+    assert "train: torch.compile failed (no C++ compiler here); training without it\n" in err

@@ -29,7 +29,7 @@ from rtsep import __version__
 from rtsep.config import StftGeometry
 from rtsep.runtime.errors import ModelFileError
 from rtsep.runtime.metadata import check_format_version
-from rtsep.model.unet import CausalUNet, UNetConfig
+from rtsep.model.unet import OPTIONAL_FIELDS, CausalUNet, UNetConfig
 
 CHECKPOINT_FORMAT = "rtsep-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
@@ -111,7 +111,9 @@ def _check_config(path, raw) -> UNetConfig:
     if not isinstance(raw, dict):
         raise ModelFileError.at(path, f"'config' must be a dict, got {type(raw).__name__}")
     fields = {f.name for f in dataclasses.fields(UNetConfig)}
-    missing, unknown = sorted(fields - set(raw)), sorted(set(raw) - fields)
+    # Fields added after files were written take their default when absent.
+    missing = sorted(fields - set(raw) - set(OPTIONAL_FIELDS))
+    unknown = sorted(set(raw) - fields)
     if missing or unknown:
         raise ModelFileError.at(path, f"model config does not match UNetConfig (missing {missing}, "
                                       f"unknown {unknown})")

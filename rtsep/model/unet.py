@@ -39,6 +39,10 @@ MAG_EXPONENT = 0.3
 EPS = 1e-8
 
 
+#: UNetConfig fields that files written before them lack (their default applies).
+OPTIONAL_FIELDS = ("calibrated",)
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Architecture arguments; stored in every checkpoint and export."""
