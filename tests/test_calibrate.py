@@ -71,6 +71,11 @@ def test_fit_recovers_a_known_map_per_band_and_globally():
     scale, bias, report = fit(sets, n_iter=600, lr=0.05)
     assert torch.allclose(scale, a_true, atol=0.05) and torch.allclose(bias, c_true, atol=0.05)
     assert all(report["error_db_after"][k] < report["error_db_before"][k] - 10 for k in sets)
+    l_scale, l_bias, l_report = fit(sets, n_iter=600, lr=0.05, objective="log")
+    assert torch.allclose(l_scale, a_true, atol=0.05) and torch.allclose(l_bias, c_true, atol=0.05)
+    assert all(l_report["error_db_after"][k] < l_report["error_db_before"][k] - 10 for k in sets)
+    with pytest.raises(ValueError, match="objective"):
+        fit(sets, objective="median")
     g_scale, g_bias, g_report = fit(sets, per_band=False, n_iter=300)
     assert torch.all(g_scale == g_scale[0]) and torch.all(g_bias == g_bias[0])
     for k in sets:

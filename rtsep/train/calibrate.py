@@ -81,33 +81,48 @@ def excerpt_stats(model: CausalUNet, vocals: np.ndarray, accompaniment: np.ndarr
     return ExcerptStats(z, px @ expand_t, cx @ expand_t, pv)
 
 
+OBJECTIVES = ("mean", "log")
+
+
 def fit(sets: dict[str, list[ExcerptStats]], *, per_band: bool = True, n_iter: int = 300,
-        lr: float = 0.05, log=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Scale and bias (``(B,)`` each) minimising the normalised squared error of the
-    vocals over ``sets`` (each set weighs the same). Also returns the error before and
-    after, per set (dB relative to the vocal energy: lower is better)."""
+        lr: float = 0.05, objective: str = "mean", log=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Scale and bias (``(B,)`` each) minimising the vocals' squared error relative to
+    their energy over ``sets`` (each set weighs the same): with ``objective="mean"`` the
+    mean over a set's excerpts of that ratio, with ``"log"`` the mean of it in dB (the
+    mean of per-excerpt spectral SDRs, less ruled by the worst excerpts). Also returns,
+    per set, the error before and after in dB, by the objective's own averaging (lower
+    is better)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective {objective!r}: choose one of {OBJECTIVES}")
     n_bands = next(iter(sets.values()))[0].z.shape[-1]
     n_params = n_bands if per_band else 1
     scale = torch.ones(n_params, requires_grad=True)
     bias = torch.zeros(n_params, requires_grad=True)
     packed = {}
     for name, items in sets.items():
-        w = torch.cat([torch.full(it.z.shape[1:2], 1.0 / (it.vocal_energy * len(items)))
-                       for it in items])
+        w = torch.cat([torch.full(it.z.shape[1:2], 1.0 / it.vocal_energy) for it in items])
+        ids = torch.cat([torch.full(it.z.shape[1:2], j, dtype=torch.long) for j, it in enumerate(items)])
         packed[name] = (torch.cat([it.z for it in items], 1), torch.cat([it.p for it in items], 1),
-                        torch.cat([it.c for it in items], 1), w)
+                        torch.cat([it.c for it in items], 1), w, ids, len(items))
 
     def set_errors(s, b) -> dict:
+        """Per set: the objective (a ratio for "mean", dB for "log")."""
         out = {}
-        for name, (z, p, c, w) in packed.items():
+        for name, (z, p, c, w, ids, n) in packed.items():
             m = torch.sigmoid(z * s + b)
-            per_frame = (m * m * p - 2.0 * m * c).sum(dim=(0, 2))  # (T,)
-            out[name] = 1.0 + (per_frame * w).sum()  # + sum |V|^2 / sum |V|^2 per excerpt
+            per_frame = (m * m * p - 2.0 * m * c).sum(dim=(0, 2)) * w  # (T,)
+            # Each excerpt's error over its vocal energy: 1 + its frames' terms.
+            per_excerpt = 1.0 + torch.zeros(n).index_add(0, ids, per_frame)
+            out[name] = (per_excerpt.mean() if objective == "mean"
+                         else (10.0 * torch.log10(per_excerpt.clamp_min(1e-6))).mean())
         return out
 
+    def in_db(errors: dict) -> dict:
+        return {k: float(v) if objective == "log" else float(10 * torch.log10(v.clamp_min(1e-9)))
+                for k, v in errors.items()}
+
     with torch.no_grad():
-        before = {k: float(10 * torch.log10(v.clamp_min(1e-9))) for k, v in
-                  set_errors(torch.ones(1), torch.zeros(1)).items()}
+        before = in_db(set_errors(torch.ones(1), torch.zeros(1)))
     opt = torch.optim.Adam([scale, bias], lr=lr)
     for i in range(n_iter):
         opt.zero_grad()
@@ -115,10 +130,9 @@ def fit(sets: dict[str, list[ExcerptStats]], *, per_band: bool = True, n_iter: i
         loss.backward()
         opt.step()
         if log is not None and (i % 50 == 0 or i == n_iter - 1):
-            log(f"calibrate: iteration {i + 1}/{n_iter}, mean normalised error {loss.item():.4f}")
+            log(f"calibrate: iteration {i + 1}/{n_iter}, objective ({objective}) {loss.item():.4f}")
     with torch.no_grad():
-        after = {k: float(10 * torch.log10(v.clamp_min(1e-9)))
-                 for k, v in set_errors(scale, bias).items()}
+        after = in_db(set_errors(scale, bias))
     s = scale.detach().expand(n_bands).clone()
     b = bias.detach().expand(n_bands).clone()
     return s, b, {"error_db_before": before, "error_db_after": after}
@@ -218,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", help="calibrated checkpoint to write (a .json and .png beside it)")
     ap.add_argument("--global", dest="per_band", action="store_false",
                     help="one scale and bias for every band (default: one per band)")
+    ap.add_argument("--objective", choices=OBJECTIVES, default="mean",
+                    help="mean: the mean over excerpts of the error relative to the vocal energy; "
+                         "log: the mean of that in dB (per-excerpt spectral SDR)")
     ap.add_argument("--n-synth", type=int, default=120, help="synthetic training songs to use")
     ap.add_argument("--frame-step", type=int, default=4, help="use every n-th frame")
     ap.add_argument("--iterations", type=int, default=300)
@@ -245,16 +262,16 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"calibrate: no usable excerpt in {name}")
         sets[name] = items
     scale, bias, report = fit(sets, per_band=args.per_band, n_iter=args.iterations,
-                              log=lambda s: print(s, file=sys.stderr))
+                              objective=args.objective, log=lambda s: print(s, file=sys.stderr))
     new = calibrated(model, scale, bias)
     out = Path(args.out)
     extra = dict(meta.get("extra") or {})
-    extra["calibration"] = {"per_band": args.per_band, "sets": {k: len(v) for k, v in sets.items()},
+    extra["calibration"] = {"per_band": args.per_band, "objective": args.objective, "sets": {k: len(v) for k, v in sets.items()},
                             **report}
     save_checkpoint(out, new, geometry=geometry, sample_rates_hz=tuple(meta.get("sample_rates_hz", (44100, 48000))),
                     extra=extra)
     out.with_suffix(".json").write_text(json.dumps(
-        {"checkpoint": str(args.checkpoint), "per_band": args.per_band,
+        {"checkpoint": str(args.checkpoint), "per_band": args.per_band, "objective": args.objective,
          "n_excerpts": {k: len(v) for k, v in sets.items()}, **report,
          "scale": [round(float(x), 5) for x in scale], "bias": [round(float(x), 5) for x in bias]},
         indent=1))
