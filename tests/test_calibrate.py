@@ -68,7 +68,7 @@ def test_fit_recovers_a_known_map_per_band_and_globally():
             m = torch.sigmoid(a_true * z + c_true)
             items.append(ExcerptStats(z, p, m * p, float((m * m * p).sum())))
         sets[name] = items
-    scale, bias, report = fit(sets, n_iter=600, lr=0.05)
+    scale, bias, report = fit(sets, n_iter=600, lr=0.05, objective="mean")
     assert torch.allclose(scale, a_true, atol=0.05) and torch.allclose(bias, c_true, atol=0.05)
     assert all(report["error_db_after"][k] < report["error_db_before"][k] - 10 for k in sets)
     l_scale, l_bias, l_report = fit(sets, n_iter=600, lr=0.05, objective="log")
@@ -83,7 +83,7 @@ def test_fit_recovers_a_known_map_per_band_and_globally():
             < g_report["error_db_before"][k]
 
 
-def test_calibrated_model_on_every_face(tmp_path):
+def test_calibrated_model_on_every_face(tmp_path, capsys):
     """Checkpoint round trip, then ONNX, TorchScript and the native model (alone and in an
     ensemble), each checked step by step against PyTorch by the exporter and here."""
     model = calibrated(random_model(SMALL, 4, spread=0.2), *_map(SMALL.n_bands, 5)).eval()
@@ -104,6 +104,11 @@ def test_calibrated_model_on_every_face(tmp_path):
                 export_model(net, out, fmt, n_check_frames=50, log=lambda msg: None)
             got = run_steps(load(out, backend=backend, latency_mode="default", sample_rate_hz=48000), frames)
             assert np.abs(got - want).max() < 1e-4, (tag, fmt)
+    from rtsep.cli import main as cli_main
+
+    capsys.readouterr()
+    assert cli_main(["info", str(tmp_path / "single.onnx")]) == 0
+    assert "calibration" in capsys.readouterr().out
 
 
 def test_files_without_the_calibration_still_load_and_half_a_map_is_refused(tmp_path):

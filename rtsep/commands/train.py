@@ -42,10 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with --init-from only gru_hidden and time_kernel, which grow the "
                              "trained model without changing what it computes; repeatable")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
-                        help="run the training step through torch.compile: about twice as fast "
-                             "on the CPU after a compile of 1-2 minutes at the first step (needs a "
-                             "C++ compiler; training goes on without it, saying so, when it fails)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="run the model's training step through torch.compile (default: on "
+                             "the CPU, where it was measured: about 10 %% faster per step on a "
+                             "2-core machine after a compile of 0.5-1.5 minutes at the first step; "
+                             "needs a C++ compiler: training goes on without it, saying so, when "
+                             "it fails)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--aug", action="append", default=[], metavar="NAME=VALUE",
                         help="change one training augmentation (rtsep.train.data.Augmentation), "
