@@ -142,7 +142,10 @@ def test_a_key_change_keeps_the_delay(harness, baseline, jack_server, tmp_path, 
     print(f"{schedule}: reported {total}; waveform delay {through - baseline}; onset delay "
           f"without a key {plain_lag - baseline}, with band +3 / voice -2 {keyed_lag - baseline}")
     assert abs(plain_lag - through) <= 4
-    assert abs(keyed_lag - plain_lag) <= 16  # within a fraction of a 256-sample hop
+    # Within a fifth of a 256-sample hop: the phase vocoders smear onsets by an amount that
+    # depends on what the model sends through each (U's mask: up to 16 samples; K3's
+    # calibrated one: 20-26, by run); a latency error would show as a hop or more.
+    assert abs(keyed_lag - plain_lag) <= 48
     n = x.shape[1]
     shifted = aligned(keyed[2:4], through, n)
     assert np.abs(shifted - x).max() > 0.05  # the key did change the sound
