@@ -62,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     rows.append(("training data", str(meta.get("training_data") or "not recorded")))
     if (meta.get("model_config") or {}).get("calibrated"):
         cal = (meta.get("checkpoint_extra") or {}).get("calibration") or {}
-        how = ", ".join(x for x in (
-            "per band" if cal.get("per_band", True) else "one for every band",
-            f"objective {cal['objective']}" if cal.get("objective") else "",
-            "fitted on " + ", ".join(f"{n} {k}" for k, n in cal["sets"].items()) + " excerpts"
-            if isinstance(cal.get("sets"), dict) else "") if x)
-        rows.append(("calibration", f"a scale and bias of the mask's logits ({how})"))
+        how = ["per band" if cal.get("per_band", True) else "one for every band"]
+        if cal.get("objective"):
+            how.append(f"objective {cal['objective']}")
+        counts = cal.get("n_excerpts", cal.get("sets"))  # "sets": the shipped K3's key
+        if isinstance(counts, dict):
+            how.append("fitted on " + ", ".join(f"{n} {k}" for k, n in counts.items()) + " excerpts")
+        rows.append(("calibration", f"a scale and bias of the mask's logits ({', '.join(how)})"))
     rows.append(("weights sha256", meta["weights_sha256"]))
     for i, line in enumerate(_backends(mf)):
         rows.append(("backends" if i == 0 else "", line))

@@ -155,7 +155,7 @@ def calibrated(model: CausalUNet, scale: torch.Tensor, bias: torch.Tensor) -> Ca
     return new
 
 
-def training_excerpts(data_root, cache_dir: str, n_synth: int, log=None):
+def training_excerpts(data_root, cache_dir: str, n_synth: int):
     """``{set: iterator of (vocals, accompaniment, bandwidth_hz)}`` at 44.1 kHz stereo."""
     from rtsep.train.data.audio import resample
     from rtsep.train.data.clips import mir1k

@@ -269,8 +269,8 @@ class Trainer:
         only ``gru_hidden``/``time_kernel`` may grow (:func:`rtsep.model.grow.grow`).
         ``data_workers``: threads making training batches (default: one on the CPU, where the
         model's own threads need the cores; up to 8 beside a GPU, which one thread cannot
-        keep busy). ``compile_model``: run each training step's forward pass and loss
-        through ``torch.compile`` (:meth:`_train_loss`); None: on the CPU only."""
+        keep busy). ``compile_model``: run each training step's forward pass through
+        ``torch.compile`` (:meth:`_train_loss`); None: on the CPU only."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if n_threads:
@@ -460,9 +460,7 @@ class Trainer:
         Compiling happens at the first step (0.5-1.5 minutes on one core); if it fails (no
         C++ compiler, an unsupported device), training says so in one line and goes on
         without it."""
-        if not self.compile_model:
-            return self.loss(self.model(batch.mix), batch)
-        if self._compiled is None:
+        if self.compile_model and self._compiled is None:  # the first step compiles
             self._compiled = torch.compile(self.model)
             try:
                 return self.loss(self._compiled(batch.mix), batch)
@@ -471,8 +469,8 @@ class Trainer:
                 print(f"train: torch.compile failed ({first[:200]}); training without it",
                       file=sys.stderr)
                 self.compile_model = False
-                return self.loss(self.model(batch.mix), batch)
-        return self.loss(self._compiled(batch.mix), batch)
+        forward = self._compiled if self.compile_model else self.model
+        return self.loss(forward(batch.mix), batch)
 
     def validate(self) -> tuple[float, float, float]:
         """Validation loss, vocals SDR over the whole set (spectral) and the median
