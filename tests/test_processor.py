@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tracemalloc
 
 import numpy as np
 import pytest
 
 from rtsep.processor import Processor
+
+from alloc_support import peak_bytes
 
 RATE_HZ = 48000
 BLOCKS = [1, 64, 65, 128, 8193]
@@ -127,15 +128,13 @@ def test_filling_variant_does_not_allocate_audio(onnx_model):
     proc.process(x[:, :block], a, b)  # warm up
     peaks = {}
     for fill in (True, False):
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        for s in range(block, x.shape[1], block):
-            if fill:
-                proc.process(x[:, s:s + block], a, b)
-            else:
-                proc.process(x[:, s:s + block])
-        peaks[fill] = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
+        def blocks(fill=fill):
+            for s in range(block, x.shape[1], block):
+                if fill:
+                    proc.process(x[:, s:s + block], a, b)
+                else:
+                    proc.process(x[:, s:s + block])
+        peaks[fill] = peak_bytes(blocks)[0]
     audio_bytes = 2 * block * 4
     assert peaks[False] >= 2 * audio_bytes  # the measurement sees the allocating variant
     assert peaks[True] < audio_bytes // 4, peaks

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,6 +20,8 @@ import rtsep
 from rtsep.config import LATENCY_MODES, StftGeometry
 from rtsep.runtime.errors import BackendUnavailableError, ModelFileError, OptionError
 from rtsep.runtime import BACKENDS, available_backends, load
+
+from alloc_support import peak_bytes
 
 torch = pytest.importorskip("torch", reason="making test exports needs PyTorch (the train extra)")
 
@@ -123,18 +124,15 @@ def test_bad_frames_raise(exported, bad):
 def test_onnx_step_allocates_no_arrays(exported, frames):
     runner = load(exported["onnx"], backend="onnx-cpu")
     runner.step(frames[0])
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
+
+    def hundred_steps():
         for k in range(100):
             runner.step(frames[k])
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+
+    peak, current = peak_bytes(hundred_steps)
     # A frame or mask sized array is >= 4104 bytes; a few small Python objects are not.
-    assert peak - base < 2048, peak - base
-    assert current - base < 1024, current - base
+    assert peak < 2048, peak
+    assert current < 1024, current
 
 
 def test_onnx_backend_never_imports_torch(exported, tmp_path):
