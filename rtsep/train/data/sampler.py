@@ -80,6 +80,11 @@ class Augmentation:
       (whole Hz), the loss leaving the bins above out as for MIR-1K's 8-kHz clips:
       so that a missing top octave (old, phone-like or heavily coded recordings,
       MIR-1K) stops being a cue for what is singing;
+    * ``p_stack`` / ``stack_gain_db``: fraction of remixed or altered sung segments (not
+      the natural ones) whose accompaniment gets a second accompaniment segment, from any
+      song of the same accompaniment source, added at a gain in that range relative to
+      it: denser backings (two arrangements at once, as in full rock and pop productions)
+      in which the voice has more to compete with in every band;
     * ``active_rel_db`` / ``silent_rel_db``: a 100 ms hop of vocals is active
       above (silent below) this level relative to the song's loud vocal level
       (95th percentile of its hop levels); ``min_active_fraction`` of a vocal
@@ -102,13 +107,15 @@ class Augmentation:
     p_natural: float = 0.0
     p_band_limit: float = 0.0
     band_limit_hz: tuple[float, float] = (4000.0, 11025.0)
+    p_stack: float = 0.0
+    stack_gain_db: tuple[float, float] = (-9.0, 0.0)
     active_rel_db: float = -30.0
     silent_rel_db: float = -55.0
     min_active_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("p_no_vocals", "p_natural_silence", "p_remix", "p_channel_swap", "p_speed",
-                     "p_eq", "p_drive", "p_natural", "p_band_limit"):
+                     "p_eq", "p_drive", "p_natural", "p_band_limit", "p_stack"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Augmentation.{name} must be in [0, 1], got {value}")
@@ -120,6 +127,9 @@ class Augmentation:
         if not 1000.0 <= self.band_limit_hz[0] <= self.band_limit_hz[1] <= 24000.0:
             raise ValueError(f"Augmentation.band_limit_hz must be (low, high) within [1000, 24000] Hz, "
                              f"got {self.band_limit_hz}")
+        if not -40.0 <= self.stack_gain_db[0] <= self.stack_gain_db[1] <= 6.0:
+            raise ValueError(f"Augmentation.stack_gain_db must be (low, high) within [-40, 6] dB, "
+                             f"got {self.stack_gain_db}")
         if not 0.5 <= self.speed_range[0] <= self.speed_range[1] <= 2.0:
             raise ValueError(
                 f"Augmentation.speed_range must be within [0.5, 2], got {self.speed_range}")
@@ -266,8 +276,13 @@ class SegmentSource(_Source):
             j += j >= i
             v, _, bw_v = self._read(rng, i, hops, speed, accompaniment=False)
             _, a, bw_a = self._read(rng, j, None, self._speed(rng), vocals=False)
+            a, bw_a = stack_accompaniment(a, bw_a, self, aug, rng)
             return Example(None, *_match_bandwidth(v, bw_v, a, bw_a, self.sample_rate_hz))
         v, a, bw = self._read(rng, i, hops, speed)
+        if aug.p_stack > 0:
+            a, bw_a = stack_accompaniment(a, bw, self, aug, rng)
+            if bw_a < bw:
+                return Example(None, *_match_bandwidth(v, bw, a, bw_a, self.sample_rate_hz))
         return Example(None, v, a, bw)
 
     def _instrumental_segment(self, rng) -> Example:
@@ -340,6 +355,23 @@ def random_drive(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int,
     y = pb.Pedalboard([pb.Distortion(float(rng.uniform(*drive_db)))])(x, float(sample_rate_hz))
     after = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     return (y * np.float32(before / after)).astype(np.float32, copy=False) if after > 0 else x
+
+
+def stack_accompaniment(a: np.ndarray, bandwidth_hz: float, source: "SegmentSource",
+                        aug: Augmentation, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """With probability ``aug.p_stack``: ``a`` plus a second accompaniment segment of
+    ``source`` at a random gain in ``aug.stack_gain_db`` relative to ``a``'s level (RMS);
+    the pair's bandwidth is the narrower one's (the wider is low-passed to it)."""
+    if not (aug.p_stack > 0 and rng.random() < aug.p_stack):
+        return a, bandwidth_hz
+    b, bw_b = source.accompaniment_stem(rng)
+    level_a = float(np.sqrt(np.mean(np.square(a, dtype=np.float64))))
+    level_b = float(np.sqrt(np.mean(np.square(b, dtype=np.float64))))
+    if level_a <= 0.0 or level_b <= 0.0:
+        return a, bandwidth_hz
+    a, b, bw = _match_bandwidth(a, bandwidth_hz, b, bw_b, source.sample_rate_hz)
+    gain = db_to_gain(rng.uniform(*aug.stack_gain_db)) * level_a / level_b
+    return (a + b * np.float32(gain)).astype(np.float32, copy=False), bw
 
 
 def finish_example(pick: Example, aug: Augmentation, rng: np.random.Generator,
@@ -473,6 +505,7 @@ class CrossSource(_Source):
             if peak(v) < MIN_MIX_PEAK:
                 continue
             a, bw_a = self.accompaniment_source.accompaniment_stem(rng)
+            a, bw_a = stack_accompaniment(a, bw_a, self.accompaniment_source, aug, rng)
             v, a, bw = _match_bandwidth(v, bw_v, a, bw_a, self.sample_rate_hz)
             out = finish(v, a, aug, rng, self.sample_rate_hz)
             if out is not None:
