@@ -50,6 +50,11 @@ def peak(x: np.ndarray) -> float:
     return float(np.max(np.abs(x))) if x.size else 0.0
 
 
+def rms(x: np.ndarray) -> float:
+    """Root-mean-square level over every sample, in float64."""
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
 def resample(x: np.ndarray, in_rate_hz: float, out_rate_hz: float) -> np.ndarray:
     """Resample ``x`` of shape ``(n_channels, n)`` or ``(n,)`` with soxr (HQ).
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rtsep.train.data.audio import db_to_gain, peak
+from rtsep.train.data.audio import db_to_gain, peak, rms
 from rtsep.train.data.songs import (StemSong, band_limit, input_samples, read_segment,
                                     segment_bandwidth_hz)
 
@@ -279,11 +279,8 @@ class SegmentSource(_Source):
             a, bw_a = stack_accompaniment(a, bw_a, self, aug, rng)
             return Example(None, *_match_bandwidth(v, bw_v, a, bw_a, self.sample_rate_hz))
         v, a, bw = self._read(rng, i, hops, speed)
-        if aug.p_stack > 0:
-            a, bw_a = stack_accompaniment(a, bw, self, aug, rng)
-            if bw_a < bw:
-                return Example(None, *_match_bandwidth(v, bw, a, bw_a, self.sample_rate_hz))
-        return Example(None, v, a, bw)
+        a, bw_a = stack_accompaniment(a, bw, self, aug, rng)
+        return Example(None, *_match_bandwidth(v, bw, a, bw_a, self.sample_rate_hz))
 
     def _instrumental_segment(self, rng) -> Example:
         aug = self.augmentation
@@ -349,11 +346,11 @@ def random_drive(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int,
     import pedalboard as pb
 
     x = np.ascontiguousarray(x, dtype=np.float32)
-    before = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    before = rms(x)
     if before <= 0.0:
         return x
     y = pb.Pedalboard([pb.Distortion(float(rng.uniform(*drive_db)))])(x, float(sample_rate_hz))
-    after = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    after = rms(y)
     return (y * np.float32(before / after)).astype(np.float32, copy=False) if after > 0 else x
 
 
@@ -365,8 +362,7 @@ def stack_accompaniment(a: np.ndarray, bandwidth_hz: float, source: "SegmentSour
     if not (aug.p_stack > 0 and rng.random() < aug.p_stack):
         return a, bandwidth_hz
     b, bw_b = source.accompaniment_stem(rng)
-    level_a = float(np.sqrt(np.mean(np.square(a, dtype=np.float64))))
-    level_b = float(np.sqrt(np.mean(np.square(b, dtype=np.float64))))
+    level_a, level_b = rms(a), rms(b)
     if level_a <= 0.0 or level_b <= 0.0:
         return a, bandwidth_hz
     a, b, bw = _match_bandwidth(a, bandwidth_hz, b, bw_b, source.sample_rate_hz)
